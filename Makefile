@@ -1,0 +1,65 @@
+# The data sources layer: one entry point for the local stack, tests, benchmarks and packaging.
+# `make help` lists the targets.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+PY_SYS ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+STAMP := $(VENV)/.installed
+
+.PHONY: help venv install lint typecheck test test-unit test-integration local-up local-down \
+        local-status local-clean bench-kafka
+
+help: ## list the targets
+	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[36m%-20s\033[0m %s\n", $$1, $$2}'
+
+# ---------------------------------------------------------------------------------------------
+# Python environment
+# ---------------------------------------------------------------------------------------------
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PY_SYS) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q -e '.[all,dev]'
+	@touch $(STAMP)
+
+venv install: $(STAMP) ## create .venv and install the project with every extra
+
+lint: $(STAMP) ## ruff
+	$(VENV)/bin/ruff check .
+
+typecheck: $(STAMP) ## mypy on the shared library
+	$(VENV)/bin/mypy eventbus
+
+# ---------------------------------------------------------------------------------------------
+# Tests (the one test command: `make test`)
+# ---------------------------------------------------------------------------------------------
+test: $(STAMP) ## unit + integration tests (starts the local engines it needs, stops what it started)
+	$(PY) -m pytest tests -q
+
+test-unit: $(STAMP) ## unit tests only (no services)
+	$(PY) -m pytest tests/unit -q
+
+test-integration: $(STAMP) ## integration tests against the real local engines
+	$(PY) -m pytest tests/integration -q
+
+# ---------------------------------------------------------------------------------------------
+# Local stack (no Docker): Kafka KRaft, PostgreSQL 15, AWS emulator, under supervisord
+# ---------------------------------------------------------------------------------------------
+local-up: $(STAMP) ## start the local stack (idempotent) and apply the catalog
+	$(PY) -m local.stack up
+
+local-down: $(STAMP) ## stop every stack process, keep the data
+	$(PY) -m local.stack down
+
+local-status: $(STAMP) ## each process and each topic (partitions, messages)
+	$(PY) -m local.stack status
+
+local-clean: $(STAMP) ## stop the stack and wipe its state folder
+	$(PY) -m local.stack clean
+
+# ---------------------------------------------------------------------------------------------
+# Benchmarks (print a table, write JSON under bench/results/)
+# ---------------------------------------------------------------------------------------------
+bench-kafka: $(STAMP) ## serde encode rate + producer throughput vs a bare confluent-kafka producer
+	$(PY) -m bench.kafka

@@ -1,0 +1,111 @@
+"""The one settings model for every deployable.
+
+Values come from environment variables prefixed ``EB_`` (and a ``.env`` file locally). Terraform passes
+the same names to Lambda, ECS and EMR, so one model serves both profiles::
+
+    >>> from eventbus.settings import Settings
+    >>> s = Settings(profile="local")
+    >>> s.kafka_bootstrap
+    '127.0.0.1:9092'
+"""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+LOCAL_AWS_ENDPOINT = "http://127.0.0.1:4566"
+
+
+class Settings(BaseSettings):
+    """Configuration shared by the gateway, simulators, CDC relay, bootstrap, Spark jobs and DAGs."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="EB_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    profile: Literal["local", "aws"] = "local"
+
+    # --- Kafka -------------------------------------------------------------------------------
+    kafka_bootstrap: str = "127.0.0.1:9092"
+    #: ``plaintext`` locally; ``iam`` = SASL_SSL + OAUTHBEARER with an MSK IAM token (aws profile).
+    kafka_auth: Literal["plaintext", "iam"] | None = None
+    kafka_compression: Literal["none", "gzip", "snappy", "lz4", "zstd"] = "lz4"
+    kafka_linger_ms: int = Field(default=5, ge=0, le=1000)
+    #: How long a produce may wait for the broker before it counts as failed (delivery.timeout.ms).
+    kafka_delivery_timeout_ms: int = Field(default=120_000, ge=1_000)
+
+    # --- AWS ---------------------------------------------------------------------------------
+    aws_region: str = "us-east-1"
+    #: Local AWS emulator (moto server / LocalStack). ``None`` in the aws profile = real endpoints.
+    aws_endpoint_url: str | None = None
+    registry_name: str = "travel-events"
+    #: Topic catalog (YAML); the schemas live beside it.
+    catalog_path: Path = REPO_ROOT / "schemas" / "topics.yaml"
+
+    # --- Buckets -----------------------------------------------------------------------------
+    lake_bucket: str = "travel-lake"
+    checkpoint_bucket: str = "travel-checkpoints"
+    artifacts_bucket: str = "travel-artifacts"
+
+    # --- PostgreSQL (OLTP + CDC source) ----------------------------------------------------
+    pg_host: str = "127.0.0.1"
+    pg_port: int = 55432
+    pg_database: str = "travel"
+    pg_user: str = "travel"
+    pg_password: SecretStr = SecretStr("travel")
+    #: In AWS the credentials come from this Secrets Manager secret (JSON: username, password).
+    pg_secret_arn: str | None = None
+    #: Name of the DB secret the local stack creates in the emulator.
+    pg_secret_name: str = "travel/oltp"
+
+    # --- Gateway -----------------------------------------------------------------------------
+    gateway_url: str = "http://127.0.0.1:8000"
+    #: Comma-separated API keys (local); in AWS, ``gateway_api_keys_secret_arn`` (JSON list).
+    gateway_api_keys: SecretStr = SecretStr("local-dev-key")
+    gateway_api_keys_secret_arn: str | None = None
+
+    log_level: str = "INFO"
+    log_json: bool = True
+
+    @model_validator(mode="after")
+    def _profile_defaults(self) -> Settings:
+        if self.kafka_auth is None:
+            self.kafka_auth = "iam" if self.profile == "aws" else "plaintext"
+        if self.profile == "local" and self.aws_endpoint_url is None:
+            self.aws_endpoint_url = LOCAL_AWS_ENDPOINT
+        return self
+
+    # --- derived helpers ---------------------------------------------------------------------
+    def aws_client_kwargs(self) -> dict[str, str]:
+        """Keyword arguments for ``boto3.client`` that point at the emulator locally."""
+        kwargs = {"region_name": self.aws_region}
+        if self.aws_endpoint_url:
+            kwargs["endpoint_url"] = self.aws_endpoint_url
+        return kwargs
+
+    def pg_dsn(self) -> str:
+        """libpq DSN; in AWS the user/password come from Secrets Manager."""
+        user, password = self.pg_user, self.pg_password.get_secret_value()
+        if self.pg_secret_arn:
+            from eventbus.aws import client
+
+            raw = client("secretsmanager", self).get_secret_value(SecretId=self.pg_secret_arn)
+            secret = json.loads(raw["SecretString"])
+            user, password = secret["username"], secret["password"]
+        return (
+            f"host={self.pg_host} port={self.pg_port} dbname={self.pg_database} "
+            f"user={user} password={password} connect_timeout=5"
+        )
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Process-wide settings, read once from the environment."""
+    return Settings()
