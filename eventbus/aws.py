@@ -1,0 +1,19 @@
+"""boto3 clients that point at the local emulator in the local profile and at AWS otherwise."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import boto3
+
+from eventbus.settings import Settings
+
+
+def client(service: str, settings: Settings) -> Any:
+    """A boto3 client for ``service``; locally it talks to the emulator with dummy credentials."""
+    kwargs: dict[str, Any] = dict(settings.aws_client_kwargs())
+    if settings.profile == "local" and not os.environ.get("AWS_ACCESS_KEY_ID"):
+        # The emulator accepts any credentials; these are not secrets.
+        kwargs.update(aws_access_key_id="test", aws_secret_access_key="test")  # noqa: S106
+    return boto3.client(service, **kwargs)

@@ -1,0 +1,119 @@
+"""Apply the catalog everywhere it lives: Kafka topics, registry schemas, and (locally) buckets and
+the DB secret that Terraform owns in AWS. Idempotent; used by `make local-up` and the bootstrap Lambda.
+
+    python -m eventbus.bootstrap            # apply and print a summary
+    python -m eventbus.bootstrap --check    # exit 1 if anything would change
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from eventbus import aws
+from eventbus.catalog import load_catalog
+from eventbus.kafka.admin import ApplyReport, apply_topics
+from eventbus.logging import configure_logging, get_logger
+from eventbus.registry import SchemaRegistry
+from eventbus.settings import Settings, get_settings
+
+log = get_logger("eventbus.bootstrap")
+
+
+@dataclass
+class BootstrapReport:
+    topics: ApplyReport
+    schemas: dict[str, str] = field(default_factory=dict)
+    buckets_created: list[str] = field(default_factory=list)
+    secret_created: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def register_schemas(settings: Settings) -> dict[str, str]:
+    """Register every catalog schema; returns topic -> schema version id."""
+    registry = SchemaRegistry(settings)
+    registry.ensure_registry()
+    return {spec.name: str(registry.register(spec.schema_name, spec.schema_text)) for spec in load_catalog(settings)}
+
+
+def ensure_local_resources(settings: Settings) -> tuple[list[str], bool]:
+    """Buckets and the DB secret in the emulator (Terraform creates them in AWS)."""
+    s3 = aws.client("s3", settings)
+    have = {b["Name"] for b in s3.list_buckets().get("Buckets", [])}
+    created = []
+    for bucket in (settings.lake_bucket, settings.checkpoint_bucket, settings.artifacts_bucket):
+        if bucket not in have:
+            s3.create_bucket(Bucket=bucket)
+            created.append(bucket)
+    sm = aws.client("secretsmanager", settings)
+    secret = {
+        "username": settings.pg_user,
+        "password": settings.pg_password.get_secret_value(),
+        "host": settings.pg_host,
+        "port": settings.pg_port,
+        "dbname": settings.pg_database,
+    }
+    try:
+        sm.describe_secret(SecretId=settings.pg_secret_name)
+        secret_created = False
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] != "ResourceNotFoundException":
+            raise
+        sm.create_secret(Name=settings.pg_secret_name, SecretString=json.dumps(secret))
+        secret_created = True
+    return created, secret_created
+
+
+def apply_all(settings: Settings | None = None, *, topics: bool = True) -> BootstrapReport:
+    """Topics, schemas and (local profile) buckets + secret. Safe to run any number of times."""
+    settings = settings or get_settings()
+    report = BootstrapReport(topics=apply_topics(settings) if topics else ApplyReport())
+    report.schemas = register_schemas(settings)
+    if settings.profile == "local":
+        report.buckets_created, report.secret_created = ensure_local_resources(settings)
+    log.info(
+        "bootstrap applied",
+        extra={
+            "topics_created": report.topics.created,
+            "topics_reconfigured": list(report.topics.reconfigured),
+            "schemas": len(report.schemas),
+            "buckets_created": report.buckets_created,
+        },
+    )
+    return report
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m eventbus.bootstrap",
+        description="Apply the topic catalog (topics, configs, schemas; locally also buckets and the DB secret).",
+    )
+    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    parser.add_argument("--no-topics", action="store_true", help="skip Kafka (registry/buckets only)")
+    args = parser.parse_args(argv)
+    settings = get_settings()
+    configure_logging(settings)
+    report = apply_all(settings, topics=not args.no_topics)
+    if args.json:
+        print(json.dumps(report.as_dict(), indent=2))
+    else:
+        t = report.topics
+        print(
+            f"topics: {len(t.created)} created, {len(t.reconfigured)} reconfigured, "
+            f"{len(t.repartitioned)} repartitioned, {len(t.unchanged)} unchanged; "
+            f"schemas: {len(report.schemas)} registered; buckets created: {len(report.buckets_created)}"
+        )
+        for warning in t.warnings:
+            print(f"warning: {warning}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

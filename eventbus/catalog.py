@@ -1,0 +1,138 @@
+"""The topic catalog: ``schemas/topics.yaml`` and the Avro schemas beside it, loaded and parsed once.
+
+    >>> from eventbus.catalog import load_catalog
+    >>> cat = load_catalog()
+    >>> cat.get("topic_user_state").cleanup_policy
+    'compact'
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from functools import cached_property, lru_cache
+from pathlib import Path
+from typing import Any
+
+import fastavro
+import yaml
+
+from eventbus.exceptions import ConfigurationError, UnknownTopicError
+from eventbus.settings import Settings, get_settings
+
+_POLICIES = {"delete", "compact", "compact,delete"}
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    """One catalog entry."""
+
+    name: str
+    partitions: int
+    cleanup_policy: str
+    retention_ms: int | None
+    key: str
+    schema_file: Path
+    replication_factor: int
+    extra_config: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def config(self) -> dict[str, str]:
+        """The topic configs the catalog owns (what `apply catalog` sets and checks)."""
+        cfg = dict(self.extra_config)
+        cfg["cleanup.policy"] = self.cleanup_policy
+        if self.retention_ms is not None:
+            cfg["retention.ms"] = str(self.retention_ms)
+        return cfg
+
+    @cached_property
+    def schema_text(self) -> str:
+        return self.schema_file.read_text()
+
+    @cached_property
+    def schema(self) -> dict[str, Any]:
+        """The parsed (fastavro) schema, parsed once per process."""
+        return fastavro.parse_schema(json.loads(self.schema_text))
+
+    @property
+    def schema_name(self) -> str:
+        """Registry schema name: the topic's name (one schema per topic, like TopicNameStrategy)."""
+        return self.name
+
+
+class Catalog:
+    def __init__(self, topics: dict[str, TopicSpec], path: Path) -> None:
+        self.topics = topics
+        self.path = path
+
+    def get(self, topic: str) -> TopicSpec:
+        try:
+            return self.topics[topic]
+        except KeyError:
+            raise UnknownTopicError(topic, sorted(self.topics)) from None
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        return iter(self.topics.values())
+
+    def __len__(self) -> int:
+        return len(self.topics)
+
+    def names(self) -> list[str]:
+        return list(self.topics)
+
+
+def parse_catalog(path: Path, replication_factor: int | None = None) -> Catalog:
+    """Read and validate a catalog file. Errors name the topic and key."""
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigurationError(f"cannot read topic catalog {path}: {exc}") from exc
+    if not isinstance(raw, dict) or not isinstance(raw.get("topics"), dict):
+        raise ConfigurationError(f"{path}: expected a mapping with a 'topics' key")
+    defaults = raw.get("defaults") or {}
+    rf = replication_factor if replication_factor is not None else int(defaults.get("replication_factor", 1))
+    default_cfg = {str(k): str(v) for k, v in (defaults.get("config") or {}).items()}
+    topics: dict[str, TopicSpec] = {}
+    for name, entry in raw["topics"].items():
+        where = f"{path}: topic {name!r}"
+        if not isinstance(entry, dict):
+            raise ConfigurationError(f"{where}: expected a mapping")
+        missing = {"partitions", "cleanup_policy", "key", "schema"} - set(entry)
+        if missing:
+            raise ConfigurationError(f"{where}: missing key(s) {', '.join(sorted(missing))}")
+        if not isinstance(entry["partitions"], int) or entry["partitions"] < 1:
+            raise ConfigurationError(f"{where}: 'partitions' must be a positive integer")
+        if entry["cleanup_policy"] not in _POLICIES:
+            raise ConfigurationError(f"{where}: 'cleanup_policy' must be one of {sorted(_POLICIES)}")
+        retention = entry.get("retention_ms")
+        if retention is not None and (not isinstance(retention, int) or retention < -1):
+            raise ConfigurationError(f"{where}: 'retention_ms' must be an integer or null")
+        schema_file = path.parent / entry["schema"]
+        if not schema_file.is_file():
+            raise ConfigurationError(f"{where}: schema file {schema_file} does not exist")
+        cfg = {**default_cfg, **{str(k): str(v) for k, v in (entry.get("config") or {}).items()}}
+        topics[name] = TopicSpec(
+            name=name,
+            partitions=entry["partitions"],
+            cleanup_policy=entry["cleanup_policy"],
+            retention_ms=retention,
+            key=str(entry["key"]),
+            schema_file=schema_file,
+            replication_factor=rf,
+            extra_config=cfg,
+        )
+    return Catalog(topics, path)
+
+
+@lru_cache(maxsize=8)
+def _cached(path: Path, replication_factor: int | None) -> Catalog:
+    return parse_catalog(path, replication_factor)
+
+
+def load_catalog(settings: Settings | None = None) -> Catalog:
+    """The catalog named by the settings, loaded once per process.
+
+    In the aws profile the replication factor is -1: MSK's own default (3; fixed on MSK Serverless).
+    """
+    settings = settings or get_settings()
+    return _cached(Path(settings.catalog_path).resolve(), -1 if settings.profile == "aws" else None)

@@ -1,0 +1,59 @@
+"""Every exception the shared library raises. Messages say what happened and what to do."""
+
+from __future__ import annotations
+
+
+class EventBusError(Exception):
+    """Base class of the library's errors."""
+
+
+class ConfigurationError(EventBusError):
+    """Settings or a catalog file are invalid."""
+
+
+class UnknownTopicError(EventBusError, KeyError):
+    """A topic name that the catalog does not hold."""
+
+    def __init__(self, topic: str, known: list[str]) -> None:
+        self.topic = topic
+        super().__init__(f"unknown topic {topic!r}: the catalog (schemas/topics.yaml) has {', '.join(known)}")
+
+    def __str__(self) -> str:  # KeyError would repr() the message
+        return str(self.args[0])
+
+
+class SchemaValidationError(EventBusError, ValueError):
+    """A record does not match its Avro schema; ``field`` names the offending field path."""
+
+    def __init__(self, schema_name: str, field: str | None, detail: str) -> None:
+        self.schema_name = schema_name
+        self.field = field
+        self.detail = detail
+        where = f"field {field!r}" if field else "record"
+        super().__init__(f"{schema_name}: {where} does not match the schema: {detail}")
+
+
+class SerdeError(EventBusError, ValueError):
+    """Bytes that are not a Glue-wire-format Avro record, or a schema version the registry lacks."""
+
+
+class RegistryError(EventBusError):
+    """The schema registry refused or could not be reached."""
+
+
+class DeliveryError(EventBusError):
+    """Messages the broker did not acknowledge. Loss is loud: ``flush()`` raises this."""
+
+    def __init__(self, undelivered: int, errors: list[str]) -> None:
+        self.undelivered = undelivered
+        self.errors = errors
+        sample = "; ".join(errors[:3]) or "still queued when the flush deadline passed"
+        super().__init__(f"{undelivered} message(s) not acknowledged by the broker: {sample}")
+
+
+class BrokerUnavailableError(EventBusError):
+    """The broker cannot be reached."""
+
+    def __init__(self, bootstrap: str, detail: str = "") -> None:
+        hint = " — run `make local-up`" if bootstrap.startswith(("127.", "localhost")) else ""
+        super().__init__(f"broker at {bootstrap} unreachable{hint}{': ' + detail if detail else ''}")

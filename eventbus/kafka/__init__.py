@@ -1,0 +1,18 @@
+"""Kafka clients: one producer, one consumer factory, one admin factory.
+
+    >>> from eventbus.kafka import Producer, make_consumer, make_admin
+"""
+
+from eventbus.kafka.admin import ApplyReport, apply_topics, describe_topics, make_admin, topic_configs
+from eventbus.kafka.consumer import make_consumer
+from eventbus.kafka.producer import Producer
+
+__all__ = [
+    "ApplyReport",
+    "Producer",
+    "apply_topics",
+    "describe_topics",
+    "make_admin",
+    "make_consumer",
+    "topic_configs",
+]

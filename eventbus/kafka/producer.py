@@ -1,0 +1,147 @@
+"""The one Kafka producer: idempotent, acks=all, every delivery report checked; loss is loud.
+
+    >>> from eventbus.kafka import Producer
+    >>> p = Producer(client_id="example")
+    >>> p.produce("topic_app_logs", b"...", key="search-api")
+    >>> p.flush()          # raises DeliveryError if anything was not acknowledged
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+import confluent_kafka
+
+from eventbus.exceptions import DeliveryError
+from eventbus.kafka.config import producer_config
+from eventbus.logging import get_logger
+from eventbus.settings import Settings, get_settings
+
+log = get_logger("eventbus.producer")
+DeliveryCallback = Callable[[confluent_kafka.KafkaError | None, confluent_kafka.Message], None]
+
+
+class Producer:
+    """Wraps ``confluent_kafka.Producer`` with the project's delivery contract.
+
+    * ``produce`` blocks (serving delivery reports) while the local queue is full, up to
+      ``enqueue_timeout`` seconds, then raises ``BufferError`` — never drops.
+    * Every delivery report is counted; failures are kept (last 100) and ``flush`` raises
+      ``DeliveryError`` when any message since the previous flush failed or is still queued.
+    * ``background_poll=True`` serves delivery reports from a daemon thread (for servers whose
+      request path waits on per-message callbacks).
+    """
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        client_id: str = "eventbus",
+        background_poll: bool = False,
+        enqueue_timeout: float = 30.0,
+        **overrides: Any,
+    ) -> None:
+        self.settings = settings or get_settings()
+        conf = producer_config(self.settings, client_id, overrides)
+        conf["on_delivery"] = self._report
+        self._producer = confluent_kafka.Producer(conf)
+        self.enqueue_timeout = enqueue_timeout
+        self.delivered = 0
+        self.failed = 0
+        self._failed_since_flush = 0
+        self._errors: deque[str] = deque(maxlen=100)
+        self._closed = threading.Event()
+        self._poller: threading.Thread | None = None
+        if background_poll:
+            self._poller = threading.Thread(target=self._poll_loop, name=f"{client_id}-poll", daemon=True)
+            self._poller.start()
+
+    # -- delivery reports ---------------------------------------------------------------------
+    def _report(self, err: confluent_kafka.KafkaError | None, msg: confluent_kafka.Message) -> None:
+        if err is None:
+            self.delivered += 1
+            return
+        self.failed += 1
+        self._failed_since_flush += 1
+        detail = f"{msg.topic()}: {err.str()}"
+        self._errors.append(detail)
+        log.error("delivery failed", extra={"topic": msg.topic(), "error": err.str()})
+
+    def _poll_loop(self) -> None:
+        while not self._closed.is_set():
+            self._producer.poll(0.05)
+
+    # -- API -------------------------------------------------------------------------------
+    def produce(
+        self,
+        topic: str,
+        value: bytes | None,
+        key: str | bytes | None = None,
+        headers: dict[str, bytes] | list[tuple[str, bytes]] | None = None,
+        on_delivery: DeliveryCallback | None = None,
+    ) -> None:
+        """Enqueue one message; ``on_delivery(err, msg)`` runs after the project's own accounting."""
+        kwargs: dict[str, Any] = {"headers": headers} if headers else {}
+        if on_delivery is not None:
+
+            def callback(err: Any, msg: Any, _user: DeliveryCallback = on_delivery) -> None:
+                self._report(err, msg)
+                _user(err, msg)
+
+            kwargs["on_delivery"] = callback
+
+        deadline = None
+        while True:
+            try:
+                self._producer.produce(topic, value, key, **kwargs)
+                return
+            except BufferError:
+                # Local queue full: serve delivery reports to make room (backpressure, not loss).
+                deadline = deadline or time.monotonic() + self.enqueue_timeout
+                if time.monotonic() > deadline:
+                    raise
+                self._producer.poll(0.05)
+
+    def poll(self, timeout: float = 0) -> int:
+        """Serve delivery reports; returns how many were served."""
+        return self._producer.poll(timeout)
+
+    def flush(self, timeout: float = 30.0) -> None:
+        """Wait for every queued message; raise ``DeliveryError`` if any was not acknowledged."""
+        remaining = self._producer.flush(timeout)
+        failed, self._failed_since_flush = self._failed_since_flush, 0
+        if remaining or failed:
+            errors = list(self._errors)[-failed:] if failed else []
+            raise DeliveryError(remaining + failed, errors)
+
+    def __len__(self) -> int:
+        """Messages queued or in flight."""
+        return len(self._producer)
+
+    @property
+    def errors(self) -> list[str]:
+        return list(self._errors)
+
+    def close(self, timeout: float = 30.0) -> None:
+        """Flush (raising on loss) and stop the background poller."""
+        try:
+            self.flush(timeout)
+        finally:
+            self._closed.set()
+            if self._poller is not None:
+                self._poller.join(timeout=1)
+
+    def __enter__(self) -> Producer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def raw(self) -> confluent_kafka.Producer:
+        """The underlying client (for metadata calls such as ``list_topics``)."""
+        return self._producer

@@ -1,0 +1,54 @@
+"""One logger setup: JSON lines on stderr with a timestamp, level, logger and any ``extra`` fields.
+
+    >>> from eventbus.logging import configure_logging, get_logger
+    >>> configure_logging()
+    >>> get_logger("gateway").info("accepted", extra={"request_id": "r-1"})
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+
+from eventbus.settings import Settings, get_settings
+
+_RESERVED = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        out = {
+            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+            + f".{int(record.msecs):03d}Z",
+            "level": record.levelname,
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        for key, value in vars(record).items():
+            if key not in _RESERVED and not key.startswith("_"):
+                out[key] = value
+        if record.exc_info:
+            out["exc"] = self.formatException(record.exc_info)
+        return json.dumps(out, default=str)
+
+
+def configure_logging(settings: Settings | None = None) -> None:
+    """Install the handler on the root logger once (idempotent)."""
+    settings = settings or get_settings()
+    root = logging.getLogger()
+    if any(getattr(h, "_eventbus", False) for h in root.handlers):
+        root.setLevel(settings.log_level)
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    handler._eventbus = True  # type: ignore[attr-defined]
+    handler.setFormatter(
+        JsonFormatter() if settings.log_json else logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s")
+    )
+    root.addHandler(handler)
+    root.setLevel(settings.log_level)
+
+
+def get_logger(name: str) -> logging.Logger:
+    return logging.getLogger(name)

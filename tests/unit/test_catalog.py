@@ -1,0 +1,77 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from eventbus.catalog import load_catalog, parse_catalog
+from eventbus.exceptions import ConfigurationError, UnknownTopicError
+from eventbus.kafka.config import producer_config
+from eventbus.settings import Settings
+
+# The table in ARCHITECTURE.md.
+EXPECTED = {
+    "topic_app_events": (6, "delete", 7 * 86_400_000),
+    "topic_cdc_changes": (4, "delete", 7 * 86_400_000),
+    "topic_clickstream": (8, "delete", None),
+    "topic_app_logs": (4, "delete", None),
+    "topic_external_data": (3, "delete", 30 * 86_400_000),
+    "topic_processed_events": (6, "delete", None),
+    "topic_user_state": (6, "compact", None),
+    "topic_booking_state": (6, "compact", None),
+    "topic_dead_letter": (3, "delete", 14 * 86_400_000),
+}
+
+
+def test_catalog_matches_the_architecture_table() -> None:
+    cat = load_catalog(Settings())
+    got = {s.name: (s.partitions, s.cleanup_policy, s.retention_ms) for s in cat}
+    assert got == EXPECTED
+    for spec in cat:
+        assert spec.schema["type"] == "record"  # every topic has a parsed schema
+        assert spec.config["cleanup.policy"] == spec.cleanup_policy
+
+
+def test_unknown_topic_raises_with_the_known_names() -> None:
+    with pytest.raises(UnknownTopicError, match="topic_typo.*topic_app_logs"):
+        load_catalog(Settings()).get("topic_typo")
+
+
+def test_aws_profile_uses_msk_default_replication() -> None:
+    assert {s.replication_factor for s in load_catalog(Settings(profile="aws"))} == {-1}
+    assert {s.replication_factor for s in load_catalog(Settings(profile="local"))} == {1}
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ("topics: {t: {partitions: 0, cleanup_policy: delete, key: k, schema: a.avsc}}", "'partitions'"),
+        ("topics: {t: {partitions: 1, cleanup_policy: keep, key: k, schema: a.avsc}}", "'cleanup_policy'"),
+        ("topics: {t: {partitions: 1, cleanup_policy: delete, key: k}}", "missing key(s) schema"),
+        ("topics: {t: {partitions: 1, cleanup_policy: delete, key: k, schema: nope.avsc}}", "nope.avsc"),
+        ("- just a list", "'topics'"),
+    ],
+)
+def test_bad_catalog_names_the_key(tmp_path: Path, body: str, message: str) -> None:
+    (tmp_path / "a.avsc").write_text('{"type": "record", "name": "A", "fields": []}')
+    path = tmp_path / "topics.yaml"
+    path.write_text(body)
+    with pytest.raises(ConfigurationError) as err:
+        parse_catalog(path)
+    assert message in str(err.value) and str(path) in str(err.value)
+
+
+def test_producer_contract_cannot_be_weakened() -> None:
+    conf = producer_config(Settings(), "t", {})
+    assert conf["enable.idempotence"] is True and conf["acks"] == "all"
+    assert conf["compression.type"] != "none"
+    with pytest.raises(ValueError, match="acks"):
+        producer_config(Settings(), "t", {"acks": "1"})
+
+
+def test_aws_profile_uses_msk_iam() -> None:
+    s = Settings(profile="aws", kafka_bootstrap="b-1.msk:9098")
+    assert s.kafka_auth == "iam" and s.aws_endpoint_url is None
+    conf = producer_config(s, "t", {})
+    assert conf["security.protocol"] == "SASL_SSL" and conf["sasl.mechanisms"] == "OAUTHBEARER"
+    assert callable(conf["oauth_cb"])

@@ -1,0 +1,107 @@
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+import pytest
+
+from eventbus.exceptions import SchemaValidationError, SerdeError, UnknownTopicError
+from eventbus.registry import SchemaRegistry
+from eventbus.serde import HEADER_LEN, AvroSerde
+from eventbus.settings import Settings
+
+
+def _log_record(**over: object) -> dict:
+    rec = {
+        "log_id": "l-1",
+        "ts": 1_700_000_000_000,
+        "service": "search-api",
+        "host": "ip-10-0-0-1",
+        "level": "ERROR",
+        "logger": "search.handler",
+        "message": "upstream timeout",
+        "trace_id": None,
+        "span_id": None,
+        "user_id": "u-1",
+        "session_id": None,
+        "http_method": "GET",
+        "path": "/search",
+        "status_code": 504,
+        "latency_ms": 3012.5,
+        "stack_trace": None,
+        "attributes": {"region": "ap-southeast-1"},
+    }
+    rec.update(over)
+    return rec
+
+
+def test_round_trip_uses_glue_wire_format(settings: Settings) -> None:
+    serde = AvroSerde(settings)
+    data = serde.encode("topic_app_logs", _log_record())
+    assert data[0] == 3 and data[1] == 0
+    version_id = uuid.UUID(bytes=data[2:HEADER_LEN])
+    # The header's UUID is the registry's version id of exactly this schema.
+    glue_def = SchemaRegistry(settings).definition(version_id)
+    assert '"AppLog"' in glue_def
+    out = serde.decode(data, "topic_app_logs")
+    assert out["service"] == "search-api" and out["status_code"] == 504
+    assert out["ts"] == datetime.fromtimestamp(1_700_000_000, tz=UTC)
+
+
+def test_decoder_without_cache_fetches_writer_schema_from_registry(settings: Settings) -> None:
+    data = AvroSerde(settings).encode("topic_app_logs", _log_record())
+    fresh = AvroSerde(settings)  # a new process: no cached schema versions
+    assert fresh.decode(data)["message"] == "upstream timeout"
+
+
+def test_zlib_compression_round_trip(settings: Settings) -> None:
+    serde = AvroSerde(settings, compress=True)
+    data = serde.encode("topic_app_logs", _log_record(message="x" * 2000))
+    assert data[1] == 5 and len(data) < 500
+    assert serde.decode(data)["message"] == "x" * 2000
+
+
+def test_bad_record_names_the_field(settings: Settings) -> None:
+    serde = AvroSerde(settings)
+    with pytest.raises(SchemaValidationError) as err:
+        serde.encode("topic_app_logs", _log_record(status_code="five hundred"))
+    assert err.value.field == "status_code"
+    assert "status_code" in str(err.value)
+
+
+def test_missing_required_field_is_named(settings: Settings) -> None:
+    rec = _log_record()
+    del rec["service"]
+    with pytest.raises(SchemaValidationError) as err:
+        AvroSerde(settings).encode("topic_app_logs", rec)
+    assert err.value.field == "service"
+
+
+def test_bad_enum_symbol_is_named(settings: Settings) -> None:
+    with pytest.raises(SchemaValidationError) as err:
+        AvroSerde(settings).encode("topic_app_logs", _log_record(level="LOUD"))
+    assert err.value.field == "level"
+
+
+def test_unknown_topic_raises(settings: Settings) -> None:
+    with pytest.raises(UnknownTopicError, match="topic_nope.*topic_app_events"):
+        AvroSerde(settings).encode("topic_nope", {})
+
+
+def test_garbage_bytes_raise_serde_error(settings: Settings) -> None:
+    serde = AvroSerde(settings)
+    with pytest.raises(SerdeError, match="header byte 3"):
+        serde.decode(b'{"json": true}')
+    with pytest.raises(SerdeError):
+        serde.decode(bytes([3, 9]) + uuid.uuid4().bytes + b"\x00")
+
+
+def test_schema_is_registered_once_per_process(settings: Settings) -> None:
+    serde = AvroSerde(settings)
+    first = serde.header("topic_app_logs")
+    calls = []
+    original = serde.registry.register
+    serde.registry.register = lambda *a, **k: calls.append(a) or original(*a, **k)  # type: ignore[method-assign]
+    for _ in range(100):
+        serde.encode("topic_app_logs", _log_record())
+    assert serde.header("topic_app_logs") == first and calls == []
