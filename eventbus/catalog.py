@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 from pathlib import Path
@@ -52,7 +53,8 @@ class TopicSpec:
     @cached_property
     def schema(self) -> dict[str, Any]:
         """The parsed (fastavro) schema, parsed once per process."""
-        return fastavro.parse_schema(json.loads(self.schema_text))
+        parsed: dict[str, Any] = fastavro.parse_schema(json.loads(self.schema_text))  # type: ignore[assignment]
+        return parsed
 
     @property
     def schema_name(self) -> str:
@@ -71,7 +73,7 @@ class Catalog:
         except KeyError:
             raise UnknownTopicError(topic, sorted(self.topics)) from None
 
-    def __iter__(self):  # type: ignore[no-untyped-def]
+    def __iter__(self) -> Iterator[TopicSpec]:
         return iter(self.topics.values())
 
     def __len__(self) -> int:

@@ -86,9 +86,9 @@ def apply_topics(
                 f"{s.name} has {have} partitions, catalog says {s.partitions} (Kafka cannot shrink a topic)"
             )
     if grow:
-        for name, fut in admin.create_partitions(
+        for fut in admin.create_partitions(
             [NewPartitions(n, c) for n, c in grow.items()], operation_timeout=timeout
-        ).items():
+        ).values():
             fut.result()
         report.repartitioned.update(grow)
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from eventbus.settings import Settings
 
 
-def _msk_iam_token(region: str):  # type: ignore[no-untyped-def]
+def _msk_iam_token(region: str) -> Callable[[str], tuple[str, float]]:
     def oauth_cb(_config: str) -> tuple[str, float]:
         from aws_msk_iam_sasl_signer import MSKAuthTokenProvider
 

@@ -10,7 +10,9 @@ from eventbus.kafka.config import client_config
 from eventbus.settings import Settings, get_settings
 
 
-def make_consumer(settings: Settings | None = None, group_id: str = "eventbus", **overrides: Any):  # type: ignore[no-untyped-def]
+def make_consumer(
+    settings: Settings | None = None, group_id: str = "eventbus", **overrides: Any
+) -> confluent_kafka.Consumer:
     """A consumer reading from the earliest offset with explicit commits (at-least-once)."""
     settings = settings or get_settings()
     conf = client_config(settings, overrides.pop("client_id", group_id))
