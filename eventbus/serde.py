@@ -64,6 +64,7 @@ class AvroSerde:
         self.registry = registry or SchemaRegistry(self.settings)
         self.compress = compress
         self._headers: dict[str, bytes] = {}
+        self._encoders: dict[str, tuple[bytes, Any]] = {}
         self._writer_schemas: dict[uuid.UUID, Any] = {}
 
     # -- encoding --------------------------------------------------------------------------------
@@ -81,17 +82,19 @@ class AvroSerde:
 
     def encode(self, topic: str, record: dict[str, Any]) -> bytes:
         """Avro-encode ``record`` with the topic's schema; ``SchemaValidationError`` names the field."""
-        header = self.header(topic)
-        schema = self.catalog.get(topic).schema
+        try:
+            header, schema = self._encoders[topic]
+        except KeyError:
+            header, schema = self._encoders.setdefault(topic, (self.header(topic), self.catalog.get(topic).schema))
         buf = io.BytesIO()
+        buf.write(header)
         try:
             fastavro.schemaless_writer(buf, schema, record)
         except Exception as exc:  # fastavro raises TypeError/ValueError/AttributeError/KeyError
             raise self._explain(topic, record, exc) from exc
-        body = buf.getvalue()
         if self.compress:
-            body = zlib.compress(body)
-        return header + body
+            return header + zlib.compress(buf.getvalue()[HEADER_LEN:])
+        return buf.getvalue()
 
     def validate(self, topic: str, record: dict[str, Any], strict: bool = False) -> None:
         """Raise ``SchemaValidationError`` when ``record`` does not match the topic's schema."""
