@@ -1,0 +1,69 @@
+"""The stack's programs, in start order. Adding a program is one entry in ``PROGRAMS``.
+
+Engines (``phase="engine"``) start together; once all are healthy the catalog bootstrap runs; then
+``phase="app"`` programs start. An entry with ``module=`` is optional: it joins the stack only when
+that module exists in the checkout. For a Python service that answers HTTP, one line does::
+
+    python_program("gateway", "lambdas.gateway", health_url="http://127.0.0.1:8000/health", port=8000)
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
+from local import broker, emulator, postgres
+from local.health import http_get, port_open
+from local.spec import Ctx, ProgramSpec
+
+
+def python_program(
+    name: str,
+    module: str,
+    *args: str,
+    health_url: str | None = None,
+    port: int | None = None,
+    start_timeout: float = 60.0,
+) -> ProgramSpec:
+    """An ``app`` program run as ``python -m <module> <args>`` with the stack's local settings.
+
+    Healthy when ``health_url`` answers 2xx, else when ``port`` accepts connections, else when
+    supervisord says RUNNING (checked by the caller).
+    """
+
+    def healthy(ctx: Ctx) -> bool:
+        if health_url:
+            answer = http_get(health_url)
+            return answer is not None and 200 <= answer[0] < 300
+        if port:
+            return port_open(port)
+        return True
+
+    return ProgramSpec(
+        name=name,
+        module=module,
+        phase="app",
+        command=lambda ctx: [sys.executable, "-m", module, *args],
+        healthy=healthy,
+        ports=lambda ctx: (port,) if port else (),
+        endpoint=lambda ctx: health_url or (f"127.0.0.1:{port}" if port else ""),
+        env=lambda ctx: {"EB_PROFILE": "local", **emulator.DUMMY_CREDENTIALS},
+        start_timeout=start_timeout,
+    )
+
+
+PROGRAMS: Sequence[ProgramSpec] = (
+    broker.SPEC,
+    postgres.SPEC,
+    emulator.SPEC,
+    # Later components join here, e.g.:
+    # python_program("gateway", "lambdas.gateway", health_url="http://127.0.0.1:8000/health", port=8000),
+    # python_program("cdc", "lambdas.cdc"),
+)
+
+
+def by_name(name: str) -> ProgramSpec:
+    for spec in PROGRAMS:
+        if spec.name == name:
+            return spec
+    raise KeyError(f"no program {name!r} in the stack (known: {', '.join(p.name for p in PROGRAMS)})")

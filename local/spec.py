@@ -1,0 +1,69 @@
+"""What the stack knows about one supervised program. `local/programs.py` lists them."""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+from eventbus.settings import Settings
+from local.state import State
+
+
+@dataclass(frozen=True)
+class Ctx:
+    """Passed to every hook: where the state lives and the project settings (ports, DSN, …)."""
+
+    state: State
+    settings: Settings
+
+
+Hook = Callable[[Ctx], None]
+
+
+@dataclass(frozen=True)
+class ProgramSpec:
+    """One program under supervisord.
+
+    ``engine`` programs start together with supervisord; the catalog bootstrap runs once they are all
+    healthy; ``app`` programs (gateway, simulators, CDC relay) start after it.
+    """
+
+    name: str
+    command: Callable[[Ctx], list[str]]
+    #: True when the program serves its clients (polled with a deadline after a start).
+    healthy: Callable[[Ctx], bool]
+    phase: Literal["engine", "app"] = "engine"
+    #: Before supervisord starts the program: fetch jars, initdb, write configs. Idempotent.
+    prepare: Hook | None = None
+    #: Once healthy, on every start of the stack: roles, databases, schema. Idempotent.
+    provision: Hook | None = None
+    #: Optional program: only part of the stack when this Python module exists.
+    module: str | None = None
+    #: Whether to run it at all on this machine (e.g. not the emulator when LocalStack answers).
+    enabled: Callable[[Ctx], bool] | None = None
+    #: TCP ports on 127.0.0.1 it binds; checked free before a fresh start.
+    ports: Callable[[Ctx], tuple[int, ...]] = lambda ctx: ()
+    #: Shown by `status`.
+    endpoint: Callable[[Ctx], str] = lambda ctx: ""
+    env: Callable[[Ctx], Mapping[str, str]] = lambda ctx: {}
+    #: OS user to run as when the stack runs as root (postgres refuses to run as root).
+    user: Callable[[Ctx], str | None] = lambda ctx: None
+    start_timeout: float = 60.0
+    stop_signal: str = "TERM"
+    stop_wait_s: int = 30
+    #: Signal the whole process group on stop (False for postgres: the postmaster stops its children).
+    stop_as_group: bool = True
+
+    def available(self) -> bool:
+        """False for an optional program whose module is not in this checkout yet."""
+        if self.module is None:
+            return True
+        try:
+            return importlib.util.find_spec(self.module) is not None
+        except (ImportError, ValueError):
+            return False
+
+    def active(self, ctx: Ctx) -> bool:
+        return self.available() and (self.enabled is None or self.enabled(ctx))

@@ -1,0 +1,365 @@
+"""The local stack: Kafka (KRaft), PostgreSQL 15 and the AWS emulator under supervisord, no Docker.
+
+    python -m local.stack up        # start (idempotent) and apply the catalog
+    python -m local.stack status    # each process, each topic (partitions, messages)
+    python -m local.stack down      # stop every stack process, keep the data
+    python -m local.stack clean     # stop and wipe local/.state/
+
+From Python (tests)::
+
+    from local import stack
+    started = stack.ensure_up()       # True if this call started the stack
+    stack.stop_program("kafka"); stack.start_program("kafka")   # waits until healthy again
+    if started: stack.down()
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+
+from eventbus.settings import get_settings
+from local import emulator, prereqs, state
+from local.exceptions import PrerequisiteError, StackError
+from local.health import port_open, port_owner, wait_until
+from local.programs import PROGRAMS, by_name
+from local.spec import Ctx, ProgramSpec
+from local.supervision import DEAD_STATES, Program, Supervisor, sweep
+
+BOOTSTRAP_TIMEOUT_S = 300.0
+
+
+def say(message: str) -> None:
+    print(f"local-stack: {message}", flush=True)
+
+
+def context() -> Ctx:
+    return Ctx(state.current().ensure(), get_settings())
+
+
+def stack_env(ctx: Ctx) -> dict[str, str]:
+    """Environment of supervisord (so of every program) and of the bootstrap."""
+    return {
+        "EB_PROFILE": "local",
+        "AWS_DEFAULT_REGION": ctx.settings.aws_region,
+        **{k: os.environ.get(k, v) for k, v in emulator.DUMMY_CREDENTIALS.items()},
+    }
+
+
+def _resolve(spec: ProgramSpec, ctx: Ctx) -> Program:
+    return Program(
+        name=spec.name,
+        argv=spec.command(ctx),
+        env=dict(spec.env(ctx)),
+        directory=state.REPO_ROOT,
+        autostart=spec.phase == "engine",
+        user=spec.user(ctx),
+        stop_signal=spec.stop_signal,
+        stop_wait_s=spec.stop_wait_s,
+        stop_as_group=spec.stop_as_group,
+    )
+
+
+def _supervised(sup: Supervisor) -> list[ProgramSpec]:
+    names = set(sup.names())
+    return [spec for spec in PROGRAMS if spec.name in names]
+
+
+# --- health ----------------------------------------------------------------------------------
+def _wait_healthy(sup: Supervisor, spec: ProgramSpec, ctx: Ctx, timeout: float | None = None) -> float:
+    def gone() -> str | None:
+        status = sup.state_of(spec.name)
+        if status in DEAD_STATES:
+            return (f"{spec.name} is {status}; last lines of {ctx.state.program_log(spec.name)}:\n"
+                    f"{sup.log_tail(spec.name)}")
+        return None
+
+    return wait_until(lambda: spec.healthy(ctx), timeout or spec.start_timeout, spec.name, abort=gone)
+
+
+def is_up() -> bool:
+    """supervisord runs, every program is RUNNING and healthy, and the catalog is applied."""
+    ctx = context()
+    sup = Supervisor(ctx.state)
+    if not sup.running():
+        return False
+    infos = {i["name"]: i["statename"] for i in sup.all_info()}
+    specs = _supervised(sup)
+    if any(infos[s.name] != "RUNNING" for s in specs) or not ctx.state.provisioned():
+        return False
+    return all(_healthy_now(s, ctx) for s in specs)
+
+
+def _healthy_now(spec: ProgramSpec, ctx: Ctx) -> bool:
+    try:
+        return bool(spec.healthy(ctx))
+    except Exception:
+        return False
+
+
+# --- up --------------------------------------------------------------------------------------
+def _check_prerequisites() -> None:
+    problems = []
+    for check in (prereqs.java, prereqs.maven, prereqs.postgres_bin, prereqs.postgres_os_user, prereqs.supervisord):
+        try:
+            check()
+        except PrerequisiteError as exc:
+            problems.append(str(exc))
+    if problems:
+        raise PrerequisiteError("missing prerequisites:\n  " + "\n  ".join(problems), "see above")
+
+
+def _check_ports(specs: Sequence[ProgramSpec], ctx: Ctx) -> None:
+    busy = [
+        f"port {port} (for {spec.name}) is in use by {port_owner(port)}"
+        for spec in specs for port in spec.ports(ctx) if port_open(port)
+    ]
+    if busy:
+        raise PrerequisiteError(
+            "; ".join(busy), "stop that process (or change the EB_* port setting), then `make local-up`"
+        )
+
+
+def _fresh_start(ctx: Ctx, sup: Supervisor) -> list[ProgramSpec]:
+    _check_prerequisites()
+    leftovers = sweep(ctx.state)
+    for pid, cmd in leftovers.items():
+        say(f"stopped a leftover stack process {pid}: {cmd}")
+    if kind := emulator.external(ctx):
+        say(f"using the {kind} emulator already answering at {emulator.endpoint(ctx)} (not starting moto)")
+    specs = [spec for spec in PROGRAMS if spec.active(ctx)]
+    _check_ports(specs, ctx)
+    for spec in specs:
+        if spec.prepare:
+            t0 = time.monotonic()
+            spec.prepare(ctx)
+            say(f"{spec.name}: prepared ({time.monotonic() - t0:.1f}s)")
+    sup.launch([_resolve(s, ctx) for s in specs], stack_env(ctx))
+    say(f"supervisord started ({ctx.state.supervisor_sock})")
+    return specs
+
+
+def _resume(ctx: Ctx, sup: Supervisor) -> list[str]:
+    """supervisord already runs: start what is stopped, add optional programs that appeared."""
+    started = []
+    for spec in _supervised(sup):
+        if spec.phase == "engine" and sup.state_of(spec.name) in DEAD_STATES | {"BACKOFF"}:
+            sup.start(spec.name)
+            started.append(spec.name)
+    present = {s.name for s in _supervised(sup)}
+    new = [s for s in PROGRAMS if s.phase == "app" and s.name not in present and s.active(ctx)]
+    if new:
+        started += sup.add([_resolve(s, ctx) for s in [*_supervised(sup), *new]])
+    return started
+
+
+def _up(ctx: Ctx) -> bool:
+    """Bring the stack up; True if supervisord was started by this call."""
+    sup = Supervisor(ctx.state)
+    t_start = time.monotonic()
+    fresh = not sup.running()
+    changed = [s.name for s in _fresh_start(ctx, sup)] if fresh else _resume(ctx, sup)
+    try:
+        specs = _supervised(sup)
+        for spec in (s for s in specs if s.phase == "engine"):
+            took = _wait_healthy(sup, spec, ctx)
+            if spec.name in changed:
+                say(f"{spec.name}: healthy at {spec.endpoint(ctx)} ({took:.1f}s)")
+        if changed or not ctx.state.provisioned():
+            _provision(ctx, specs)
+        for spec in (s for s in specs if s.phase == "app"):
+            if sup.state_of(spec.name) != "RUNNING":
+                sup.start(spec.name)
+                changed += [] if spec.name in changed else [spec.name]
+            took = _wait_healthy(sup, spec, ctx)
+            say(f"{spec.name}: healthy at {spec.endpoint(ctx)} ({took:.1f}s)")
+    except BaseException:
+        if fresh:
+            say(f"start failed; logs in {ctx.state.logs} — `make local-down` stops what was started")
+        raise
+    if changed:
+        say(f"up in {time.monotonic() - t_start:.1f}s (started: {', '.join(changed)})")
+    else:
+        say("already up — nothing to do")
+    return fresh
+
+
+def _provision(ctx: Ctx, specs: Sequence[ProgramSpec]) -> None:
+    ctx.state.forget_provisioned()
+    for spec in specs:
+        if spec.provision:
+            t0 = time.monotonic()
+            spec.provision(ctx)
+            say(f"{spec.name}: provisioned ({time.monotonic() - t0:.1f}s)")
+    run_bootstrap(ctx)
+    ctx.state.mark_provisioned()
+
+
+def run_bootstrap(ctx: Ctx) -> None:
+    """The lead's catalog bootstrap: topics, schemas, buckets, DB secret (idempotent)."""
+    if importlib.util.find_spec("eventbus.bootstrap") is None:
+        say("eventbus.bootstrap not in this checkout yet — catalog not applied")
+        return
+    t0 = time.monotonic()
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "eventbus.bootstrap"],
+            env={**os.environ, **stack_env(ctx)}, cwd=state.REPO_ROOT,
+            capture_output=True, text=True, timeout=BOOTSTRAP_TIMEOUT_S, check=False,
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise StackError(f"eventbus.bootstrap did not finish within {BOOTSTRAP_TIMEOUT_S:.0f}s") from exc
+    if proc.returncode != 0:
+        tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-20:])
+        raise StackError(f"eventbus.bootstrap failed (exit {proc.returncode}):\n{tail}")
+    summary = proc.stdout.strip().splitlines()
+    say(f"catalog applied ({time.monotonic() - t0:.1f}s): {summary[-1] if summary else 'ok'}")
+    for line in proc.stderr.splitlines():
+        if line.startswith("warning:"):
+            say(line)
+
+
+def up() -> bool:
+    """`make local-up`. True if it started the stack. The stack then belongs to the user: test
+    sessions that find it running leave it running."""
+    ctx = context()
+    with state.locked(ctx.state):
+        started = _up(ctx)
+        state.auto_started_file(ctx.state).unlink(missing_ok=True)
+    return started
+
+
+def ensure_up() -> bool:
+    """Start the stack unless it is up; True if this call started supervisord.
+
+    A failed start stops what it started, so a broken test run leaves no processes behind.
+    """
+    ctx = context()
+    with state.locked(ctx.state):
+        return _ensure_up(ctx)
+
+
+def _ensure_up(ctx: Ctx) -> bool:
+    was_running = Supervisor(ctx.state).running()
+    try:
+        return _up(ctx)
+    except BaseException:
+        if not was_running:
+            _down(ctx)
+        raise
+
+
+@contextmanager
+def session() -> Iterator[bool]:
+    """Keep the stack up for a block (a pytest session); yields whether this call started it.
+
+    Afterwards the stack is stopped if a test session started it and no other session (another
+    pytest on the same machine) still holds it; a stack started with `make local-up` stays up.
+    """
+    ctx = context()
+    with state.locked(ctx.state):
+        started = _ensure_up(ctx)
+        if started:
+            state.auto_started_file(ctx.state).touch()
+        state.add_lease(ctx.state)
+    try:
+        yield started
+    finally:
+        with state.locked(ctx.state):
+            state.remove_lease(ctx.state)
+            if state.auto_started_file(ctx.state).exists() and not state.live_leases(ctx.state):
+                _down(ctx)
+
+
+# --- down / clean ------------------------------------------------------------------------------
+def _down(ctx: Ctx) -> bool:
+    sup = Supervisor(ctx.state)
+    t0 = time.monotonic()
+    stopped = sup.shutdown()
+    leftovers = sweep(ctx.state)
+    state.auto_started_file(ctx.state).unlink(missing_ok=True)
+    for pid, cmd in leftovers.items():
+        say(f"stopped a leftover stack process {pid}: {cmd}")
+    if stopped or leftovers:
+        say(f"down in {time.monotonic() - t0:.1f}s (data kept in {ctx.state.root})")
+        return True
+    say("not running")
+    return False
+
+
+def down() -> bool:
+    """`make local-down`: stop supervisord and every stack process, keep the data."""
+    ctx = context()
+    with state.locked(ctx.state):
+        return _down(ctx)
+
+
+def clean() -> None:
+    """`make local-clean`: stop the stack and wipe the state folder."""
+    ctx = context()
+    with state.locked(ctx.state):
+        _down(ctx)
+        ctx.state.wipe()
+    say(f"wiped {ctx.state.root}")
+
+
+# --- single programs (no-loss drills, restarts) -----------------------------------------------
+def stop_program(name: str) -> None:
+    """Stop one program (e.g. "kafka") and wait until it has exited. The rest keeps running."""
+    by_name(name)
+    Supervisor(state.current()).stop(name)
+
+
+def start_program(name: str, timeout: float | None = None) -> float:
+    """Start one program again and wait until it is healthy; returns the seconds it took."""
+    spec = by_name(name)
+    ctx = context()
+    sup = Supervisor(ctx.state)
+    if not sup.running():
+        raise StackError("the stack is not running — `make local-up` first")
+    sup.start(name)
+    return _wait_healthy(sup, spec, ctx, timeout)
+
+
+# --- CLI -------------------------------------------------------------------------------------
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m local.stack",
+        description="The local stack without Docker: Kafka (KRaft) on 127.0.0.1:9092, PostgreSQL 15 on "
+        "127.0.0.1:55432, the AWS emulator on 127.0.0.1:4566, under supervisord. "
+        "State (data, logs, configs): local/.state/.",
+    )
+    sub = parser.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
+    sub.add_parser("up", help="start everything (a no-op when up), then apply the topic catalog")
+    sub.add_parser("down", help="stop every stack process, keep the data")
+    sub.add_parser("status", help="each process (state, pid, uptime) and each topic (partitions, messages)")
+    sub.add_parser("clean", help="stop the stack and wipe local/.state/")
+    args = parser.parse_args(argv)
+    try:
+        if args.cmd == "up":
+            up()
+        elif args.cmd == "down":
+            down()
+        elif args.cmd == "clean":
+            clean()
+        else:
+            from local.status import report
+
+            return report(context())
+    except StackError as exc:
+        print(f"local-stack: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("local-stack: interrupted — `make local-status` shows what runs", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
