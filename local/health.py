@@ -67,8 +67,17 @@ def port_owner(port: int) -> str:
 
 def http_get(url: str, timeout: float = 2.0) -> tuple[int, str] | None:
     """(status, body) of a GET, or None when nothing answers."""
+    return _http(urllib.request.Request(url), timeout)
+
+
+def http_post(url: str, timeout: float = 2.0) -> tuple[int, str] | None:
+    """(status, body) of an empty POST, or None when nothing answers."""
+    return _http(urllib.request.Request(url, data=b"", method="POST"), timeout)
+
+
+def _http(request: urllib.request.Request, timeout: float) -> tuple[int, str] | None:
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as resp:
+        with urllib.request.urlopen(request, timeout=timeout) as resp:
             return resp.status, resp.read(65536).decode("utf-8", "replace")
     except urllib.error.HTTPError as exc:
         return exc.code, ""

@@ -39,6 +39,10 @@ class ProgramSpec:
     prepare: Hook | None = None
     #: Once healthy, on every start of the stack: roles, databases, schema. Idempotent.
     provision: Hook | None = None
+    #: Once healthy after this very program was (re)started, before provisioning.
+    on_start: Hook | None = None
+    #: Keeps its state in memory only (moto): after a restart of it alone the catalog is re-applied.
+    volatile: bool = False
     #: Optional program: only part of the stack when this Python module exists.
     module: str | None = None
     #: Whether to run it at all on this machine (e.g. not the emulator when LocalStack answers).

@@ -171,6 +171,7 @@ def _up(ctx: Ctx) -> bool:
             took = _wait_healthy(sup, spec, ctx)
             if spec.name in changed:
                 say(f"{spec.name}: healthy at {spec.endpoint(ctx)} ({took:.1f}s)")
+                _on_start(spec, ctx)
         if changed or not ctx.state.provisioned():
             _provision(ctx, specs)
         for spec in (s for s in specs if s.phase == "app"):
@@ -178,7 +179,9 @@ def _up(ctx: Ctx) -> bool:
                 sup.start(spec.name)
                 changed += [] if spec.name in changed else [spec.name]
             took = _wait_healthy(sup, spec, ctx)
-            say(f"{spec.name}: healthy at {spec.endpoint(ctx)} ({took:.1f}s)")
+            if spec.name in changed:
+                say(f"{spec.name}: healthy at {spec.endpoint(ctx)} ({took:.1f}s)")
+                _on_start(spec, ctx)
     except BaseException:
         if fresh:
             say(f"start failed; logs in {ctx.state.logs} — `make local-down` stops what was started")
@@ -188,6 +191,11 @@ def _up(ctx: Ctx) -> bool:
     else:
         say("already up — nothing to do")
     return fresh
+
+
+def _on_start(spec: ProgramSpec, ctx: Ctx) -> None:
+    if spec.on_start:
+        spec.on_start(ctx)
 
 
 def _provision(ctx: Ctx, specs: Sequence[ProgramSpec]) -> None:
@@ -317,14 +325,23 @@ def stop_program(name: str) -> None:
 
 
 def start_program(name: str, timeout: float | None = None) -> float:
-    """Start one program again and wait until it is healthy; returns the seconds it took."""
+    """Start one program again and wait until it is healthy; returns the seconds it took.
+
+    A program that keeps its state in memory (the emulator) gets the catalog re-applied.
+    """
     spec = by_name(name)
     ctx = context()
     sup = Supervisor(ctx.state)
     if not sup.running():
         raise StackError("the stack is not running — `make local-up` first")
+    t0 = time.monotonic()
     sup.start(name)
-    return _wait_healthy(sup, spec, ctx, timeout)
+    _wait_healthy(sup, spec, ctx, timeout)
+    _on_start(spec, ctx)
+    if spec.volatile:
+        with state.locked(ctx.state):
+            _provision(ctx, _supervised(sup))
+    return time.monotonic() - t0
 
 
 # --- CLI -------------------------------------------------------------------------------------

@@ -5,7 +5,7 @@ from __future__ import annotations
 from local import emulator
 from local.programs import PROGRAMS
 from local.spec import Ctx, ProgramSpec
-from local.supervision import Supervisor
+from local.supervision import Supervisor, marked_processes
 
 #: Exit code when the stack is not running (as LSB `status` does).
 NOT_RUNNING = 3
@@ -22,6 +22,10 @@ def report(ctx: Ctx) -> int:
     sup = Supervisor(ctx.state)
     if not sup.running():
         print(f"local stack is down (state folder: {ctx.state.root}) — `make local-up` starts it")
+        if leftovers := marked_processes(ctx.state):
+            print(f"{len(leftovers)} leftover stack process(es) without supervisord — `make local-down` stops them:")
+            for orphan, cmd in leftovers.items():
+                print(f"  {orphan} {cmd}")
         return NOT_RUNNING
     specs = {s.name: s for s in PROGRAMS}
     rows = []

@@ -3,6 +3,7 @@ stop/start drill, and a missing prerequisite says how to fix it."""
 
 from __future__ import annotations
 
+import json
 import socket
 import subprocess
 import sys
@@ -17,6 +18,8 @@ from confluent_kafka.admin import NewTopic
 from eventbus import aws
 from eventbus.catalog import load_catalog
 from eventbus.kafka import Producer, make_admin
+from eventbus.registry import SchemaRegistry
+from eventbus.serde import AvroSerde
 from eventbus.settings import Settings
 from local import prereqs
 from local.exceptions import PrerequisiteError
@@ -105,6 +108,17 @@ def test_kafka_stop_then_start_is_healthy_again(stack: ModuleType, settings: Set
         producer.close()
     finally:
         admin.delete_topics([probe])[probe].result(timeout=30)
+
+
+def test_schema_version_ids_survive_an_emulator_restart(stack: ModuleType, settings: Settings) -> None:
+    """moto keeps the registry in memory; the stack seeds its ids so records kept in Kafka still decode."""
+    topic = "topic_app_logs"
+    before = AvroSerde(settings).header(topic)
+    stack.stop_program("emulator")
+    stack.start_program("emulator", timeout=60)
+    assert AvroSerde(settings).header(topic) == before
+    definition = SchemaRegistry(settings).definition(uuid.UUID(bytes=before[2:18]))
+    assert json.loads(definition) == json.loads(load_catalog(settings).get(topic).schema_text)
 
 
 def test_missing_java_gives_a_one_line_fix(monkeypatch: pytest.MonkeyPatch) -> None:
