@@ -1,0 +1,210 @@
+"""The gateway's work, independent of HTTP: enrich, encode, produce, wait for the acknowledgement.
+
+One ``Gateway`` per process (uvicorn worker or Lambda container) holds the producer, serde, keys and
+counters::
+
+    gw = Gateway(settings, GatewayConfig())
+    event_id, outcome = await gw.ingest_one(AppEventIn.model_validate_json(body), meta)
+    results = await gw.ingest_batch(orjson.loads(body)["events"], meta)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from confluent_kafka import KafkaError, KafkaException
+from pydantic import TypeAdapter, ValidationError
+
+from eventbus.exceptions import SchemaValidationError
+from eventbus.kafka import Producer
+from eventbus.logging import get_logger
+from eventbus.serde import AvroSerde
+from eventbus.settings import Settings
+from lambdas.gateway.auth import ApiKeys
+from lambdas.gateway.config import GatewayConfig
+from lambdas.gateway.delivery import Ack, AckingProducer, NotAcknowledged
+from lambdas.gateway.encoding import EventEncoder
+from lambdas.gateway.metrics import Metrics
+from lambdas.gateway.models import AppEventIn, to_record
+from lambdas.gateway.problems import field_problems, reason
+
+log = get_logger("gateway")
+_EVENTS = TypeAdapter(list[AppEventIn])
+_ERROR_LOG_EVERY_S = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class ClientMeta:
+    request_id: str
+    client_ip: str | None
+    user_agent: str | None
+
+
+def _broker_error_logger() -> Any:
+    last: dict[int, float] = {}
+
+    def error_cb(err: KafkaError) -> None:
+        # librdkafka repeats connection errors while the broker is down: one line per code per 10 s.
+        now = time.monotonic()
+        if err.fatal() or now - last.get(err.code(), 0.0) >= _ERROR_LOG_EVERY_S:
+            last[err.code()] = now
+            log.warning("kafka client error", extra={"error": err.str(), "fatal": err.fatal()})
+
+    return error_cb
+
+
+def make_producer(settings: Settings, config: GatewayConfig, **extra: Any) -> Producer:
+    """The shared producer with the gateway's deadlines: fail undelivered messages before answering."""
+    overrides: dict[str, Any] = {
+        "delivery.timeout.ms": config.delivery_timeout_ms,
+        "request.timeout.ms": min(30_000, config.delivery_timeout_ms),
+        # Reconnect within a second once the broker is back (default backs off to 10 s).
+        "reconnect.backoff.max.ms": 1000,
+        "error_cb": _broker_error_logger(),
+    }
+    if config.linger_ms is not None:
+        overrides["linger.ms"] = config.linger_ms
+    overrides.update(extra)
+    return Producer(
+        settings, client_id=f"gateway-{os.getpid()}", background_poll=True, enqueue_timeout=0.0, **overrides
+    )
+
+
+class Gateway:
+    def __init__(
+        self,
+        settings: Settings,
+        config: GatewayConfig | None = None,
+        *,
+        producer: Producer | None = None,
+        serde: AvroSerde | None = None,
+        keys: ApiKeys | None = None,
+    ) -> None:
+        self.settings = settings
+        self.config = config or GatewayConfig()
+        self.topic = self.config.topic
+        self.serde = serde or AvroSerde(settings)
+        self.encoder = EventEncoder(self.serde, self.topic)
+        self.keys = keys or ApiKeys.from_settings(settings, self.config.key_refresh_s)
+        self.producer = producer or make_producer(settings, self.config)
+        self.acks = AckingProducer(self.producer, self.config.ack_timeout_ms / 1000)
+        self.metrics = Metrics()
+        self._ready: tuple[float, bool, str] = (-1e9, False, "not probed yet")
+        self._ready_lock = asyncio.Lock()
+
+    # -- single events -----------------------------------------------------------------------------
+    def _record(self, event: AppEventIn, meta: ClientMeta, received_ts: int) -> tuple[str, dict[str, Any]]:
+        event_id = event.event_id or str(uuid.uuid4())
+        return event_id, to_record(
+            event, event_id=event_id, received_ts=received_ts, client_ip=meta.client_ip, user_agent=meta.user_agent
+        )
+
+    async def ingest_one(self, event: AppEventIn, meta: ClientMeta) -> tuple[str, Ack | NotAcknowledged]:
+        """Produce one validated event; ``SchemaValidationError`` if it cannot be encoded."""
+        event_id, record = self._record(event, meta, time.time_ns() // 1_000_000)
+        value = self.encoder.encode(record)
+        outcome = await self.acks.send(self.topic, event.user_id, value)
+        self._count(outcome)
+        return event_id, outcome
+
+    def _count(self, outcome: Ack | NotAcknowledged) -> None:
+        m = self.metrics
+        if type(outcome) is Ack:
+            m.events_accepted += 1
+        else:
+            m.events_failed += 1
+            m.events_possibly_persisted += outcome.possibly_persisted  # type: ignore[union-attr]
+
+    # -- batches ------------------------------------------------------------------------------------
+    def _validate(self, items: list[Any]) -> list[AppEventIn | dict[str, Any]]:
+        """Each item as a model, or ``{"index", "status": "rejected", ...}``."""
+        try:
+            return list(_EVENTS.validate_python(items))  # fast path: every event valid
+        except ValidationError:
+            pass
+        out: list[AppEventIn | dict[str, Any]] = []
+        for i, item in enumerate(items):
+            try:
+                out.append(AppEventIn.model_validate(item))
+            except ValidationError as exc:
+                eid = item.get("event_id") if isinstance(item, dict) else None
+                out.append(
+                    {
+                        "index": i,
+                        "status": "rejected",
+                        "event_id": eid if isinstance(eid, str) else None,
+                        "reason": reason(field_problems(exc)),
+                    }
+                )
+        return out
+
+    async def ingest_batch(self, items: list[Any], meta: ClientMeta) -> list[dict[str, Any]]:
+        """One result per item, in order: accepted (acknowledged), rejected (invalid) or failed."""
+        results: list[dict[str, Any]] = []
+        sending: list[tuple[int, str]] = []  # (index into results, event_id)
+        payload: list[tuple[str, bytes]] = []
+        received_ts = time.time_ns() // 1_000_000
+        encode = self.encoder.encode
+        for i, item in enumerate(self._validate(items)):
+            if type(item) is dict:
+                results.append(item)
+                continue
+            event_id, record = self._record(item, meta, received_ts)  # type: ignore[arg-type]
+            try:
+                value = encode(record)
+            except SchemaValidationError as exc:
+                results.append({"index": i, "status": "rejected", "event_id": event_id, "reason": str(exc)})
+                continue
+            results.append({"index": i, "status": "pending", "event_id": event_id})
+            sending.append((i, event_id))
+            payload.append((record["user_id"], value))
+
+        outcomes = await self.acks.send_many(self.topic, payload)
+        for (i, _eid), outcome in zip(sending, outcomes, strict=True):
+            res = results[i]
+            if type(outcome) is Ack:
+                res["status"] = "accepted"
+                res["partition"] = outcome.partition
+                res["offset"] = outcome.offset
+            else:
+                res["status"] = "failed"
+                res["reason"] = outcome.reason  # type: ignore[union-attr]
+                res["possibly_persisted"] = outcome.possibly_persisted  # type: ignore[union-attr]
+            self._count(outcome)
+        self.metrics.events_rejected += len(items) - len(sending)
+        return results
+
+    # -- readiness ------------------------------------------------------------------------------------
+    async def ready(self) -> tuple[bool, str]:
+        """Is the broker reachable and the topic there? Probed at most every ``ready_cache_s``."""
+        async with self._ready_lock:
+            at, ok, detail = self._ready
+            if time.monotonic() - at >= self.config.ready_cache_s:
+                ok, detail = await asyncio.to_thread(self._probe)
+                self._ready = (time.monotonic(), ok, detail)
+            return ok, detail
+
+    def _probe(self) -> tuple[bool, str]:
+        bootstrap = self.settings.kafka_bootstrap
+        try:
+            md = self.producer.raw.list_topics(self.topic, timeout=2.0)
+        except KafkaException as exc:
+            hint = " — run `make local-up`" if bootstrap.startswith(("127.", "localhost")) else ""
+            return False, f"broker at {bootstrap} unreachable{hint}: {exc.args[0].str() if exc.args else exc}"
+        topic = md.topics.get(self.topic)
+        if topic is None or topic.error is not None:
+            why = topic.error.str() if topic is not None and topic.error else "missing"
+            return False, f"topic {self.topic} not usable on {bootstrap}: {why} (run `python -m eventbus.bootstrap`)"
+        return True, f"broker {bootstrap} reachable, {self.topic} has {len(topic.partitions)} partitions"
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Flush what is still queued (already answered), then stop the producer's poll thread."""
+        try:
+            self.producer.close(timeout)
+        except Exception as exc:
+            log.warning("producer closed with undelivered messages (they were answered 503)", extra={"error": str(exc)})
