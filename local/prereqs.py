@@ -71,6 +71,10 @@ def postgres_bin(install: bool = True) -> Path:
         raise PrerequisiteError(f"PostgreSQL {PG_MAJOR} server binaries not found in {bindir}", fix)
     print(f"PostgreSQL {PG_MAJOR} not found; installing {PG_PACKAGE} from Debian packages …", flush=True)
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    # The stack runs its own cluster: no system cluster on 5432 (postgresql-common reads this).
+    dropin = Path("/etc/postgresql-common/createcluster.d")
+    dropin.mkdir(parents=True, exist_ok=True)
+    (dropin / "no-main-cluster.conf").write_text("create_main_cluster = false\n")
     for cmd in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", PG_PACKAGE]):
         proc = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
         if proc.returncode != 0:

@@ -172,7 +172,8 @@ def _up(ctx: Ctx) -> bool:
             if spec.name in changed:
                 say(f"{spec.name}: healthy at {spec.endpoint(ctx)} ({took:.1f}s)")
                 _on_start(spec, ctx)
-        if changed or not ctx.state.provisioned():
+        reapplied = bool(changed) or not ctx.state.provisioned()
+        if reapplied:
             _provision(ctx, specs)
         for spec in (s for s in specs if s.phase == "app"):
             if sup.state_of(spec.name) != "RUNNING":
@@ -188,6 +189,8 @@ def _up(ctx: Ctx) -> bool:
         raise
     if changed:
         say(f"up in {time.monotonic() - t_start:.1f}s (started: {', '.join(changed)})")
+    elif reapplied:
+        say("already up — schemas/ changed, so the OLTP schema and the catalog were re-applied")
     else:
         say("already up — nothing to do")
     return fresh

@@ -130,6 +130,14 @@ def test_missing_java_gives_a_one_line_fix(monkeypatch: pytest.MonkeyPatch) -> N
     assert "fix: apt-get install -y openjdk-17-jre-headless" in str(err.value)
 
 
+def test_missing_postgres_gives_a_one_line_fix(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("EB_LOCAL_PG_BIN", "/nonexistent/postgresql/15/bin")
+    with pytest.raises(PrerequisiteError) as err:
+        prereqs.postgres_bin(install=False)
+    assert str(err.value).count("\n") == 0
+    assert "fix: apt-get update && apt-get install -y postgresql-15" in str(err.value)
+
+
 def test_port_taken_by_a_foreign_process_is_named(stack: ModuleType) -> None:
     ctx = stack.context()
     with socket.socket() as sock:
