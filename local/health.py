@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import socket
 import subprocess
@@ -60,8 +61,9 @@ def port_owner(port: int) -> str:
         out = subprocess.run(
             ["ss", "-ltnpH", f"sport = :{port}"], capture_output=True, text=True, check=False
         ).stdout.strip()
-        if "users:" in out:
-            return out.split("users:", 1)[1].strip()
+        owners = re.findall(r'"([^"]+)",pid=(\d+)', out)
+        if owners:
+            return ", ".join(f"{name} (pid {pid})" for name, pid in dict.fromkeys(owners))
     return "unknown process"
 
 

@@ -105,14 +105,16 @@ def _healthy_now(spec: ProgramSpec, ctx: Ctx) -> bool:
 
 # --- up --------------------------------------------------------------------------------------
 def _check_prerequisites() -> None:
-    problems = []
+    problems: list[PrerequisiteError] = []
     for check in (prereqs.java, prereqs.maven, prereqs.postgres_bin, prereqs.postgres_os_user, prereqs.supervisord):
         try:
             check()
         except PrerequisiteError as exc:
-            problems.append(str(exc))
+            problems.append(exc)
+    if len(problems) == 1:
+        raise problems[0]
     if problems:
-        raise PrerequisiteError("missing prerequisites:\n  " + "\n  ".join(problems), "see above")
+        raise StackError("missing prerequisites:\n  " + "\n  ".join(map(str, problems)))
 
 
 def _check_ports(specs: Sequence[ProgramSpec], ctx: Ctx) -> None:

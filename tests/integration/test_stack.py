@@ -4,6 +4,7 @@ stop/start drill, and a missing prerequisite says how to fix it."""
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -150,4 +151,4 @@ def test_port_taken_by_a_foreign_process_is_named(stack: ModuleType) -> None:
         with pytest.raises(PrerequisiteError) as err:
             stack._check_ports([foreign], ctx)
     assert f"port {port} (for probe) is in use by" in str(err.value)
-    assert "python" in str(err.value)  # `ss` names this very process
+    assert f"python (pid {os.getpid()})" in str(err.value)  # `ss` names this very process
