@@ -1,0 +1,54 @@
+output "cluster_identifier" {
+  description = "Cluster identifier (CloudWatch dimension DBClusterIdentifier)."
+  value       = aws_rds_cluster.this.cluster_identifier
+}
+
+output "cluster_arn" {
+  description = "Cluster ARN."
+  value       = aws_rds_cluster.this.arn
+}
+
+output "cluster_resource_id" {
+  description = "Cluster resource ID (for rds-db:connect IAM policies)."
+  value       = aws_rds_cluster.this.cluster_resource_id
+}
+
+output "endpoint" {
+  description = "Writer endpoint (EB_PG_HOST)."
+  value       = aws_rds_cluster.this.endpoint
+}
+
+output "reader_endpoint" {
+  description = "Reader endpoint."
+  value       = aws_rds_cluster.this.reader_endpoint
+}
+
+output "port" {
+  description = "PostgreSQL port (EB_PG_PORT)."
+  value       = aws_rds_cluster.this.port
+}
+
+output "database_name" {
+  description = "Database name (EB_PG_DATABASE)."
+  value       = var.database_name
+}
+
+output "master_secret_arn" {
+  description = "Secrets Manager secret RDS manages for the master user (JSON: username, password)."
+  value       = aws_rds_cluster.this.master_user_secret[0].secret_arn
+}
+
+output "replication_secret_arn" {
+  description = "Secret of the CDC relay's replication role (JSON: username, password, host, port, dbname)."
+  value       = aws_secretsmanager_secret.replication.arn
+}
+
+output "replication_username" {
+  description = "Name of the CDC relay's replication role."
+  value       = var.replication_username
+}
+
+output "instance_identifiers" {
+  description = "Instance identifiers (CloudWatch dimension DBInstanceIdentifier)."
+  value       = aws_rds_cluster_instance.this[*].identifier
+}

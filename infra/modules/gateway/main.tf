@@ -1,0 +1,136 @@
+locals {
+  function_name = "${var.name}-gateway"
+}
+
+# ---------------------------------------------------------------------------------------------
+# API keys: the app checks the X-API-Key header against this JSON list (EB_GATEWAY_API_KEYS_SECRET_ARN).
+# HTTP APIs have no usage-plan keys, so authentication lives in the app; API Gateway throttles.
+# ---------------------------------------------------------------------------------------------
+resource "terraform_data" "generated_key" {
+  input = "gw-${replace(uuid(), "-", "")}"
+
+  lifecycle {
+    ignore_changes = [input]
+  }
+}
+
+resource "aws_secretsmanager_secret" "api_keys" {
+  name_prefix = "${var.name}/gateway-api-keys-"
+  description = "API keys accepted by the ${var.name} gateway (JSON list of strings)."
+  kms_key_id  = var.kms_key_arn
+  tags        = var.tags
+}
+
+resource "aws_secretsmanager_secret_version" "api_keys" {
+  secret_id                = aws_secretsmanager_secret.api_keys.id
+  secret_string_wo         = jsonencode(length(var.api_keys) > 0 ? var.api_keys : [terraform_data.generated_key.output])
+  secret_string_wo_version = 1
+}
+
+# ---------------------------------------------------------------------------------------------
+# Function
+# ---------------------------------------------------------------------------------------------
+data "aws_iam_policy_document" "this" {
+  source_policy_documents = [var.policy_json]
+  statement {
+    sid       = "ReadApiKeys"
+    actions   = ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"]
+    resources = [aws_secretsmanager_secret.api_keys.arn]
+  }
+}
+
+module "function" {
+  source = "../lambda_function"
+
+  function_name        = local.function_name
+  description          = "Event gateway (FastAPI via mangum): validates, encodes Avro, produces to MSK."
+  zip_path             = var.zip_path
+  handler              = var.handler
+  memory_size          = var.memory_size
+  timeout              = var.timeout
+  reserved_concurrency = var.reserved_concurrency
+  environment = merge(var.environment, {
+    EB_GATEWAY_API_KEYS_SECRET_ARN = aws_secretsmanager_secret.api_keys.arn
+  })
+  subnet_ids         = var.subnet_ids
+  security_group_ids = var.security_group_ids
+  kms_key_arn        = var.kms_key_arn
+  policy_json        = data.aws_iam_policy_document.this.json
+  log_retention_days = var.log_retention_days
+  tags               = var.tags
+}
+
+# ---------------------------------------------------------------------------------------------
+# HTTP API -> Lambda (payload 2.0), throttled stage with JSON access logs
+# ---------------------------------------------------------------------------------------------
+resource "aws_apigatewayv2_api" "this" {
+  name          = var.name
+  description   = "Event ingestion API of the travel data sources layer."
+  protocol_type = "HTTP"
+  tags          = var.tags
+}
+
+resource "aws_apigatewayv2_integration" "lambda" {
+  api_id                 = aws_apigatewayv2_api.this.id
+  integration_type       = "AWS_PROXY"
+  integration_uri        = module.function.invoke_arn
+  integration_method     = "POST"
+  payload_format_version = "2.0"
+  timeout_milliseconds   = var.timeout * 1000
+}
+
+# Every path goes to the app; it answers 401 without a valid X-API-Key (except /health).
+resource "aws_apigatewayv2_route" "default" {
+  api_id             = aws_apigatewayv2_api.this.id
+  route_key          = "$default"
+  target             = "integrations/${aws_apigatewayv2_integration.lambda.id}"
+  authorization_type = "NONE"
+}
+
+resource "aws_cloudwatch_log_group" "access" {
+  name              = "/aws/apigateway/${var.name}/access"
+  retention_in_days = var.log_retention_days
+  kms_key_id        = var.kms_key_arn
+  tags              = var.tags
+}
+
+resource "aws_apigatewayv2_stage" "default" {
+  api_id      = aws_apigatewayv2_api.this.id
+  name        = "$default"
+  auto_deploy = true
+
+  default_route_settings {
+    throttling_rate_limit    = var.throttling_rate_limit
+    throttling_burst_limit   = var.throttling_burst_limit
+    detailed_metrics_enabled = true
+  }
+
+  access_log_settings {
+    destination_arn = aws_cloudwatch_log_group.access.arn
+    format = jsonencode({
+      requestId          = "$context.requestId"
+      ip                 = "$context.identity.sourceIp"
+      requestTime        = "$context.requestTime"
+      httpMethod         = "$context.httpMethod"
+      path               = "$context.path"
+      routeKey           = "$context.routeKey"
+      status             = "$context.status"
+      responseLength     = "$context.responseLength"
+      latencyMs          = "$context.responseLatency"
+      integrationStatus  = "$context.integrationStatus"
+      integrationLatency = "$context.integrationLatency"
+      integrationError   = "$context.integrationErrorMessage"
+      userAgent          = "$context.identity.userAgent"
+    })
+  }
+
+  tags = var.tags
+}
+
+resource "aws_lambda_permission" "api" {
+  statement_id  = "AllowHttpApiInvoke"
+  action        = "lambda:InvokeFunction"
+  function_name = module.function.function_name
+  principal     = "apigateway.amazonaws.com"
+  source_arn    = "${aws_apigatewayv2_api.this.execution_arn}/*/*"
+}

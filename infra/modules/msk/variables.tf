@@ -1,0 +1,90 @@
+variable "name" {
+  description = "Cluster name."
+  type        = string
+  validation {
+    condition     = can(regex("^[a-zA-Z0-9][a-zA-Z0-9-]{0,63}$", var.name))
+    error_message = "name must be 1-64 chars of letters, digits and '-'."
+  }
+}
+
+variable "serverless" {
+  description = "true = MSK Serverless (IAM auth, pay per partition-hour and GB); false = provisioned brokers."
+  type        = bool
+  default     = true
+}
+
+variable "subnet_ids" {
+  description = "Private subnets for the cluster's ENIs (two or more AZs)."
+  type        = list(string)
+  validation {
+    condition     = length(var.subnet_ids) >= 2
+    error_message = "MSK needs subnets in at least two availability zones."
+  }
+}
+
+variable "security_group_ids" {
+  description = "Security groups attached to the cluster."
+  type        = list(string)
+}
+
+variable "kafka_version" {
+  description = "Kafka version for provisioned clusters (MSK offers 3.8.x, 3.9.x, 4.0.x; the local stack runs Kafka 4.x)."
+  type        = string
+  default     = "4.0.x"
+  validation {
+    condition     = can(regex("^[34]\\.[0-9]+\\.(x|[0-9]+)$", var.kafka_version))
+    error_message = "kafka_version must look like 3.9.x or 4.0.x."
+  }
+}
+
+variable "broker_instance_type" {
+  description = "Broker instance type (provisioned only)."
+  type        = string
+  default     = "kafka.m7g.large"
+}
+
+variable "broker_count" {
+  description = "Number of brokers (provisioned only); a multiple of the number of subnets."
+  type        = number
+  default     = 3
+  validation {
+    condition     = var.broker_count >= 2
+    error_message = "broker_count must be at least 2."
+  }
+}
+
+variable "broker_volume_size_gb" {
+  description = "EBS volume per broker in GiB (provisioned only)."
+  type        = number
+  default     = 100
+}
+
+variable "server_properties" {
+  description = "Broker properties for provisioned clusters. Topics are created by the bootstrap Lambda from the catalog, so auto-creation stays off."
+  type        = map(string)
+  default = {
+    "auto.create.topics.enable"      = "false"
+    "default.replication.factor"     = "3"
+    "min.insync.replicas"            = "2"
+    "num.partitions"                 = "3"
+    "unclean.leader.election.enable" = "false"
+  }
+}
+
+variable "kms_key_arn" {
+  description = "KMS key for encryption at rest and the broker log group (provisioned only; Serverless always encrypts with an AWS key)."
+  type        = string
+  default     = null
+}
+
+variable "log_retention_days" {
+  description = "Retention of the broker log group (provisioned only)."
+  type        = number
+  default     = 365
+}
+
+variable "tags" {
+  description = "Tags added to every resource."
+  type        = map(string)
+  default     = {}
+}

@@ -1,0 +1,24 @@
+output "environment_name" {
+  description = "MWAA environment name."
+  value       = aws_mwaa_environment.this.name
+}
+
+output "environment_arn" {
+  description = "MWAA environment ARN."
+  value       = aws_mwaa_environment.this.arn
+}
+
+output "webserver_url" {
+  description = "Airflow UI URL."
+  value       = aws_mwaa_environment.this.webserver_url
+}
+
+output "execution_role_arn" {
+  description = "Execution role of the environment."
+  value       = aws_iam_role.execution.arn
+}
+
+output "dag_object_count" {
+  description = "DAG bundle files uploaded."
+  value       = length(aws_s3_object.dag)
+}

@@ -1,0 +1,120 @@
+variable "name" {
+  description = "Environment name."
+  type        = string
+  validation {
+    condition     = can(regex("^[a-zA-Z][a-zA-Z0-9_-]{0,79}$", var.name))
+    error_message = "name must start with a letter and be at most 80 letters, digits, '-' or '_'."
+  }
+}
+
+variable "account_id" {
+  description = "AWS account ID (scopes the environment, log group and queue ARNs in the execution role)."
+  type        = string
+}
+
+variable "airflow_version" {
+  description = "Airflow version; the newest MWAA runs (Airflow 3 on Python 3.12)."
+  type        = string
+  default     = "3.0.6"
+  validation {
+    condition     = can(regex("^[23]\\.[0-9]+\\.[0-9]+$", var.airflow_version))
+    error_message = "airflow_version must look like 3.0.6."
+  }
+}
+
+variable "environment_class" {
+  description = "Environment size."
+  type        = string
+  default     = "mw1.small"
+  validation {
+    condition     = contains(["mw1.micro", "mw1.small", "mw1.medium", "mw1.large", "mw1.xlarge", "mw1.2xlarge"], var.environment_class)
+    error_message = "environment_class must be an MWAA class such as mw1.small."
+  }
+}
+
+variable "min_workers" {
+  description = "Minimum workers."
+  type        = number
+  default     = 1
+}
+
+variable "max_workers" {
+  description = "Maximum workers."
+  type        = number
+  default     = 2
+}
+
+variable "webserver_access_mode" {
+  description = "PRIVATE_ONLY (UI reachable from the VPC only) or PUBLIC_ONLY (still IAM-authenticated)."
+  type        = string
+  default     = "PRIVATE_ONLY"
+  validation {
+    condition     = contains(["PRIVATE_ONLY", "PUBLIC_ONLY"], var.webserver_access_mode)
+    error_message = "webserver_access_mode must be PRIVATE_ONLY or PUBLIC_ONLY."
+  }
+}
+
+variable "bucket_name" {
+  description = "MWAA source bucket (name must start with airflow-)."
+  type        = string
+}
+
+variable "bucket_arn" {
+  description = "ARN of the MWAA source bucket."
+  type        = string
+}
+
+variable "dags_dir" {
+  description = "Local directory uploaded to dags/ (dist/mwaa/dags from `make package`: DAGs + eventbus + catalog)."
+  type        = string
+}
+
+variable "requirements_path" {
+  description = "Local requirements.txt uploaded for the workers (dist/mwaa/requirements.txt)."
+  type        = string
+}
+
+variable "environment" {
+  description = "EB_* settings exported to every Airflow process by the startup script."
+  type        = map(string)
+}
+
+variable "subnet_ids" {
+  description = "Two private subnets in different AZs."
+  type        = list(string)
+  validation {
+    condition     = length(var.subnet_ids) >= 2
+    error_message = "MWAA needs two private subnets."
+  }
+}
+
+variable "security_group_ids" {
+  description = "Security groups (one must allow all traffic within itself)."
+  type        = list(string)
+}
+
+variable "kms_key_arn" {
+  description = "KMS key of the environment and its logs."
+  type        = string
+}
+
+variable "app_policy_json" {
+  description = "IAM policy for what the DAGs do (MSK write, registry, secrets, EMR job runs)."
+  type        = string
+}
+
+variable "log_level" {
+  description = "Level of every MWAA log stream."
+  type        = string
+  default     = "INFO"
+  validation {
+    condition     = contains(["CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG"], var.log_level)
+    error_message = "log_level must be CRITICAL, ERROR, WARNING, INFO or DEBUG."
+  }
+}
+
+variable "tags" {
+  description = "Tags added to every resource."
+  type        = map(string)
+  default     = {}
+}
