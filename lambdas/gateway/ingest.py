@@ -88,10 +88,11 @@ class Gateway:
         self.settings = settings
         self.config = config or GatewayConfig()
         self.topic = self.config.topic
-        self.serde = serde or AvroSerde(settings)
+        self.serde = serde if serde is not None else AvroSerde(settings)
         self.encoder = EventEncoder(self.serde, self.topic)
-        self.keys = keys or ApiKeys.from_settings(settings, self.config.key_refresh_s)
-        self.producer = producer or make_producer(settings, self.config)
+        self.keys = keys if keys is not None else ApiKeys.from_settings(settings, self.config.key_refresh_s)
+        # (not `producer or ...`: a Producer with nothing queued has len() 0 and is falsy)
+        self.producer = producer if producer is not None else make_producer(settings, self.config)
         self.acks = AckingProducer(self.producer, self.config.ack_timeout_ms / 1000)
         self.metrics = Metrics()
         self._ready: tuple[float, bool, str] = (-1e9, False, "not probed yet")
