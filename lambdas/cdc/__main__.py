@@ -1,0 +1,160 @@
+"""CLI of the CDC relay (the Fargate command and the local-stack program).
+
+    python -m lambdas.cdc [run] [--slot travel_cdc] [--tables users,bookings,payments] [--metrics-port 9187]
+    python -m lambdas.cdc status [--slot travel_cdc]
+    python -m lambdas.cdc drop   [--slot travel_cdc]      # drop slot, publication and relay state
+
+Options default from EB_CDC_* environment variables (EB_CDC_SLOT, EB_CDC_PUBLICATION, EB_CDC_TABLES,
+EB_CDC_SERVER_NAME, EB_CDC_KAFKA_TOPIC, EB_CDC_METRICS_PORT, EB_CDC_HEARTBEAT_S); connections come
+from the shared settings (EB_PG_*, EB_KAFKA_*). Exit codes: 0 stopped cleanly, 2 the setup needs a fix
+(the error line says which), 1 runtime failure (a restart resumes from the slot).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import threading
+from typing import Any
+
+from eventbus.exceptions import EventBusError
+from eventbus.logging import configure_logging, get_logger
+from eventbus.settings import get_settings
+from lambdas.cdc.exceptions import CdcError
+from lambdas.cdc.relay import DEFAULT_TABLES, Relay, RelayConfig
+
+log = get_logger("cdc")
+
+
+def _env(name: str, default: str) -> str:
+    # TODO(eventbus): move the EB_CDC_* options into eventbus.settings.Settings.
+    return os.environ.get(f"EB_CDC_{name}", default)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m lambdas.cdc",
+        description="PostgreSQL logical replication (pgoutput) -> Debezium envelopes (Avro) -> Kafka.",
+    )
+    sub = parser.add_subparsers(dest="command")
+    run = sub.add_parser("run", help="snapshot (first start) and stream changes until SIGTERM")
+    status = sub.add_parser("status", help="print slot, relay state and lag as JSON")
+    drop = sub.add_parser("drop", help="drop the slot, the publication and the relay state row")
+    for p in (run, status, drop):
+        p.add_argument("--slot", default=_env("SLOT", "travel_cdc"), help="replication slot (default %(default)s)")
+        p.add_argument("--publication", default=_env("PUBLICATION", "travel_cdc"), help="publication name")
+    run.add_argument("--tables", default=_env("TABLES", ",".join(DEFAULT_TABLES)),
+                     help="comma-separated tables to publish (default %(default)s)")
+    run.add_argument("--topic", default="topic_cdc_changes", help="catalog topic (schema + destination)")
+    run.add_argument("--kafka-topic", default=_env("KAFKA_TOPIC", "") or None,
+                     help="produce to this topic instead (same schema); tests and benchmarks")
+    run.add_argument("--server-name", default=_env("SERVER_NAME", "travel"), help="Debezium source.name")
+    run.add_argument("--no-snapshot", action="store_true", help="new slot: stream only, skip the initial snapshot")
+    run.add_argument("--resnapshot", action="store_true",
+                     help="drop the slot and take a new snapshot (after a dropped slot; re-emits every row as op=r)")
+    run.add_argument("--metrics-port", type=int, default=int(_env("METRICS_PORT", "0")),
+                     help="serve /metrics and /status on 127.0.0.1:PORT (0 = off)")
+    run.add_argument("--heartbeat-interval", type=float, default=float(_env("HEARTBEAT_S", "10")),
+                     help="seconds between heartbeat messages (0 = off)")
+    run.add_argument("--log-interval", type=float, default=10.0, help="seconds between status log lines")
+    run.add_argument("--feedback-interval", type=float, default=0.2, help="seconds between LSN confirmations")
+    run.add_argument("--max-inflight", type=int, default=100_000, help="records awaiting Kafka before reading pauses")
+    run.add_argument("--linger-ms", type=int, default=None, help="producer linger.ms (default: EB_KAFKA_LINGER_MS)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    args = _parser().parse_args(argv or ["run"])  # no arguments = run (the Fargate command)
+    if args.command is None:
+        _parser().print_help()
+        return 2
+    settings = get_settings()
+    configure_logging(settings)
+    try:
+        if args.command == "run":
+            return _run(args, settings)
+        if args.command == "status":
+            print(json.dumps(_status(args, settings), indent=2, default=str))
+            return 0
+        if args.command == "drop":
+            print(json.dumps(_drop(args, settings)))
+            return 0
+    except CdcError as exc:
+        log.error(str(exc))
+        return exc.exit_code
+    except EventBusError as exc:
+        log.error(str(exc))
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+def _run(args: argparse.Namespace, settings: Any) -> int:
+    config = RelayConfig(
+        slot=args.slot, publication=args.publication,
+        tables=tuple(t.strip() for t in args.tables.split(",") if t.strip()),
+        topic=args.topic, kafka_topic=args.kafka_topic, server_name=args.server_name,
+        snapshot=not args.no_snapshot, resnapshot=args.resnapshot, metrics_port=args.metrics_port,
+        heartbeat_interval=args.heartbeat_interval, log_interval=args.log_interval,
+        feedback_interval=args.feedback_interval, max_inflight=args.max_inflight, linger_ms=args.linger_ms,
+    )
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    Relay(config, settings).run(stop)
+    return 0
+
+
+def _status(args: argparse.Namespace, settings: Any) -> dict[str, Any]:
+    relay = Relay(RelayConfig(slot=args.slot, publication=args.publication), settings)
+    conn = relay.db.connect()
+    try:
+        slot = relay.db.slot(conn, args.slot)
+        with conn.cursor() as cur:
+            cur.execute("SELECT to_regclass('cdc_relay_state') IS NOT NULL")
+            has_state = cur.fetchone()[0]
+            cur.execute(
+                "SELECT schemaname || '.' || tablename FROM pg_publication_tables WHERE pubname = %s ORDER BY 1",
+                (args.publication,),
+            )
+            tables = [r[0] for r in cur.fetchall()]
+            lag = None
+            if slot is not None:
+                cur.execute(
+                    "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_flush_lsn)::bigint,"
+                    " pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::bigint"
+                    " FROM pg_replication_slots WHERE slot_name = %s",
+                    (args.slot,),
+                )
+                lag = dict(zip(("lag_bytes", "retained_bytes"), cur.fetchone(), strict=True))
+        return {
+            "slot": args.slot,
+            "slot_info": slot,
+            "state": relay.db.state(conn, args.slot) if has_state else None,
+            "publication": args.publication,
+            "published_tables": tables,
+            "lag": lag,
+        }
+    finally:
+        conn.close()
+
+
+def _drop(args: argparse.Namespace, settings: Any) -> dict[str, Any]:
+    relay = Relay(RelayConfig(slot=args.slot, publication=args.publication), settings)
+    conn = relay.db.connect()
+    try:
+        dropped = relay.db.drop_slot(conn, args.slot)
+        relay.db.drop_publication(conn, args.publication)
+        relay.db.forget(conn, args.slot)
+        return {"slot": args.slot, "slot_dropped": dropped, "publication_dropped": args.publication}
+    finally:
+        conn.close()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,23 @@
+"""Errors of the CDC relay. Each message says what happened and what to do about it."""
+
+from __future__ import annotations
+
+
+class CdcError(Exception):
+    """Base class. ``exit_code`` is what the CLI exits with (2 = fix the setup, 1 = runtime failure)."""
+
+    exit_code = 1
+
+
+class SetupError(CdcError):
+    """The database or the configuration is not fit for CDC; restarting will not help."""
+
+    exit_code = 2
+
+
+class ProtocolError(CdcError):
+    """The replication stream held something the decoder cannot read."""
+
+
+class DeliveryFailed(CdcError):
+    """Kafka did not acknowledge a change; the slot was not advanced past it, so a restart replays it."""
