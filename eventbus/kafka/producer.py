@@ -127,13 +127,18 @@ class Producer:
         return list(self._errors)
 
     def close(self, timeout: float = 30.0) -> None:
-        """Flush (raising on loss) and stop the background poller."""
+        """Flush (raising on loss), stop the background poller and release the client's connections."""
+        if self._closed.is_set():
+            return
         try:
             self.flush(timeout)
         finally:
             self._closed.set()
             if self._poller is not None:
                 self._poller.join(timeout=1)
+            close = getattr(self._producer, "close", None)  # confluent-kafka >= 2.x
+            if close is not None:
+                close()
 
     def __enter__(self) -> Producer:
         return self
