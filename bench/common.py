@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import platform
@@ -63,9 +64,13 @@ class Progress:
 
 
 def ensure_stack() -> None:
-    """Start the local stack if it is not running (benchmarks run against the real broker)."""
-    try:
-        from local.stack import ensure_up
-    except ImportError:  # pragma: no cover
-        return
-    ensure_up()
+    """Hold the local stack for this process (benchmarks run against the real broker).
+
+    Starts it when it is not running and, in that case only, stops it again when the process exits;
+    a stack started with `make local-up` stays up.
+    """
+    from local.stack import session
+
+    lease = session()
+    lease.__enter__()
+    atexit.register(lease.__exit__, None, None, None)
