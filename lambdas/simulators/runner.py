@@ -1,0 +1,307 @@
+"""Runs a scenario: one thread per source, each paced by its own schedule and shipping to its sink.
+
+    >>> from lambdas.simulators.runner import Runner
+    >>> from lambdas.simulators.scenario import load_scenario
+    >>> report = Runner(load_scenario("default", ["duration_s=10"])).run()
+    >>> report["sources"]["mobile"]["emitted"]
+
+Determinism: a source's records are a pure function of (seed, scenario, start, worker index). Time in
+records is *simulated* — the schedule's timestamp of each event — so ``--seed 7 --start
+2025-06-01T08:00:00Z`` reproduces every byte (``hash: true`` prints a SHA-256 per source). The OLTP
+source is excluded from the hash: its operation log depends on database timing.
+
+Several processes: ``workers.run_workers`` starts N of these, each with 1/N of every rate.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from eventbus.settings import Settings, get_settings
+from lambdas.simulators.exceptions import SimulatorError
+from lambdas.simulators.rate import Curve, Pacer, Schedule
+from lambdas.simulators.scenario import Scenario, source_options
+from lambdas.simulators.sinks import GatewaySink, JsonLinesSink, KafkaSink, NullSink, Sink
+from lambdas.simulators.sources import REGISTRY, Source, SourceContext
+from lambdas.simulators.world import World
+
+log = logging.getLogger("simulators.runner")
+
+
+@dataclass
+class SourceRun:
+    name: str
+    source: Source
+    sink: Sink
+    topic: str | None
+    schedule: Schedule
+    limit: int | None
+    emitted: int = 0
+    ops: int = 0
+    hasher: Any = None
+    error: BaseException | None = None
+    thread: threading.Thread | None = None
+    done: threading.Event = field(default_factory=threading.Event)
+
+
+def split_count(total: int, weights: dict[str, float], workers: int = 1, stream: int = 0) -> dict[str, int]:
+    """``total`` events shared by ``weights`` (largest remainder), then among ``workers``; exact sums."""
+    wsum = sum(weights.values()) or 1.0
+    raw = {k: total * w / wsum for k, w in weights.items()}
+    out = {k: int(v) for k, v in raw.items()}
+    for k in sorted(raw, key=lambda k: (out[k] - raw[k], k))[: total - sum(out.values())]:
+        out[k] += 1
+    return {k: n // workers + (stream < n % workers) for k, n in out.items()}
+
+
+class Runner:
+    def __init__(self, scenario: Scenario, settings: Settings | None = None, *, stream: int = 0, workers: int = 1,
+                 seed: int | None = None, start_ms: int | None = None, sinks: dict[str, Sink] | None = None,
+                 store: Any = None) -> None:
+        self.scenario = scenario
+        self.settings = settings or get_settings()
+        self.stream, self.workers = stream, workers
+        self.seed = seed if seed is not None else (scenario.seed if scenario.seed is not None else _random_seed())
+        self.start_ms = start_ms if start_ms is not None else scenario.start_ms()
+        self.realtime = scenario.speed == "realtime"
+        self._stop = threading.Event()
+        self._producers_done = threading.Event()
+        self._sinks: dict[str, Sink] = dict(sinks or {})
+        self._store = store
+        self.runs: dict[str, SourceRun] = {}
+        self.pacer: Pacer | None = None
+        self.started_wall = 0.0
+        self.finished_wall = 0.0
+
+    # -- building ------------------------------------------------------------------------------
+    def _sink(self, kind: str) -> Sink:
+        sink = self._sinks.get(kind)
+        if sink is None:
+            sc = self.scenario
+            if kind == "kafka":
+                overrides = {"linger.ms": sc.kafka.linger_ms} if sc.kafka.linger_ms is not None else {}
+                sink = KafkaSink(self.settings, encoder=sc.kafka.encoder, **overrides)
+            elif kind == "gateway":
+                key = self.settings.gateway_api_keys.get_secret_value().split(",")[0].strip()
+                sink = GatewaySink(sc.gateway.url or self.settings.gateway_url, key, batch_max=sc.gateway.batch_max,
+                                   timeout_s=sc.gateway.timeout_s)
+            elif kind == "jsonl":
+                path = sc.file.path if self.workers == 1 else f"{sc.file.path}.{self.stream}"
+                sink = JsonLinesSink(path)
+            elif kind == "stdout":
+                sink = JsonLinesSink()
+            else:
+                sink = NullSink()
+            self._sinks[kind] = sink
+        return sink
+
+    def _make_store(self, options: Any) -> Any:
+        if self._store is not None:
+            return self._store
+        if options.store == "postgres":
+            from lambdas.simulators.store import PostgresStore
+
+            return PostgresStore(self.settings.pg_dsn())
+        from lambdas.simulators.store import MemoryStore
+
+        return MemoryStore()
+
+    def build(self) -> None:
+        sc = self.scenario
+        world = World(self.seed, users=sc.users)
+        curve = Curve.named(sc.curve.shape, sc.curve.amplitude, sc.curve.utc_offset_h)
+        enabled = sc.enabled()
+        limits = split_count(sc.count, {n: s.rate for n, s in enabled.items()}, self.workers, self.stream) \
+            if sc.count else {}
+        extras = {"start_ms": self.start_ms}
+        desk = None
+        # The OLTP source first: the journey sources hand it their bookings.
+        for name in sorted(enabled, key=lambda n: n != "oltp"):
+            spec = enabled[name]
+            cls = REGISTRY[name]
+            options = source_options(sc, name)
+            ctx_extras = dict(extras)
+            if name == "oltp":
+                ctx_extras["store"] = self._make_store(options)
+            source = cls(SourceContext(world=world, stream=self.stream, options=options, desk=desk, extras=ctx_extras))
+            if name == "oltp":
+                desk = source
+            kind = spec.sink if spec.sink != "auto" else (sc.sink if sc.sink != "auto" else cls.default_sink)
+            if kind == "gateway" and cls.default_sink != "gateway":
+                raise SimulatorError(f"sources.{name}.sink: the gateway takes app events only; "
+                                     f"{name} goes to kafka, jsonl, stdout or null")
+            if kind == "postgres":
+                kind = "null"
+            sink = self._sink(kind)
+            if isinstance(sink, KafkaSink) and cls.topic:
+                sink.encoder_for(cls.topic)  # registers the schema now: a registry problem fails fast
+            hasher = hashlib.sha256() if sc.hash and cls.deterministic else None
+            self.runs[name] = SourceRun(name, source, sink, cls.topic, Schedule(spec.rate / self.workers, curve,
+                                        self.start_ms), limits.get(name), hasher=hasher)
+        if desk is None and any(getattr(r.source, "desk", "x") is None for r in self.runs.values()):
+            log.warning("the oltp source is disabled: bookings in app events will not exist in PostgreSQL")
+
+    # -- running -------------------------------------------------------------------------------
+    def stop(self) -> None:
+        """Ask every loop to finish (signal handlers call this); blocked sinks give up and count."""
+        self._stop.set()
+        for sink in self._sinks.values():
+            sink.stopping.set()
+
+    @property
+    def stopped(self) -> bool:
+        return self._stop.is_set()
+
+    def _loop(self, r: SourceRun) -> None:
+        sched, src, stop = r.schedule, r.source, self._stop
+        pacer = self.pacer
+        assert pacer is not None
+        tick_s = src.tick_s
+        next_tick = 0.0
+        duration = self.scenario.duration_s
+        idle = sched.rate == 0 and tick_s is None
+        try:
+            while not stop.is_set() and not idle:
+                sim_end, ts = sched.next_step()
+                if r.limit is not None:
+                    left = r.limit - r.emitted
+                    if left <= 0:
+                        if tick_s is None or self._producers_done.is_set():
+                            break
+                        ts = []
+                    elif len(ts) > left:
+                        ts = ts[:left]
+                due_tick = tick_s is not None and sim_end >= next_tick
+                if not ts and not due_tick:
+                    continue
+                if duration is not None and self.realtime and sim_end > duration:
+                    break
+                if not pacer.wait_until(sim_end, stop.is_set):
+                    break
+                if duration is not None and not self.realtime and time.monotonic() - pacer.started > duration:
+                    break
+                if not ts and not self.realtime:
+                    stop.wait(0.005)  # a tick-only step at full speed: don't spin a core
+                if due_tick:
+                    next_tick = sim_end + tick_s  # type: ignore[operator]
+                    r.ops += src.tick(self.start_ms + int(sim_end * 1000))
+                if not ts and tick_s is None:
+                    continue
+                records = src.generate(ts)
+                r.emitted += len(ts)
+                if r.hasher is not None:
+                    update = r.hasher.update
+                    for _, rec in records:
+                        update(json.dumps(rec, sort_keys=True, separators=(",", ":"), default=str).encode() + b"\n")
+                if records:
+                    r.sink.send(r.topic, records)
+        except BaseException as exc:  # a source or sink bug stops the whole run, loudly
+            r.error = exc
+            log.exception("source %s failed", r.name)
+            self.stop()
+        finally:
+            r.done.set()
+
+    def start(self) -> None:
+        if not self.runs:
+            self.build()
+        if not self.runs:
+            raise SimulatorError("no source is enabled in the scenario")
+        self.pacer = Pacer(self.realtime)
+        self.started_wall = time.monotonic()
+        for r in self.runs.values():
+            r.thread = threading.Thread(target=self._loop, args=(r,), name=f"sim-{r.name}", daemon=True)
+            r.thread.start()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait for the non-tick sources to finish; then let the tick sources (OLTP) stop. True when done."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        producers = [r for r in self.runs.values() if r.source.tick_s is None]
+        for r in producers:
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            if not r.done.wait(left):
+                return False
+        self._producers_done.set()  # a tick source (OLTP) at its count limit may stop now
+        for r in self.runs.values():
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            if not r.done.wait(left):
+                return False
+        return True
+
+    def snapshot(self) -> dict[str, Any]:
+        now = time.monotonic()
+        return {
+            "elapsed_s": now - self.started_wall if self.started_wall else 0.0,
+            "sources": {n: {"emitted": r.emitted, "ops": r.ops, "target_rate": r.schedule.current_rate(),
+                            "lag_s": max(0.0, self.pacer.lag_s(r.schedule.elapsed_s)) if self.pacer and self.realtime
+                            and not r.done.is_set() else 0.0, "sink": r.sink.name, **r.source.stats()}
+                        for n, r in self.runs.items()},
+            "sinks": {s.name: s.counters() for s in self._sinks.values()},
+        }
+
+    def close(self) -> dict[str, Any]:
+        """Stop the loops, close the sources (OLTP drain), flush the sinks; the run's report."""
+        self._producers_done.set()
+        self._stop.set()
+        for r in self.runs.values():
+            if r.thread is not None:
+                r.thread.join()
+        self.finished_wall = time.monotonic()
+        for r in self.runs.values():
+            try:
+                r.source.close()
+            except Exception as exc:
+                log.error("closing source %s: %s", r.name, exc)
+                r.error = r.error or exc
+        flush_s = self.scenario.kafka.flush_timeout_s
+        sinks = {s.name: s.close(flush_s) for s in self._sinks.values()}
+        return self.report(sinks)
+
+    def report(self, sinks: dict[str, dict[str, int]]) -> dict[str, Any]:
+        elapsed = max(1e-9, self.finished_wall - self.started_wall)
+        sources = {}
+        for n, r in self.runs.items():
+            sources[n] = {"emitted": r.emitted, "ops": r.ops, "rate": r.emitted / elapsed,
+                          "target_rate": r.schedule.rate, "sink": r.sink.name, **r.source.stats()}
+            if r.hasher is not None:
+                sources[n]["sha256"] = r.hasher.hexdigest()
+            if r.error is not None:
+                sources[n]["error"] = f"{type(r.error).__name__}: {r.error}"
+        hashes = {n: s["sha256"] for n, s in sources.items() if "sha256" in s}
+        undelivered = sum(c.get("failed", 0) + c.get("rejected", 0) for c in sinks.values())
+        return {
+            "scenario": self.scenario.name, "seed": self.seed, "start_ms": self.start_ms, "stream": self.stream,
+            "workers": self.workers, "speed": self.scenario.speed, "elapsed_s": elapsed,
+            "emitted": sum(r.emitted for r in self.runs.values()),
+            "sources": sources, "sinks": sinks, "undelivered": undelivered,
+            "errors": [s["error"] for s in sources.values() if "error" in s],
+            "content_sha256": combined_hash(hashes) if hashes else None,
+        }
+
+    def run(self, on_tick: Any = None, every_s: float = 2.0) -> dict[str, Any]:
+        """Start, wait (calling ``on_tick(snapshot)`` every ``every_s``), close; the report."""
+        self.start()
+        try:
+            while not self.wait(timeout=every_s):
+                if on_tick is not None:
+                    on_tick(self.snapshot())
+        except KeyboardInterrupt:
+            self.stop()
+        return self.close()
+
+
+def combined_hash(hashes: dict[str, str]) -> str:
+    """One SHA-256 over the per-source (and per-worker) hashes, in name order."""
+    return hashlib.sha256("".join(f"{k}={v}\n" for k, v in sorted(hashes.items())).encode()).hexdigest()
+
+
+def _random_seed() -> int:
+    import secrets
+
+    return secrets.randbits(32)

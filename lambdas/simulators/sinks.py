@@ -1,0 +1,348 @@
+"""Where records go: the gateway (HTTP), Kafka directly (Avro, acked), JSON lines (file/stdout), null.
+
+Every sink counts ``delivered``, ``failed`` (gave up), ``rejected`` (refused as invalid — a bug, logged
+loudly) and ``retries``. An outage is retried with exponential backoff until it ends or the run stops;
+what is still undelivered then is counted and reported by ``close()`` — never silently dropped.
+
+    >>> sink = KafkaSink(settings)
+    >>> sink.send("topic_clickstream", [("s-1", record)])
+    >>> sink.close()          # flushes; returns the counters
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import sys
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO, Any
+
+from eventbus.exceptions import DeliveryError
+from eventbus.logging import get_logger
+from eventbus.settings import Settings
+from lambdas.simulators.exceptions import SinkError
+from lambdas.simulators.sources.base import Keyed
+
+log = get_logger("simulators.sinks")
+SERVER_FIELDS = ("received_ts", "client_ip", "user_agent")  # set by the gateway, never posted
+BOOKING_ROUTE_TYPES = frozenset({"booking_view", "booking_created", "booking_confirmed", "booking_cancelled",
+                                 "payment_submitted"})
+
+
+class Backoff:
+    """Exponential backoff with jitter: 0.2 s, 0.4 s, … capped at ``cap``; ``Retry-After`` wins."""
+
+    def __init__(self, base: float = 0.2, cap: float = 10.0, rng: random.Random | None = None) -> None:
+        self.base, self.cap, self.attempt = base, cap, 0
+        self.rng = rng or random.Random()
+
+    def next(self, retry_after: float | None = None) -> float:
+        delay = min(self.cap, self.base * 2**self.attempt) * (0.5 + self.rng.random() / 2)
+        self.attempt += 1
+        return max(delay, min(retry_after or 0.0, 60.0))
+
+    def reset(self) -> None:
+        self.attempt = 0
+
+
+class Sink(ABC):
+    name: str = "sink"
+
+    def __init__(self) -> None:
+        self.delivered = self.failed = self.rejected = self.retries = 0
+        self.stopping = threading.Event()
+        self._lock = threading.Lock()
+
+    @abstractmethod
+    def send(self, topic: str | None, batch: list[Keyed]) -> None:
+        """Deliver ``batch``; blocks (retrying with backoff) during an outage until ``stopping`` is set."""
+
+    def poll(self) -> None:  # noqa: B027 - optional hook
+        """Serve delivery reports (Kafka)."""
+
+    def counters(self) -> dict[str, int]:
+        return {"delivered": self.delivered, "failed": self.failed, "rejected": self.rejected,
+                "retries": self.retries, "pending": self.pending()}
+
+    def pending(self) -> int:
+        return 0
+
+    def close(self, timeout: float = 30.0) -> dict[str, int]:
+        return self.counters()
+
+    def _wait(self, backoff: Backoff, retry_after: float | None = None) -> bool:
+        """Sleep the backoff delay; False when the run is stopping (then the caller gives up)."""
+        with self._lock:
+            self.retries += 1
+        return not self.stopping.wait(backoff.next(retry_after))
+
+
+class NullSink(Sink):
+    """Counts and discards (the OLTP operation log by default; dry runs)."""
+
+    name = "null"
+
+    def send(self, topic: str | None, batch: list[Keyed]) -> None:
+        with self._lock:
+            self.delivered += len(batch)
+
+
+class JsonLinesSink(Sink):
+    """One JSON object per line: ``{"topic", "key", "value"}`` to a file or stdout."""
+
+    name = "jsonl"
+
+    def __init__(self, path: str | Path | None = None, stream: IO[str] | None = None) -> None:
+        super().__init__()
+        self.path = Path(path) if path else None
+        self._own = self.path is not None
+        self._out: IO[str] = open(self.path, "a", encoding="utf-8") if self.path else (stream or sys.stdout)  # noqa: SIM115
+        self.name = f"jsonl:{self.path}" if self.path else "stdout"
+
+    def send(self, topic: str | None, batch: list[Keyed]) -> None:
+        text = "".join(json.dumps({"topic": topic, "key": k, "value": v}, default=str, ensure_ascii=False) + "\n"
+                       for k, v in batch)
+        with self._lock:
+            self._out.write(text)
+            self.delivered += len(batch)
+
+    def close(self, timeout: float = 30.0) -> dict[str, int]:
+        with self._lock:
+            self._out.flush()
+            if self._own:
+                self._out.close()
+        return self.counters()
+
+
+class KafkaSink(Sink):
+    """Avro (Glue wire format) straight to the catalog topic, through the shared idempotent producer.
+
+    Records are encoded by a schema-compiled encoder (``avro_compiler``; byte-identical to
+    ``AvroSerde.encode``) with ``encoder="compiled"``, or by ``AvroSerde.encode`` with ``"fastavro"``. A
+    record the compiled encoder cannot take goes through ``AvroSerde.encode``, which raises
+    ``SchemaValidationError`` naming the field. When the broker is down, librdkafka retries with
+    backoff; once its queue is full ``send`` blocks (backpressure, counted in ``retries``) — no loss.
+    """
+
+    name = "kafka"
+
+    def __init__(self, settings: Settings, *, encoder: str = "compiled", producer: Any = None,
+                 serde: Any = None, **producer_overrides: Any) -> None:
+        super().__init__()
+        from eventbus.kafka import Producer
+        from eventbus.serde import AvroSerde
+
+        self.settings = settings
+        self.serde = serde or AvroSerde(settings)
+        self.producer = producer or Producer(settings, client_id="simulators", enqueue_timeout=5.0,
+                                             **producer_overrides)
+        self.encoder = encoder
+        self._encoders: dict[str, Callable[[dict[str, Any]], bytes]] = {}
+
+    def encoder_for(self, topic: str) -> Callable[[dict[str, Any]], bytes]:
+        enc = self._encoders.get(topic)
+        if enc is None:
+            spec = self.serde.catalog.get(topic)
+            header = self.serde.header(topic)  # registers the schema version (once)
+            if self.encoder == "compiled" and not self.serde.compress:
+                from lambdas.simulators.avro_compiler import compile_encoder
+
+                compiled = compile_encoder(json.loads(spec.schema_text), header)
+                serde_encode = self.serde.encode
+
+                def enc(rec: dict[str, Any], _c: Any = compiled, _t: str = topic) -> bytes:
+                    try:
+                        return _c(rec)  # type: ignore[no-any-return]
+                    except Exception:
+                        return serde_encode(_t, rec)  # raises SchemaValidationError naming the field
+            else:
+                enc = lambda rec, _t=topic: self.serde.encode(_t, rec)  # noqa: E731
+            self._encoders[topic] = enc
+        return enc
+
+    def send(self, topic: str | None, batch: list[Keyed]) -> None:
+        if topic is None:
+            raise SinkError("the kafka sink needs a topic (this source writes no Kafka records)")
+        enc = self.encoder_for(topic)
+        p = self.producer
+        raw = p.raw.produce
+        for key, rec in batch:
+            value = enc(rec)
+            try:
+                raw(topic, value, key)  # delivery reports go to the shared Producer's accounting
+            except BufferError:
+                self._produce_blocking(topic, value, key)
+        p.poll(0)
+
+    def _produce_blocking(self, topic: str, value: bytes, key: str) -> None:
+        backoff = Backoff(cap=5.0)
+        while True:
+            try:
+                self.producer.produce(topic, value, key)  # serves delivery reports while it waits
+                return
+            except BufferError:
+                log.warning("producer queue full: broker %s not taking messages; waiting",
+                            self.settings.kafka_bootstrap)
+                if not self._wait(backoff):
+                    with self._lock:
+                        self.failed += 1
+                    return
+
+    def poll(self) -> None:
+        self.producer.poll(0)
+
+    def pending(self) -> int:
+        return len(self.producer)
+
+    def counters(self) -> dict[str, int]:
+        c = super().counters()
+        c["delivered"] = self.producer.delivered
+        c["failed"] = self.failed + self.producer.failed
+        return c
+
+    def close(self, timeout: float = 30.0) -> dict[str, int]:
+        try:
+            self.producer.flush(timeout)
+        except DeliveryError as exc:
+            log.error("kafka: %s", exc)
+            with self._lock:
+                self.failed += len(self.producer)  # still queued at the deadline (delivery reports count the rest)
+        return self.counters()
+
+
+class GatewaySink(Sink):
+    """POSTs app events to the gateway: ``/events/user`` or ``/events/booking`` one at a time, or
+    ``/events/batch`` (≤ ``batch_max``) when several are due at once.
+
+    5xx, 429 and connection errors are retried with exponential backoff (``Retry-After`` honoured; the
+    same ``event_id`` is re-sent, so consumers de-duplicate). Per-event results of a batch are read:
+    only the ``failed`` events are re-sent, ``rejected`` ones are counted and logged. A 401 stops the run
+    with a message naming the setting to fix.
+    """
+
+    name = "gateway"
+
+    def __init__(self, url: str, api_key: str, *, batch_max: int = 500, timeout_s: float = 10.0) -> None:
+        super().__init__()
+        import httpx
+
+        self._httpx = httpx
+        self.url = url.rstrip("/")
+        self.batch_max = batch_max
+        self._headers = {"x-api-key": api_key, "content-type": "application/json"}
+        self._timeout = timeout_s
+        self._local = threading.local()
+        self._clients: list[Any] = []
+        try:
+            import orjson
+
+            self._dumps: Callable[[Any], bytes] = orjson.dumps
+        except ImportError:  # pragma: no cover - orjson comes with the gateway extra
+            self._dumps = lambda obj: json.dumps(obj, separators=(",", ":")).encode()
+
+    def _client(self) -> Any:
+        client = getattr(self._local, "client", None)
+        if client is None:  # one keep-alive client per source thread
+            client = self._httpx.Client(base_url=self.url, headers=self._headers, timeout=self._timeout)
+            self._local.client = client
+            with self._lock:
+                self._clients.append(client)
+        return client
+
+    def send(self, topic: str | None, batch: list[Keyed]) -> None:
+        events = [{k: v for k, v in rec.items() if k not in SERVER_FIELDS} for _, rec in batch]
+        if len(events) == 1:
+            self._post_one(events[0], batch[0][1].get("user_agent"))
+            return
+        for i in range(0, len(events), self.batch_max):
+            self._post_batch(events[i:i + self.batch_max])
+
+    def _post(self, path: str, body: Any, user_agent: str | None = None) -> tuple[Any, float | None]:
+        """(response or None on a connection error, Retry-After seconds)."""
+        headers = {"user-agent": user_agent} if user_agent else None
+        try:
+            resp = self._client().post(path, content=self._dumps(body), headers=headers)
+        except self._httpx.TransportError as exc:
+            log.warning("gateway %s unreachable: %s", self.url, exc)
+            return None, None
+        if resp.status_code in (401, 403):
+            raise SinkError(f"gateway {self.url} refused the API key ({resp.status_code}) — set EB_GATEWAY_API_KEYS "
+                            "(the key the simulators send) to one the gateway accepts")
+        retry_after = resp.headers.get("retry-after")
+        return resp, float(retry_after) if retry_after and retry_after.isdigit() else None
+
+    def _post_one(self, event: dict[str, Any], user_agent: str | None) -> None:
+        booking = event["event_type"] in BOOKING_ROUTE_TYPES and event.get("booking_id") is not None
+        path = "/events/booking" if booking else "/events/user"
+        backoff = Backoff()
+        while True:
+            resp, retry_after = self._post(path, event, user_agent)
+            if resp is not None:
+                if resp.status_code < 300:
+                    with self._lock:
+                        self.delivered += 1
+                    return
+                if resp.status_code != 429 and resp.status_code < 500:
+                    self._rejected(1, resp.text)
+                    return
+                log.warning("gateway answered %s; retrying", resp.status_code)
+            if not self._wait(backoff, retry_after):
+                with self._lock:
+                    self.failed += 1
+                return
+
+    def _post_batch(self, events: list[dict[str, Any]]) -> None:
+        backoff = Backoff()
+        pending = events
+        while pending:
+            resp, retry_after = self._post("/events/batch", {"events": pending})
+            if resp is not None:
+                if resp.status_code == 413 and len(pending) > 1:  # over the gateway's byte limit: split
+                    half = len(pending) // 2
+                    self._post_batch(pending[:half])
+                    self._post_batch(pending[half:])
+                    return
+                results = self._results(resp)
+                if results is None and resp.status_code != 429 and resp.status_code < 500:
+                    self._rejected(len(pending), resp.text)
+                    return
+                if results is not None:
+                    accepted = sum(r.get("status") == "accepted" for r in results)
+                    rejected = [r for r in results if r.get("status") == "rejected"]
+                    with self._lock:
+                        self.delivered += accepted
+                    if rejected:
+                        self._rejected(len(rejected), str(rejected[0].get("reason")))
+                    pending = [pending[r["index"]] for r in results if r.get("status") == "failed"]
+                    if not pending:
+                        return
+                log.warning("gateway batch: %d event(s) not acknowledged (%s); retrying", len(pending),
+                            resp.status_code)
+            if not self._wait(backoff, retry_after):
+                with self._lock:
+                    self.failed += len(pending)
+                return
+
+    @staticmethod
+    def _results(resp: Any) -> list[dict[str, Any]] | None:
+        try:
+            doc = resp.json()
+        except ValueError:
+            return None
+        results = doc.get("results") if isinstance(doc, dict) else None
+        return results if isinstance(results, list) else None
+
+    def _rejected(self, n: int, detail: str) -> None:
+        with self._lock:
+            self.rejected += n
+        log.error("gateway rejected %d event(s) (a simulator bug): %s", n, detail[:500])
+
+    def close(self, timeout: float = 30.0) -> dict[str, int]:
+        with self._lock:
+            for client in self._clients:
+                client.close()
+            self._clients.clear()
+        return self.counters()
