@@ -10,7 +10,7 @@ Steps, each reported PASS / FAIL / SKIP with the reason:
             scenario (root defaults, root all-options, every example); fails unless every managed
             resource block of every module is planned by at least one scenario
   checkov   checkov --skip-download with infra/.checkov.yaml (every skip needs a written reason)
-  docs      module READMEs' input/output tables match variables.tf/outputs.tf
+  docs      READMEs' input/output tables match variables.tf/outputs.tf (infra/scripts/module_docs.py)
 
 No AWS credentials, no Terraform registry, no network except PyPI when checkov must be installed.
 When the provider mirror (or terraform itself) is missing the steps that need it are SKIPPED loudly and
@@ -240,6 +240,10 @@ def plan_one(tf: str, plugin_dir: Path, scratch: Path, name: str, root: Path, va
     if code != 0:
         return {"ok": False, "log": tail(shown)}
     plan = json.loads(shown)
+    import plan_assertions  # sibling module
+
+    env_names = plan_assertions.settings_env_names() if plan_assertions.SETTINGS.exists() else None
+    violations = plan_assertions.check_plan(plan, env_names)
     changes = [c for c in plan.get("resource_changes", []) if c.get("mode") == "managed"]
     not_create = [c["address"] for c in changes if c["change"]["actions"] != ["create"]]
     configured: dict[str, tuple[Path, str]] = {}
@@ -247,8 +251,9 @@ def plan_one(tf: str, plugin_dir: Path, scratch: Path, name: str, root: Path, va
     planned = {_strip_keys(c["address"]) for c in changes}
     blocks = {str((d.relative_to(repo.resolve()) if d.is_relative_to(repo.resolve()) else d) / r): a in planned
               for a, (d, r) in configured.items()}
-    return {"ok": not not_create, "resources": len(changes), "not_create": not_create, "blocks": blocks,
-            "log": [] if not not_create else [f"expected only creates, got changes to {not_create[:5]}"]}
+    log = ([f"expected only creates, got changes to {not_create[:5]}"] if not_create else [])
+    log += [f"VIOLATION {v}" for v in violations]
+    return {"ok": not log, "resources": len(changes), "blocks": blocks, "log": log}
 
 
 def step_plan(tf: str, plugin_dir: Path, scratch: Path) -> Step:
@@ -263,9 +268,26 @@ def step_plan(tf: str, plugin_dir: Path, scratch: Path) -> Step:
             step.detail += [f"{name}: FAILED", *res["log"]]
             continue
         step.metrics[f"resources[{name}]"] = res["resources"]
-        step.detail.append(f"{name}: {res['resources']} resources to create ({secs:.1f}s)")
+        step.detail.append(f"{name}: {res['resources']} resources to create, invariants hold ({secs:.1f}s)")
         for block, hit in res["blocks"].items():
             covered[block] = covered.get(block, False) or hit
+    import plan_assertions
+
+    checked, iam_errors = plan_assertions.check_iam_source()
+    step.metrics["iam_statements_checked"] = checked
+    if iam_errors:
+        step.status = "FAIL"
+        step.detail += ["IAM policy source:", *[f"  VIOLATION {e}" for e in iam_errors]]
+    else:
+        step.detail.append(f"IAM: {checked} policy statements, none with a wildcard action or an avoidable `*` resource")
+    if plan_assertions.SETTINGS.exists():
+        n_env, env_errors = plan_assertions.check_env_source()
+        step.metrics["eb_env_names"] = n_env
+        if env_errors:
+            step.status = "FAIL"
+            step.detail += [f"  VIOLATION {e}" for e in env_errors]
+        else:
+            step.detail.append(f"settings: the {n_env} EB_* names Terraform sets are all eventbus.settings.Settings fields")
     missing = sorted(b for b, hit in covered.items() if not hit)
     step.metrics["resource_blocks"] = len(covered)
     step.metrics["resource_blocks_unplanned"] = len(missing)
@@ -286,12 +308,7 @@ def step_checkov(args: argparse.Namespace) -> Step:
 
 
 def step_docs() -> Step:
-    import checkov_runner
-
-    py = checkov_runner.checkov_python()
-    if py is None:
-        return Step("docs", "SKIP", ["needs python-hcl2 from the checkov venv (run the checkov step first)"])
-    code, out = run([str(py), str(INFRA / "scripts" / "module_docs.py"), "--check"], REPO)
+    code, out = run([sys.executable, str(INFRA / "scripts" / "module_docs.py"), "--check"], REPO)
     return Step("docs", "PASS" if code == 0 else "FAIL", tail(out, 30))
 
 

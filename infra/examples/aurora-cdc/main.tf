@@ -40,11 +40,11 @@ module "network" {
 }
 
 module "aurora" {
-  source              = "../../modules/aurora"
-  name                = "${var.name}-oltp"
-  subnet_ids          = module.network.private_subnet_ids
-  security_group_ids  = [module.network.aurora_security_group_id]
-  kms_key_arn         = module.kms.key_arn
+  source             = "../../modules/aurora"
+  name               = "${var.name}-oltp"
+  subnet_ids         = module.network.private_subnet_ids
+  security_group_ids = [module.network.aurora_security_group_id]
+  kms_key_arn        = module.kms.key_arn
   # Protected like production; set deletion_protection = false and apply before destroying.
   deletion_protection = true
   tags                = local.tags

@@ -1,0 +1,251 @@
+"""Build the deployable artifacts Terraform uploads (`make package`).
+
+    python infra/package.py                      # everything, Lambda zips for python3.12 x86_64
+    python infra/package.py gateway --platform local --out /tmp/pkg   # importable by this interpreter
+
+Artifacts (under --out, default dist/):
+  gateway.zip     lambdas/gateway + eventbus + schemas + deps (pyproject: core + msk + gateway, no uvicorn)
+  bootstrap.zip   lambdas/bootstrap + eventbus + schemas (incl. sql/) + deps (core + msk)
+  simulators.zip  lambdas/simulators + eventbus + schemas + deps (core + msk + simulators)
+  mwaa/           dags/ (mwaa_dags/* + eventbus + schemas + .airflowignore) and requirements.txt
+  emr/            the emr_jobs/*.py entry points + pyfiles.zip (emr_jobs + eventbus + schemas) for --py-files
+
+Platforms:
+  lambda  pip installs wheels for the Lambda runtime (manylinux x86_64, CPython --python-version) with
+          --only-binary, so confluent-kafka / pydantic-core / orjson match Lambda, not this machine.
+  local   copies the installed distributions of *this* interpreter (offline, fast): for tests that
+          unzip the package and run it here.
+boto3/botocore/s3transfer/jmespath are left out (the Lambda runtime provides them) unless --bundle-sdk.
+Zips are reproducible (sorted entries, fixed timestamps), so unchanged code keeps the same hash.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.metadata as md
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import tomllib
+import zipfile
+from pathlib import Path
+
+from packaging.requirements import Requirement
+
+REPO = Path(__file__).resolve().parent.parent
+ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
+RUNTIME_SDK = {"boto3", "botocore", "s3transfer", "jmespath"}
+LAMBDA_PLATFORMS = ["manylinux2014_x86_64", "manylinux_2_17_x86_64", "manylinux_2_28_x86_64", "manylinux_2_34_x86_64"]
+SKIP_PARTS = {"__pycache__", ".pytest_cache", "tests"}
+
+# artifact -> (pyproject extras, packages left out, project code copied in)
+LAMBDAS: dict[str, tuple[list[str], set[str], list[str]]] = {
+    "gateway": (["msk", "gateway"], {"uvicorn"}, ["lambdas/__init__.py", "lambdas/gateway"]),
+    "bootstrap": (["msk"], set(), ["lambdas/__init__.py", "lambdas/bootstrap"]),
+    "simulators": (["msk", "simulators"], set(), ["lambdas/__init__.py", "lambdas/simulators"]),
+}
+SHARED_CODE = ["eventbus", "schemas"]
+ARTIFACTS = [*LAMBDAS, "mwaa", "emr"]
+
+
+class PackagingError(Exception):
+    """A build step failed; the message says which and why."""
+
+
+def norm(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def requirements(extras: list[str], exclude: set[str]) -> list[str]:
+    """Requirement strings for the project's core deps + the given extras, minus `exclude`."""
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    reqs = list(project["dependencies"])
+    for extra in extras:
+        reqs += project["optional-dependencies"][extra]
+    return [r for r in reqs if norm(Requirement(r).name) not in {norm(e) for e in exclude}]
+
+
+# ---------------------------------------------------------------------------------------------
+# dependency installation
+# ---------------------------------------------------------------------------------------------
+def install_lambda(reqs: list[str], target: Path, python_version: str) -> None:
+    cmd = [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-compile",
+           "--target", str(target), "--implementation", "cp", "--python-version", python_version,
+           "--only-binary=:all:", "--upgrade"]
+    for plat in LAMBDA_PLATFORMS:
+        cmd += ["--platform", plat]
+    proc = subprocess.run([*cmd, *reqs], capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise PackagingError(
+            f"pip could not get Lambda wheels (cp{python_version.replace('.', '')}, manylinux x86_64) for "
+            f"{', '.join(reqs)}:\n{proc.stderr.strip()[-1500:]}"
+        )
+
+
+def _closure(reqs: list[str]) -> list[md.Distribution]:
+    """Installed distributions needed by `reqs` (markers and extras evaluated for this interpreter)."""
+    extras_done: dict[str, set[str]] = {}
+    dists: dict[str, md.Distribution] = {}
+    todo: list[tuple[str, set[str]]] = [(r, set()) for r in reqs]
+    while todo:
+        text, parent_extras = todo.pop()
+        req = Requirement(text)
+        if req.marker and not any(req.marker.evaluate({"extra": e}) for e in parent_extras | {""}):
+            continue
+        key = norm(req.name)
+        if key in extras_done and set(req.extras) <= extras_done[key]:
+            continue
+        try:
+            dists[key] = md.distribution(req.name)
+        except md.PackageNotFoundError:
+            raise PackagingError(
+                f"{req.name} is not installed in {sys.executable}: run `make install` first (the local "
+                "platform copies this interpreter's packages)"
+            ) from None
+        extras_done[key] = extras_done.get(key, set()) | set(req.extras)
+        todo += [(sub, extras_done[key]) for sub in dists[key].requires or []]
+    return list(dists.values())
+
+
+def install_local(reqs: list[str], target: Path) -> None:
+    for dist in _closure(reqs):
+        for f in dist.files or []:
+            if f.parts[0] == ".." or f.suffix == ".pyc" or "__pycache__" in f.parts:
+                continue
+            src = Path(dist.locate_file(f))
+            if src.is_file():
+                dst = target / f
+                dst.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(src, dst)
+
+
+# ---------------------------------------------------------------------------------------------
+# assembling
+# ---------------------------------------------------------------------------------------------
+def copy_code(paths: list[str], target: Path) -> None:
+    for rel in paths:
+        src = REPO / rel
+        if not src.exists():
+            raise PackagingError(f"{rel} does not exist in {REPO}")
+        if src.is_file():
+            (target / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, target / rel)
+        else:
+            shutil.copytree(src, target / rel, dirs_exist_ok=True,
+                            ignore=shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache", "tests"))
+
+
+def write_zip(src_dir: Path, zip_path: Path) -> int:
+    """Deterministic zip of a directory; returns the number of files."""
+    files = sorted(p for p in src_dir.rglob("*") if p.is_file() and not SKIP_PARTS & set(p.relative_to(src_dir).parts))
+    zip_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = zip_path.with_suffix(".zip.tmp")
+    with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as zf:
+        for p in files:
+            info = zipfile.ZipInfo(p.relative_to(src_dir).as_posix(), ZIP_EPOCH)
+            info.external_attr = (0o755 if p.stat().st_mode & 0o111 else 0o644) << 16
+            info.compress_type = zipfile.ZIP_DEFLATED
+            zf.writestr(info, p.read_bytes())
+    tmp.replace(zip_path)
+    return len(files)
+
+
+def build_lambda(name: str, out: Path, platform: str, python_version: str, bundle_sdk: bool) -> Path:
+    extras, leave_out, code = LAMBDAS[name]
+    reqs = requirements(extras, leave_out | (set() if bundle_sdk else RUNTIME_SDK))
+    with tempfile.TemporaryDirectory(prefix=f"pkg-{name}-") as tmp:
+        build = Path(tmp)
+        if platform == "lambda":
+            install_lambda(reqs, build, python_version)
+        else:
+            install_local(reqs, build)
+        if not bundle_sdk:  # pulled in transitively (e.g. by the MSK IAM signer); the runtime has them
+            for p in build.iterdir():
+                if norm(p.name.split("-")[0]) in RUNTIME_SDK or p.name.split("-")[0] in RUNTIME_SDK:
+                    shutil.rmtree(p) if p.is_dir() else p.unlink()
+        copy_code([*SHARED_CODE, *code], build)
+        zip_path = out / f"{name}.zip"
+        write_zip(build, zip_path)
+    return zip_path
+
+
+def build_mwaa(out: Path) -> Path:
+    dest = out / "mwaa"
+    shutil.rmtree(dest, ignore_errors=True)
+    dags = dest / "dags"
+    dags.mkdir(parents=True)
+    src = REPO / "mwaa_dags"
+    if src.is_dir():
+        shutil.copytree(src, dags, dirs_exist_ok=True,
+                        ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "tests", "requirements*.txt"))
+    copy_code(SHARED_CODE, dags)  # DAGs import eventbus; dags/ is on the workers' sys.path
+    (dags / ".airflowignore").write_text("eventbus/\nschemas/\n")
+    own = sorted(src.glob("requirements*.txt")) if src.is_dir() else []
+    if own:
+        shutil.copy2(own[0], dest / "requirements.txt")
+    else:
+        lines = requirements(["msk"], RUNTIME_SDK)
+        (dest / "requirements.txt").write_text("# generated by infra/package.py: the shared library's deps\n" + "\n".join(lines) + "\n")
+    return dest
+
+
+def build_emr(out: Path) -> Path:
+    dest = out / "emr"
+    shutil.rmtree(dest, ignore_errors=True)
+    dest.mkdir(parents=True)
+    with tempfile.TemporaryDirectory(prefix="pkg-emr-") as tmp:
+        build = Path(tmp)
+        copy_code(SHARED_CODE, build)
+        jobs = REPO / "emr_jobs"
+        if jobs.is_dir() and any(jobs.glob("*.py")):
+            copy_code(["emr_jobs"], build)
+            for entry in sorted(jobs.glob("*.py")):
+                if entry.name != "__init__.py":
+                    shutil.copy2(entry, dest / entry.name)
+        write_zip(build, dest / "pyfiles.zip")
+    return dest
+
+
+def describe(path: Path) -> str:
+    if path.is_file():
+        with zipfile.ZipFile(path) as zf:
+            n, size = len(zf.infolist()), sum(i.file_size for i in zf.infolist())
+        return f"{path.stat().st_size / 1e6:.1f} MB zipped, {size / 1e6:.1f} MB unzipped, {n} files"
+    files = [p for p in path.rglob("*") if p.is_file()]
+    return f"{len(files)} files, {sum(p.stat().st_size for p in files) / 1e6:.2f} MB"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python infra/package.py", description=__doc__.split("\n\n")[0],
+                                     epilog="Artifacts: " + ", ".join(ARTIFACTS))
+    parser.add_argument("artifacts", nargs="*", choices=[*ARTIFACTS, []], metavar="ARTIFACT",
+                        help=f"what to build (default: all of {', '.join(ARTIFACTS)})")
+    parser.add_argument("--out", type=Path, default=REPO / "dist", help="output directory (default: dist/)")
+    parser.add_argument("--platform", choices=["lambda", "local"], default="lambda",
+                        help="lambda: manylinux x86_64 wheels for the runtime; local: this interpreter's packages")
+    parser.add_argument("--python-version", default="3.12", help="Lambda runtime Python version (default 3.12)")
+    parser.add_argument("--bundle-sdk", action="store_true", help="also bundle boto3/botocore (runtime provides them)")
+    args = parser.parse_args(argv)
+    wanted = args.artifacts or ARTIFACTS
+    args.out.mkdir(parents=True, exist_ok=True)
+    try:
+        for name in wanted:
+            t0 = time.monotonic()
+            if name in LAMBDAS:
+                path = build_lambda(name, args.out, args.platform, args.python_version, args.bundle_sdk)
+            elif name == "mwaa":
+                path = build_mwaa(args.out)
+            else:
+                path = build_emr(args.out)
+            print(f"{name:<11} {path}  ({describe(path)}, {time.monotonic() - t0:.1f}s)", flush=True)
+    except PackagingError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

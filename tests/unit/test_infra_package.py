@@ -1,0 +1,160 @@
+"""`make package`: the gateway zip is self-contained and handles real API Gateway v2 events.
+
+The zip is built for this interpreter (`--platform local`), unzipped into a temp dir and imported by a
+separate `python -S` process whose sys.path is only the unzipped package + the SDK the Lambda runtime
+provides (boto3/botocore): nothing can come from the project venv or the repository.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+PACKAGER = REPO / "infra" / "package.py"
+RUNTIME_SDK = ["boto3", "botocore", "s3transfer", "jmespath", "dateutil", "urllib3", "six"]
+
+pytestmark = pytest.mark.slow
+
+
+def _build(out: Path, *artifacts: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(PACKAGER), *artifacts, "--platform", "local", "--out", str(out)],
+        capture_output=True, text=True, timeout=300, check=False,
+    )
+
+
+@pytest.fixture(scope="module")
+def gateway_zip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    if not (REPO / "lambdas" / "gateway" / "handler.py").exists():
+        pytest.skip("lambdas/gateway not present yet")
+    out = tmp_path_factory.mktemp("dist")
+    proc = _build(out, "gateway")
+    assert proc.returncode == 0, proc.stderr
+    return out / "gateway.zip"
+
+
+def _runtime_sdk_dir(tmp: Path) -> Path:
+    """What the Lambda python runtime ships besides the stdlib: symlinks to this venv's copies."""
+    import importlib.util
+
+    sdk = tmp / "runtime"
+    sdk.mkdir()
+    for mod in RUNTIME_SDK:
+        spec = importlib.util.find_spec(mod)
+        if spec is None or spec.origin is None:
+            continue
+        src = Path(spec.origin)
+        src = src.parent if src.name == "__init__.py" else src
+        (sdk / src.name).symlink_to(src)
+    return sdk
+
+
+def _apigw_v2_event(method: str, path: str, headers: dict[str, str] | None = None, body: str | None = None) -> dict:
+    host = "abc123.execute-api.us-east-1.amazonaws.com"
+    return {
+        "version": "2.0",
+        "routeKey": "$default",
+        "rawPath": path,
+        "rawQueryString": "",
+        "headers": {"host": host, "user-agent": "pytest", "x-forwarded-proto": "https",
+                    "x-forwarded-for": "203.0.113.7", "x-forwarded-port": "443",
+                    "content-type": "application/json", **(headers or {})},
+        "requestContext": {
+            "accountId": "123456789012", "apiId": "abc123", "domainName": host, "domainPrefix": "abc123",
+            "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "203.0.113.7",
+                     "userAgent": "pytest"},
+            "requestId": "req-1", "routeKey": "$default", "stage": "$default",
+            "time": "26/Nov/2025:13:00:00 +0000", "timeEpoch": 1764162000000,
+        },
+        "body": body,
+        "isBase64Encoded": False,
+    }
+
+
+INVOKE = r"""
+import json, sys
+task, runtime, events = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+sys.path[:0] = [task, runtime]
+
+class Context:
+    function_name = "travel-ds-gateway"
+    aws_request_id = "req-1"
+    def get_remaining_time_in_millis(self):
+        return 5000
+
+from lambdas.gateway.handler import handler
+import eventbus, fastapi, mangum, confluent_kafka
+origins = {m.__name__: m.__file__ for m in (eventbus, fastapi, mangum, confluent_kafka)}
+results = [handler(e, Context()) for e in events]
+print(json.dumps({"origins": origins, "results": results}))
+"""
+
+
+def test_gateway_zip_contains_code_and_deps_but_not_the_runtime_sdk(gateway_zip: Path) -> None:
+    names = set(zipfile.ZipFile(gateway_zip).namelist())
+    for required in ("lambdas/gateway/handler.py", "eventbus/settings.py", "schemas/topics.yaml",
+                     "fastapi/__init__.py", "mangum/__init__.py", "confluent_kafka/__init__.py"):
+        assert required in names, f"{required} missing from {gateway_zip.name}"
+    assert not any(n.startswith(("boto3/", "botocore/")) for n in names), "runtime SDK must not be bundled"
+    assert not any(n.startswith("uvicorn/") for n in names), "uvicorn is a local-server dependency only"
+    assert not any("__pycache__" in n for n in names)
+    avsc = {n for n in names if n.startswith("schemas/") and n.endswith(".avsc")}
+    assert avsc == {f"schemas/{p.name}" for p in (REPO / "schemas").glob("*.avsc")}
+
+
+def test_gateway_zip_is_reproducible(gateway_zip: Path, tmp_path: Path) -> None:
+    proc = _build(tmp_path, "gateway")
+    assert proc.returncode == 0, proc.stderr
+    digest = [hashlib.sha256(p.read_bytes()).hexdigest() for p in (gateway_zip, tmp_path / "gateway.zip")]
+    assert digest[0] == digest[1], "same sources must give the same zip (Terraform's source_code_hash)"
+
+
+def test_unzipped_gateway_handles_api_gateway_v2_events(gateway_zip: Path, tmp_path: Path) -> None:
+    task = tmp_path / "task"
+    zipfile.ZipFile(gateway_zip).extractall(task)
+    events = [
+        _apigw_v2_event("GET", "/health"),
+        _apigw_v2_event("POST", "/events/user", body=json.dumps({"event_type": "app_open"})),
+    ]
+    env = {
+        "PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "EB_PROFILE": "local", "EB_LOG_LEVEL": "WARNING",
+        "EB_KAFKA_BOOTSTRAP": "127.0.0.1:9", "EB_GATEWAY_API_KEYS": "unit-test-key",
+        "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1",
+    }
+    proc = subprocess.run(
+        [sys.executable, "-S", "-c", INVOKE, str(task), str(_runtime_sdk_dir(tmp_path)), json.dumps(events)],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    for module, origin in out["origins"].items():
+        assert origin.startswith(str(task)), f"{module} was imported from {origin}, not from the zip"
+    health, unauthorized = out["results"]
+    assert health["statusCode"] == 200, health
+    assert unauthorized["statusCode"] == 401, unauthorized  # no x-api-key: rejected before any broker call
+    assert "x-api-key" in unauthorized["body"].lower()
+
+
+def test_packager_help_and_unknown_artifact() -> None:
+    ok = subprocess.run([sys.executable, str(PACKAGER), "--help"], capture_output=True, text=True, check=False)
+    assert ok.returncode == 0 and "--platform" in ok.stdout
+    bad = subprocess.run([sys.executable, str(PACKAGER), "nonsense"], capture_output=True, text=True, check=False)
+    assert bad.returncode == 2 and "invalid choice" in bad.stderr
+
+
+def test_mwaa_and_emr_bundles(tmp_path: Path) -> None:
+    proc = _build(tmp_path, "mwaa", "emr")
+    assert proc.returncode == 0, proc.stderr
+    dags = tmp_path / "mwaa" / "dags"
+    assert (dags / "eventbus" / "settings.py").is_file() and (dags / "schemas" / "topics.yaml").is_file()
+    assert (dags / ".airflowignore").read_text().split() == ["eventbus/", "schemas/"]
+    assert (tmp_path / "mwaa" / "requirements.txt").read_text().strip()
+    pyfiles = set(zipfile.ZipFile(tmp_path / "emr" / "pyfiles.zip").namelist())
+    assert "eventbus/serde.py" in pyfiles and "schemas/topics.yaml" in pyfiles
