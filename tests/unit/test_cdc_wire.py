@@ -63,7 +63,8 @@ def truncate(oids: list[int], options: int = 0) -> bytes:
 
 
 def message(lsn: int, prefix: str, content: bytes, transactional: bool = False) -> bytes:
-    return b"M" + struct.pack(">BQ", 1 if transactional else 0, lsn) + cstr(prefix) + struct.pack(">I", len(content)) + content
+    head = b"M" + struct.pack(">BQ", 1 if transactional else 0, lsn) + cstr(prefix)
+    return head + struct.pack(">I", len(content)) + content
 
 
 def xlogdata(data_start: int, payload: bytes, wal_end: int = 0) -> bytes:

@@ -1,0 +1,303 @@
+"""Helpers of the CDC integration tests (no tests here): scratch tables/slots/topics, a relay in a
+thread or a subprocess, a Kafka reader, a write-load thread.
+
+Every test works on its own tables, slot, publication and topic (a random tag), so it neither sees
+nor disturbs the relay of the local stack or other sessions, and drops all of them afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psycopg2
+from confluent_kafka import TopicPartition
+from confluent_kafka.admin import NewTopic
+
+from eventbus.kafka import make_admin, make_consumer
+from eventbus.serde import AvroSerde
+from eventbus.settings import Settings
+from lambdas.cdc.relay import Relay, RelayConfig
+
+ROOT = Path(__file__).resolve().parents[2]
+ITEMS_DDL = (
+    "CREATE TABLE {t} (id text PRIMARY KEY, v integer NOT NULL DEFAULT 0, amount numeric(12,2), ok boolean,"
+    " at timestamptz NOT NULL DEFAULT now(), day date, note text, big text)"
+)
+
+
+def wait_for(cond: Callable[[], Any], timeout: float, what: str, every: float = 0.05) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        got = cond()
+        if got:
+            return got
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(every)
+
+
+def pg(settings: Settings) -> Any:
+    conn = psycopg2.connect(settings.pg_dsn(), options="-c TimeZone=UTC")
+    conn.autocommit = True
+    return conn
+
+
+@dataclass
+class Record:
+    key: str
+    value: dict[str, Any]
+    partition: int
+    offset: int
+    headers: dict[str, bytes] = field(default_factory=dict)
+
+    @property
+    def op(self) -> str:
+        return str(self.value["op"])
+
+    @property
+    def row(self) -> dict[str, Any]:
+        return self.value["after"] if self.value["after"] is not None else self.value["before"]
+
+
+class Scratch:
+    """Tables, a slot, a publication and a topic with a random tag; ``cleanup`` drops them all."""
+
+    def __init__(self, settings: Settings, tables: tuple[str, ...] = ("items",), ddl: str = ITEMS_DDL,
+                 identity_full: bool = True) -> None:
+        self.settings = settings
+        self.tag = uuid.uuid4().hex[:8]
+        self.tables = [f"cdct_{self.tag}_{name}" for name in tables]
+        self.slot = f"cdct_{self.tag}"
+        self.publication = f"cdct_{self.tag}"
+        self.topic = f"test_cdc_{self.tag}"
+        self.conn = pg(settings)
+        with self.conn.cursor() as cur:
+            for table in self.tables:
+                cur.execute(ddl.format(t=table))
+                if identity_full:
+                    cur.execute(f"ALTER TABLE {table} REPLICA IDENTITY FULL")
+        admin = make_admin(settings)
+        for fut in admin.create_topics([NewTopic(self.topic, 4, 1)]).values():
+            fut.result()
+        self._serde = AvroSerde(settings)
+
+    def sql(self, statement: str, params: Any = None) -> list[tuple[Any, ...]]:
+        with self.conn.cursor() as cur:
+            cur.execute(statement, params)
+            return cur.fetchall() if cur.description else []
+
+    def config(self, **overrides: Any) -> RelayConfig:
+        base: dict[str, Any] = dict(
+            slot=self.slot, publication=self.publication, tables=tuple(self.tables), kafka_topic=self.topic,
+            heartbeat_interval=1.0, log_interval=5.0, feedback_interval=0.1, drain_timeout=20.0,
+        )
+        base.update(overrides)
+        return RelayConfig(**base)
+
+    def cli(self, *extra: str) -> list[str]:
+        """Arguments of `python -m lambdas.cdc` for this scratch set."""
+        return ["run", "--slot", self.slot, "--publication", self.publication,
+                "--tables", ",".join(self.tables), "--kafka-topic", self.topic, "--heartbeat-interval", "1",
+                "--log-interval", "2", "--feedback-interval", "0.1", *extra]
+
+    # -- Kafka -------------------------------------------------------------------------------------
+    def records(self, until: Callable[[list[Record]], bool] | None = None, timeout: float = 30.0,
+                settle: float = 0.0) -> list[Record]:
+        """Every record of the topic (from the beginning), read until ``until`` holds (or the end)."""
+        consumer = make_consumer(self.settings, group_id=f"test-{uuid.uuid4().hex[:8]}")
+        try:
+            meta = consumer.list_topics(self.topic, timeout=10).topics[self.topic]
+            consumer.assign([TopicPartition(self.topic, p, 0) for p in meta.partitions])
+            out: list[Record] = []
+            deadline = time.monotonic() + timeout
+            quiet_since = time.monotonic()
+            while time.monotonic() < deadline:
+                msg = consumer.poll(0.2)
+                if msg is None:
+                    if until is None and time.monotonic() - quiet_since > max(settle, 1.0):
+                        break
+                    if until is not None and until(out) and time.monotonic() - quiet_since >= settle:
+                        break
+                    continue
+                if msg.error():
+                    continue
+                quiet_since = time.monotonic()
+                out.append(Record(msg.key().decode(), self._serde.decode(msg.value()), msg.partition(), msg.offset(),
+                                  dict(msg.headers() or [])))
+            if until is not None and not until(out):
+                raise AssertionError(f"only {len(out)} record(s) in {self.topic} after {timeout:.0f} s")
+            return out
+        finally:
+            consumer.close()
+
+    # -- cleanup -----------------------------------------------------------------------------------
+    def slot_state(self) -> tuple[Any, ...] | None:
+        rows = self.sql("SELECT active_pid, confirmed_flush_lsn, pg_current_wal_lsn() FROM pg_replication_slots"
+                        " WHERE slot_name = %s", (self.slot,))
+        return rows[0] if rows else None
+
+    def cleanup(self) -> None:
+        def inactive() -> bool:
+            state = self.slot_state()
+            return state is None or state[0] is None
+
+        try:
+            wait_for(inactive, 15, f"slot {self.slot} to be released")
+        finally:
+            self.sql("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = %s",
+                     (self.slot,))
+            self.sql(f"DROP PUBLICATION IF EXISTS {self.publication}")
+            if self.sql("SELECT to_regclass('cdc_relay_state')")[0][0]:
+                self.sql("DELETE FROM cdc_relay_state WHERE slot_name = %s", (self.slot,))
+            for table in self.tables:
+                self.sql(f"DROP TABLE IF EXISTS {table} CASCADE")
+            self.conn.close()
+            make_admin(self.settings).delete_topics([self.topic])
+
+
+@contextmanager
+def relay_thread(config: RelayConfig, settings: Settings, timeout: float = 60.0) -> Iterator[Relay]:
+    """A relay streaming in a thread of this process; stopped (gracefully) on exit."""
+    relay = Relay(config, settings)
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            relay.run(stop)
+        except BaseException as exc:  # surfaced in the test thread
+            errors.append(exc)
+
+    thread = threading.Thread(target=target, name="cdc-relay", daemon=True)
+    thread.start()
+    try:
+        wait_for(lambda: relay.metrics.state == "streaming" or errors, timeout, "the relay to stream")
+        if errors:
+            raise errors[0]
+        yield relay
+    finally:
+        stop.set()
+        thread.join(60)
+        assert not thread.is_alive(), "relay thread did not stop"
+    if errors:
+        raise errors[0]
+
+
+def wait_caught_up(scratch: Scratch, timeout: float = 60.0) -> None:
+    """Wait until the slot confirmed (= Kafka acknowledged) everything written before this call."""
+    target = lsn_int(scratch.sql("SELECT pg_current_wal_lsn()::text")[0][0])
+
+    def confirmed() -> bool:
+        state = scratch.slot_state()
+        return bool(state and state[1] is not None and lsn_int(state[1]) >= target)
+
+    wait_for(confirmed, timeout, f"the slot {scratch.slot} to confirm everything written")
+
+
+def lsn_int(text: str) -> int:
+    hi, lo = text.split("/")
+    return (int(hi, 16) << 32) | int(lo, 16)
+
+
+class RelayProcess:
+    """``python -m lambdas.cdc <argv>`` as a child process (the drills SIGKILL it)."""
+
+    def __init__(self, argv: list[str], log_path: Path) -> None:
+        env = {**os.environ, "EB_PROFILE": "local", "EB_LOG_JSON": "true"}
+        self.log_path = log_path
+        self._log = open(log_path, "ab")  # noqa: SIM115 - closed in wait/kill
+        self.proc = subprocess.Popen([sys.executable, "-m", "lambdas.cdc", *argv], cwd=ROOT, env=env,
+                                     stdout=self._log, stderr=subprocess.STDOUT)
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def wait_streaming(self, timeout: float = 60.0) -> None:
+        wait_for(lambda: '"streaming"' in self.log_text() or self.proc.poll() is not None, timeout,
+                 "the relay process to stream")
+        assert self.proc.poll() is None, f"relay exited {self.proc.returncode}:\n{self.log_text()[-3000:]}"
+
+    def kill(self) -> None:
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+        self._log.close()
+
+    def stop(self, timeout: float = 60.0) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout)
+        finally:
+            self._log.close()
+
+
+class Writer(threading.Thread):
+    """Write load: transactions of ``batch`` statements (new rows and updates of known ones).
+
+    Every row carries a version ``v`` bumped by each update, and ``committed`` records every
+    (id, v) whose transaction committed — the ground truth the tests hold Kafka against.
+    """
+
+    def __init__(self, settings: Settings, table: str, *, rate_tx: float = 50, batch: int = 10,
+                 prefix: str = "w") -> None:
+        super().__init__(name="cdc-writer", daemon=True)
+        self.settings, self.table, self.rate_tx, self.batch, self.prefix = settings, table, rate_tx, batch, prefix
+        self.stop_event = threading.Event()
+        self.committed: set[tuple[str, int]] = set()
+        self.versions: dict[str, int] = {}
+        self.errors: list[BaseException] = []
+        self.transactions = 0
+
+    def run(self) -> None:
+        conn = psycopg2.connect(self.settings.pg_dsn())
+        n = 0
+        interval = 1.0 / self.rate_tx
+        next_at = time.monotonic()
+        try:
+            while not self.stop_event.is_set():
+                pending: list[tuple[str, int]] = []
+                with conn.cursor() as cur:
+                    for i in range(self.batch):
+                        if i % 2 == 0 or not self.versions:
+                            key = f"{self.prefix}{n}"
+                            n += 1
+                            cur.execute(f"INSERT INTO {self.table} (id, v, amount) VALUES (%s, 0, %s)", (key, n % 997))
+                            pending.append((key, 0))
+                        else:
+                            key = f"{self.prefix}{(n * 7919) % n}"
+                            v = self.versions.get(key, 0) + 1 if key in self.versions else None
+                            if v is None:
+                                continue
+                            cur.execute(f"UPDATE {self.table} SET v = %s WHERE id = %s", (v, key))
+                            pending.append((key, v))
+                            self.versions[key] = v
+                conn.commit()
+                self.transactions += 1
+                for key, v in pending:
+                    self.committed.add((key, v))
+                    self.versions[key] = max(v, self.versions.get(key, 0))
+                next_at += interval
+                delay = next_at - time.monotonic()
+                if delay > 0:
+                    self.stop_event.wait(delay)
+        except BaseException as exc:
+            self.errors.append(exc)
+        finally:
+            conn.close()
+
+    def finish(self) -> None:
+        self.stop_event.set()
+        self.join(30)
+        if self.errors:
+            raise self.errors[0]
