@@ -63,3 +63,17 @@ local-clean: $(STAMP) ## stop the stack and wipe its state folder
 # ---------------------------------------------------------------------------------------------
 bench-kafka: $(STAMP) ## serde encode rate + producer throughput vs a bare confluent-kafka producer
 	$(PY) -m bench.kafka
+
+# ---------------------------------------------------------------------------------------------
+# CDC (lambdas/cdc: PostgreSQL pgoutput -> Debezium envelopes -> Kafka)
+# ---------------------------------------------------------------------------------------------
+.PHONY: cdc bench-cdc drill-cdc
+
+cdc: $(STAMP) ## run the CDC relay in the foreground (CDC_ARGS="--slot x ..."); `make local-up` runs one as program cdc
+	$(PY) -m lambdas.cdc run $(CDC_ARGS)
+
+bench-cdc: $(STAMP) ## CDC: changes/s + commit->Kafka-ack p50/p99 at 1k/5k/10k/max beside the raw decode rate
+	$(PY) -m bench.cdc $(BENCH_CDC_ARGS)
+
+drill-cdc: $(STAMP) ## CDC fault drills: SIGKILL the relay, stop Kafka 30 s, under write load; nothing lost
+	$(PY) -m pytest tests/integration/test_cdc_drills.py -q -s -p no:cacheprovider

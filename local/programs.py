@@ -58,7 +58,9 @@ PROGRAMS: Sequence[ProgramSpec] = (
     emulator.SPEC,
     # Later components join here, e.g.:
     # python_program("gateway", "lambdas.gateway", health_url="http://127.0.0.1:8000/health", port=8000),
-    # python_program("cdc", "lambdas.cdc"),
+    # CDC relay: slot travel_cdc over users/bookings/payments -> topic_cdc_changes; lag on :9187/metrics.
+    python_program("cdc", "lambdas.cdc", "run", "--metrics-port", "9187",
+                   health_url="http://127.0.0.1:9187/status", port=9187),
 )
 
 
