@@ -10,7 +10,6 @@ what is queued — at shutdown.
 from __future__ import annotations
 
 import re
-import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -26,10 +25,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from eventbus.logging import configure_logging, get_logger
 from eventbus.settings import Settings, get_settings
 from lambdas.gateway.config import GatewayConfig
+from lambdas.gateway.ids import new_request_id
 from lambdas.gateway.ingest import Gateway
 from lambdas.gateway.models import AppEventIn, BatchIn, BookingEventIn
 from lambdas.gateway.problems import HTTPProblem, json_response
-from lambdas.gateway.routes import REQUEST_ID, router
+from lambdas.gateway.routes import FAST_ROUTES, REQUEST_ID, router
 
 log = get_logger("gateway")
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
@@ -49,11 +49,13 @@ de-duplicate on `event_id`.
 
 class RequestContext:
     """Pure-ASGI middleware: request id (``x-request-id`` in, else API Gateway's, else new) on the scope
-    and on every response; per-route status counters; a JSON 500 instead of a stack trace."""
+    and on every response; per-route status counters; a JSON 500 instead of a stack trace; and the
+    event routes served directly (``routes.FAST_ROUTES``) when ``fast`` is on."""
 
-    def __init__(self, app: ASGIApp, owner: FastAPI) -> None:
+    def __init__(self, app: ASGIApp, owner: FastAPI, fast: bool = True) -> None:
         self.app = app
         self.owner = owner
+        self.fast = FAST_ROUTES if fast else {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -67,7 +69,7 @@ class RequestContext:
                 break
         if rid is None:
             event = scope.get("aws.event")
-            rid = (event or {}).get("requestContext", {}).get("requestId") or uuid.uuid4().hex
+            rid = (event or {}).get("requestContext", {}).get("requestId") or new_request_id()
         scope[REQUEST_ID] = rid
         header = (b"x-request-id", rid.encode("latin-1", "replace"))
         started = False
@@ -84,14 +86,37 @@ class RequestContext:
                     gw.metrics.responses[(route, message["status"])] += 1
             await send(message)
 
+        endpoint = self.fast.get(path) if scope["method"] == "POST" else None
         try:
-            await self.app(scope, receive, send_with_id)
+            if endpoint is None:
+                await self.app(scope, receive, send_with_id)
+            else:
+                request = Request(scope, receive)
+                try:
+                    response = await endpoint(request)
+                except HTTPProblem as problem:
+                    response = problem.response(rid)
+                await response(scope, receive, send_with_id)
         except Exception:
+            if started:  # answered already (FastAPI's error handler logs and answers its own routes)
+                return
             log.exception("unhandled error", extra={"request_id": rid, "path": path})
-            if started:
-                raise
             body = {"error": "internal", "message": "unexpected error; it was logged", "request_id": rid}
             await json_response(body, 500)(scope, receive, send_with_id)
+
+
+class GatewayApp(FastAPI):
+    """FastAPI with ``RequestContext`` as its outermost layer: the event routes are answered there,
+    before FastAPI's own middleware stack, router and dependency resolution (the fast path)."""
+
+    edge: RequestContext
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        scope["app"] = self
+        await self.edge(scope, receive, send)
+
+    async def _inner(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await FastAPI.__call__(self, scope, receive, send)
 
 
 def _custom_openapi(app: FastAPI) -> dict[str, Any]:
@@ -114,9 +139,14 @@ def _rid(request: Request) -> str:
 
 
 def create_app(
-    settings: Settings | None = None, config: GatewayConfig | None = None, *, gateway: Gateway | None = None
+    settings: Settings | None = None,
+    config: GatewayConfig | None = None,
+    *,
+    gateway: Gateway | None = None,
+    fast_path: bool = True,
 ) -> FastAPI:
-    """The app. With ``gateway`` given, its owner opens and closes it (Lambda container, tests)."""
+    """The app. With ``gateway`` given, its owner opens and closes it (Lambda container, tests).
+    ``fast_path=False`` routes the event endpoints through FastAPI too (same functions, slower)."""
     settings = settings or (gateway.settings if gateway else get_settings())
     configure_logging(settings)
 
@@ -132,7 +162,7 @@ def create_app(
         finally:
             app.state.gateway.close()
 
-    app = FastAPI(
+    app = GatewayApp(
         title="Travel events gateway",
         version="1.0.0",
         description=DESCRIPTION,
@@ -143,7 +173,7 @@ def create_app(
     if gateway is not None:
         app.state.gateway = gateway
     app.include_router(router)
-    app.add_middleware(RequestContext, owner=app)
+    app.edge = RequestContext(app._inner, owner=app, fast=fast_path)
     app.openapi = lambda: _custom_openapi(app)  # type: ignore[method-assign]
 
     @app.exception_handler(HTTPProblem)
@@ -156,6 +186,12 @@ def create_app(
         problem = HTTPProblem(exc.status_code, names.get(exc.status_code, "http_error"), str(exc.detail))
         problem.headers.update(exc.headers or {})
         return problem.response(_rid(request))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> Response:
+        log.error("unhandled error", exc_info=exc, extra={"request_id": _rid(request), "path": request.url.path})
+        body = {"error": "internal", "message": "unexpected error; it was logged", "request_id": _rid(request)}
+        return json_response(body, 500)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> Response:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -65,6 +66,61 @@ def _hand_over(loop: asyncio.AbstractEventLoop, fut: asyncio.Future[Any], outcom
         loop.call_soon_threadsafe(_settle, fut, outcome)
 
 
+class _LoopSide:
+    """Per event loop: delivery reports handed over with one wake-up per burst, and deadlines.
+
+    librdkafka serves the acknowledgements of a whole produce batch in one ``poll()``; waking the loop
+    (a self-pipe write + an epoll round) once for all of them, and expiring deadlines from one FIFO
+    sweep instead of a timer per request, are what keep the single-event route lean.
+    """
+
+    __slots__ = ("deadlines", "late", "lock", "loop", "pending", "scheduled", "sweeper", "timeout")
+
+    #: Deadlines are checked at most this often (a request's 503 may come up to this much late).
+    SWEEP_S = 0.05
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, timeout: float, late: str) -> None:
+        self.loop = loop
+        self.timeout = timeout
+        self.late = late
+        self.pending: list[tuple[asyncio.Future[Any], Any]] = []
+        self.scheduled = False
+        self.lock = threading.Lock()
+        self.deadlines: deque[tuple[float, asyncio.Future[Any]]] = deque()
+        self.sweeper: asyncio.TimerHandle | None = None
+
+    def watch(self, fut: asyncio.Future[Any]) -> None:  # event loop
+        # One timeout for every request, so the FIFO is ordered by deadline.
+        self.deadlines.append((self.loop.time() + self.timeout, fut))
+        if self.sweeper is None:
+            self.sweeper = self.loop.call_later(self.timeout, self._sweep)
+
+    def _sweep(self) -> None:  # event loop
+        now, queue = self.loop.time(), self.deadlines
+        while queue and queue[0][0] <= now:
+            _expire(queue.popleft()[1], self.late)
+        self.sweeper = (
+            self.loop.call_at(max(queue[0][0], now + self.SWEEP_S), self._sweep) if queue else None
+        )
+
+    def push(self, fut: asyncio.Future[Any], outcome: Any) -> None:  # poll thread
+        with self.lock:
+            self.pending.append((fut, outcome))
+            if self.scheduled:
+                return
+            self.scheduled = True
+        with contextlib.suppress(RuntimeError):  # the loop is closed (a Lambda invocation ended)
+            self.loop.call_soon_threadsafe(self._drain)
+
+    def _drain(self) -> None:  # event loop
+        with self.lock:
+            items, self.pending = self.pending, []
+            self.scheduled = False
+        for fut, outcome in items:
+            if not fut.done():
+                fut.set_result(outcome)
+
+
 class _Batch:
     """Collects the outcomes of one batch; wakes the loop once, when the last report arrives."""
 
@@ -101,13 +157,24 @@ class AckingProducer:
         self.producer = producer
         self.ack_timeout_s = ack_timeout_s
         self._late = f"no acknowledgement from the broker within {ack_timeout_s:g} s"
+        self._sides: dict[asyncio.AbstractEventLoop, _LoopSide] = {}
+
+    def _side(self, loop: asyncio.AbstractEventLoop) -> _LoopSide:
+        side = self._sides.get(loop)
+        if side is None:
+            for old in [lp for lp in self._sides if lp.is_closed()]:
+                del self._sides[old]
+            side = self._sides[loop] = _LoopSide(loop, self.ack_timeout_s, self._late)
+        return side
 
     async def send(self, topic: str, key: str, value: bytes) -> Ack | NotAcknowledged:
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[Ack | NotAcknowledged] = loop.create_future()
+        side = self._side(loop)
+        push = side.push
 
         def on_delivery(err: KafkaError | None, msg: Any) -> None:
-            _hand_over(loop, fut, _outcome(err, msg))
+            push(fut, _outcome(err, msg))
 
         try:
             self.producer.produce(topic, value, key=key, on_delivery=on_delivery)
@@ -115,11 +182,8 @@ class AckingProducer:
             return NotAcknowledged("the producer's local queue is full (the broker is not keeping up)", False)
         except KafkaException as exc:
             return NotAcknowledged(f"producer refused the message: {exc}", False)
-        timer = loop.call_later(self.ack_timeout_s, _expire, fut, self._late)
-        try:
-            return await fut
-        finally:
-            timer.cancel()
+        side.watch(fut)
+        return await fut
 
     async def send_many(self, topic: str, items: Sequence[tuple[str, bytes]]) -> list[Ack | NotAcknowledged]:
         """One outcome per item, in order; returns when every item has one or at the deadline."""

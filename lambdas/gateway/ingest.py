@@ -5,7 +5,7 @@ counters::
 
     gw = Gateway(settings, GatewayConfig())
     event_id, outcome = await gw.ingest_one(AppEventIn.model_validate_json(body), meta)
-    results = await gw.ingest_batch(orjson.loads(body)["events"], meta)
+    results = await gw.ingest_batch(validate_items(orjson.loads(body)["events"]), meta)
 """
 
 from __future__ import annotations
@@ -13,12 +13,11 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-import uuid
 from dataclasses import dataclass
 from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException
-from pydantic import TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 
 from eventbus.exceptions import SchemaValidationError
 from eventbus.kafka import Producer
@@ -29,12 +28,54 @@ from lambdas.gateway.auth import ApiKeys
 from lambdas.gateway.config import GatewayConfig
 from lambdas.gateway.delivery import Ack, AckingProducer, NotAcknowledged
 from lambdas.gateway.encoding import EventEncoder
+from lambdas.gateway.ids import new_event_id
 from lambdas.gateway.metrics import Metrics
 from lambdas.gateway.models import AppEventIn, to_record
 from lambdas.gateway.problems import field_problems, reason
 
 log = get_logger("gateway")
 _EVENTS = TypeAdapter(list[AppEventIn])
+Validated = list[AppEventIn | dict[str, Any]]  # a model, or the result of a rejected event
+
+
+class _BatchBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    events: list[AppEventIn]
+
+
+_BATCH = TypeAdapter(_BatchBody)
+
+
+def validate_all_json(body: bytes) -> list[AppEventIn] | None:
+    """Every event of a ``{"events": [...]}`` body, parsed and validated in one pass of pydantic-core;
+    ``None`` when anything is wrong (then ``validate_items`` finds out what, per event)."""
+    try:
+        return _BATCH.validate_json(body).events
+    except ValidationError:
+        return None
+
+
+def validate_items(items: list[Any]) -> Validated:
+    """Each item as a model, or ``{"index", "status": "rejected", "event_id", "reason"}``."""
+    try:
+        return list(_EVENTS.validate_python(items))  # every event valid
+    except ValidationError:
+        pass
+    out: Validated = []
+    for i, item in enumerate(items):
+        try:
+            out.append(AppEventIn.model_validate(item))
+        except ValidationError as exc:
+            eid = item.get("event_id") if isinstance(item, dict) else None
+            out.append(
+                {
+                    "index": i,
+                    "status": "rejected",
+                    "event_id": eid if isinstance(eid, str) else None,
+                    "reason": reason(field_problems(exc)),
+                }
+            )
+    return out
 _ERROR_LOG_EVERY_S = 10.0
 
 
@@ -100,7 +141,7 @@ class Gateway:
 
     # -- single events -----------------------------------------------------------------------------
     def _record(self, event: AppEventIn, meta: ClientMeta, received_ts: int) -> tuple[str, dict[str, Any]]:
-        event_id = event.event_id or str(uuid.uuid4())
+        event_id = event.event_id or new_event_id()
         return event_id, to_record(
             event, event_id=event_id, received_ts=received_ts, client_ip=meta.client_ip, user_agent=meta.user_agent
         )
@@ -122,36 +163,14 @@ class Gateway:
             m.events_possibly_persisted += outcome.possibly_persisted  # type: ignore[union-attr]
 
     # -- batches ------------------------------------------------------------------------------------
-    def _validate(self, items: list[Any]) -> list[AppEventIn | dict[str, Any]]:
-        """Each item as a model, or ``{"index", "status": "rejected", ...}``."""
-        try:
-            return list(_EVENTS.validate_python(items))  # fast path: every event valid
-        except ValidationError:
-            pass
-        out: list[AppEventIn | dict[str, Any]] = []
-        for i, item in enumerate(items):
-            try:
-                out.append(AppEventIn.model_validate(item))
-            except ValidationError as exc:
-                eid = item.get("event_id") if isinstance(item, dict) else None
-                out.append(
-                    {
-                        "index": i,
-                        "status": "rejected",
-                        "event_id": eid if isinstance(eid, str) else None,
-                        "reason": reason(field_problems(exc)),
-                    }
-                )
-        return out
-
-    async def ingest_batch(self, items: list[Any], meta: ClientMeta) -> list[dict[str, Any]]:
+    async def ingest_batch(self, items: Validated, meta: ClientMeta) -> list[dict[str, Any]]:
         """One result per item, in order: accepted (acknowledged), rejected (invalid) or failed."""
         results: list[dict[str, Any]] = []
         sending: list[tuple[int, str]] = []  # (index into results, event_id)
         payload: list[tuple[str, bytes]] = []
         received_ts = time.time_ns() // 1_000_000
         encode = self.encoder.encode
-        for i, item in enumerate(self._validate(items)):
+        for i, item in enumerate(items):
             if type(item) is dict:
                 results.append(item)
                 continue

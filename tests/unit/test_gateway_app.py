@@ -192,3 +192,27 @@ def test_unacknowledged_events_get_503_retry_after_and_their_event_id(settings) 
             assert gw.metrics.events_failed == 2 and gw.metrics.events_accepted == 0
     finally:
         gw.close(timeout=1)
+
+
+def test_fast_path_and_fastapi_routing_answer_alike(gateway: Gateway) -> None:
+    """The event routes are served from the ASGI edge; through FastAPI's router they answer the same."""
+    requests: list[tuple[str, Any, dict[str, str]]] = [
+        ("/events/user", sample_event(event_id="same-1"), KEY),
+        ("/events/user", sample_event(user_id=5), KEY),
+        ("/events/booking", sample_event(), KEY),
+        ("/events/batch", {"events": [sample_event(event_id="same-2"), {}]}, KEY),
+        ("/events/user", sample_event(), {}),
+    ]
+
+    def answers(fast: bool) -> list[tuple[int, Any]]:
+        out = []
+        with TestClient(create_app(gateway=gateway, fast_path=fast)) as client:
+            for path, body, headers in requests:
+                r = client.post(path, json=body, headers={**headers, "x-request-id": "r"})
+                doc = r.json()
+                for res in [doc, *doc.get("results", [])]:
+                    res.pop("offset", None), res.pop("partition", None)
+                out.append((r.status_code, doc))
+        return out
+
+    assert answers(True) == answers(False)
