@@ -110,10 +110,11 @@ def event(run: str, n: int, **extra: Any) -> dict[str, Any]:
 
 def requests_for(host: str, port: int, run: str, batch: int, distinct: int) -> list[bytes]:
     if batch:
-        return [
-            render(host, port, "/events/batch", orjson.dumps({"events": [event(run, i * batch + j) for j in range(batch)]}))
+        bodies = (
+            orjson.dumps({"events": [event(run, i * batch + j) for j in range(batch)]})
             for i in range(max(1, distinct // batch))
-        ]
+        )
+        return [render(host, port, "/events/batch", body) for body in bodies]
     return [render(host, port, "/events/user", orjson.dumps(event(run, i))) for i in range(distinct)]
 
 
@@ -125,7 +126,9 @@ def percentiles(latencies: list[float]) -> dict[str, float]:
     def p(q: float) -> float:
         return round(s[min(len(s) - 1, int(q * len(s)))] * 1000, 2)
 
-    return {"p50_ms": p(0.50), "p90_ms": p(0.90), "p99_ms": p(0.99), "p999_ms": p(0.999), "max_ms": round(s[-1] * 1000, 2)}
+    return {
+        "p50_ms": p(0.50), "p90_ms": p(0.90), "p99_ms": p(0.99), "p999_ms": p(0.999), "max_ms": round(s[-1] * 1000, 2)
+    }
 
 
 async def run_load(
