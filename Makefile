@@ -65,6 +65,17 @@ bench-kafka: $(STAMP) ## serde encode rate + producer throughput vs a bare confl
 	$(PY) -m bench.kafka
 
 # ---------------------------------------------------------------------------------------------
+# Terraform / packaging (infra/; see infra/README.md)
+# ---------------------------------------------------------------------------------------------
+.PHONY: tf-check package
+
+tf-check: ## terraform fmt + validate + offline plan + checkov + module docs (no AWS, no registry)
+	$(PY_SYS) infra/scripts/tf_check.py $(TF_CHECK_ARGS)
+
+package: $(STAMP) ## build dist/: Lambda zips (python3.12 x86_64), MWAA DAG bundle, EMR job bundle
+	$(PY) infra/package.py $(PACKAGE_ARGS)
+
+# ---------------------------------------------------------------------------------------------
 # CDC (lambdas/cdc: PostgreSQL pgoutput -> Debezium envelopes -> Kafka)
 # ---------------------------------------------------------------------------------------------
 .PHONY: cdc bench-cdc drill-cdc
