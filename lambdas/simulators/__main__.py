@@ -155,7 +155,8 @@ def cmd_sources() -> int:
     for name, cls in sorted(REGISTRY.items()):
         opts = ", ".join(f"{k}={f.default!r}" for k, f in cls.Options.model_fields.items()) or "-"
         print(f"{name:<12} topic={cls.topic or '(PostgreSQL)'}  default sink={cls.default_sink}  options: {opts}")
-        print(f"{'':<12} {(cls.__doc__ or '').strip().splitlines()[0] if cls.__doc__ else ''}")
+        doc = cls.__doc__ or sys.modules[cls.__module__].__doc__ or ""
+        print(f"{'':<12} {doc.strip().splitlines()[0] if doc.strip() else ''}")
     return 0
 
 

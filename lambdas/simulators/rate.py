@@ -1,16 +1,16 @@
 """Rates: a time-of-day curve and a deterministic schedule that a pacer holds to the wall clock.
 
-The schedule cuts simulated time into fixed steps (10 ms) and, for each step, says how many events are
-due: ``floor(C(t_end)) - floor(C(t_start))`` where ``C`` is the integral of ``rate x curve``. So the count
-after ``t`` seconds is exact (never drifts), and every event gets a timestamp inside its step — the
-event's simulated time, independent of how fast the machine is. The pacer (``Pacer``) then releases each
-step when the wall clock reaches it (``speed: realtime``) or at once (``speed: max``); if a sink stalls, the
-backlog is released as fast as the sink takes it (the bucket refills at the rate, so the long-run count
-is held — that is the token bucket).
+The schedule integrates ``rate x curve`` over one-second segments (the curve is evaluated at each
+segment's middle, so the rate is piecewise constant) and places event ``k`` where the integral reaches
+``k + 0.5``. So the count after ``t`` seconds is exact (never drifts) and every event has its own
+*simulated* timestamp, independent of how fast the machine is. The runner releases the events that are
+due when the wall clock reaches them (``speed: realtime``) or as fast as the sinks take them (``max``).
+If a sink stalls, the backlog is released as soon as it is free again: like a token bucket whose
+tokens keep accruing, the long-run count is held.
 
     >>> from lambdas.simulators.rate import Curve, Schedule
     >>> s = Schedule(rate=1000.0, curve=Curve.flat(), start_ms=0)
-    >>> sum(len(s.next_step()[1]) for _ in range(100))   # one simulated second
+    >>> len(s.take(until_s=1.0))          # one simulated second
     1000
 """
 
@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-STEP_S = 0.01
+SEGMENT_S = 1.0
 #: Relative traffic per local hour of a Vietnamese travel app: quiet 1-6 am, a late-morning peak,
 #: a lunch dip, and the evening peak (20-22h) when people plan trips. Mean over the day is 1.
 _DIURNAL = (0.45, 0.28, 0.18, 0.14, 0.15, 0.27, 0.55, 0.85, 1.10, 1.28, 1.40, 1.36,
@@ -60,48 +60,78 @@ class Curve:
 
 
 class Schedule:
-    """The due events of one source, step by step, in simulated time (deterministic)."""
+    """The events of one source in simulated time: ``take(until_s)`` returns their timestamps (ms)."""
 
-    __slots__ = ("_c", "_due", "_flat", "curve", "rate", "start_ms", "step", "t")
+    __slots__ = ("_c0", "_seg", "_seg_rate", "curve", "k", "last_s", "rate", "segment_s", "start_ms")
 
-    def __init__(self, rate: float, curve: Curve, start_ms: int, step_s: float = STEP_S) -> None:
+    def __init__(self, rate: float, curve: Curve, start_ms: int, segment_s: float = SEGMENT_S) -> None:
         if rate < 0 or not math.isfinite(rate):
             raise ValueError(f"rate must be a finite number >= 0, got {rate}")
-        self.rate, self.curve, self.start_ms, self.step = rate, curve, start_ms, step_s
-        self._flat = curve.amplitude == 0.0
-        self.t = 0  # steps done
-        self._c = 0.0  # integral of the rate so far (events)
-        self._due = 0  # events released so far
+        self.rate, self.curve, self.start_ms, self.segment_s = rate, curve, start_ms, segment_s
+        self.k = 0  # events released so far
+        self.last_s = 0.0  # simulated time of the last released event
+        self._seg = 0  # current segment
+        self._c0 = 0.0  # integral of the rate at the start of the current segment (events)
+        self._seg_rate = self._rate_of(0)
 
-    @property
-    def elapsed_s(self) -> float:
-        """Simulated seconds covered by the steps released so far."""
-        return self.t * self.step
+    def _rate_of(self, seg: int) -> float:
+        mid_epoch_s = self.start_ms / 1000.0 + (seg + 0.5) * self.segment_s
+        return self.rate * self.curve.multiplier(mid_epoch_s)
 
-    @property
-    def released(self) -> int:
-        return self._due
+    def next_due_s(self, horizon_s: float = math.inf) -> float:
+        """Simulated time of the next event (``inf`` when the rate is 0 or it is beyond ``horizon_s``)."""
+        target = self.k + 0.5
+        seg, c0, r = self._seg, self._c0, self._seg_rate
+        while c0 + r * self.segment_s < target:
+            c0 += r * self.segment_s
+            seg += 1
+            if seg * self.segment_s > horizon_s or (r == 0.0 and self.rate == 0.0):
+                return math.inf
+            r = self._rate_of(seg)
+        return seg * self.segment_s + (target - c0) / r
 
-    def next_step(self) -> tuple[float, list[int]]:
-        """Advance one step: (simulated end of the step in seconds, timestamps (ms) of its events)."""
-        t0 = self.t * self.step
-        self.t += 1
-        if self._flat:
-            self._c = self.rate * self.t * self.step  # exact: no accumulated float error
-        else:
-            mid_epoch = self.start_ms / 1000.0 + t0 + self.step / 2
-            self._c += self.rate * self.curve.multiplier(mid_epoch) * self.step
-        n = int(self._c) - self._due
-        if n <= 0:
-            return t0 + self.step, []
-        self._due += n
-        base = self.start_ms + t0 * 1000.0
-        spacing = self.step * 1000.0 / n
-        return t0 + self.step, [int(base + spacing * (k + 0.5)) for k in range(n)]
+    def take(self, until_s: float = math.inf, max_n: int = 1_000_000) -> list[int]:
+        """Timestamps (epoch ms) of the next events due at or before ``until_s``, at most ``max_n``."""
+        out: list[int] = []
+        if self.rate == 0.0:
+            return out
+        seg_len, start = self.segment_s, self.start_ms
+        seg, c0, r = self._seg, self._c0, self._seg_rate
+        end_c = c0 + r * seg_len
+        k = self.k
+        t = self.last_s
+        while len(out) < max_n:
+            target = k + 0.5
+            while end_c < target:  # move to the segment holding event k
+                if (seg + 1) * seg_len > until_s:
+                    self._seg, self._c0, self._seg_rate, self.k, self.last_s = seg, c0, r, k, t
+                    return out
+                seg += 1
+                c0 = end_c
+                r = self._rate_of(seg)
+                end_c = c0 + r * seg_len
+            t = seg * seg_len + (target - c0) / r
+            if t > until_s:
+                break
+            out.append(start + int(t * 1000.0))
+            k += 1
+        self._seg, self._c0, self._seg_rate, self.k = seg, c0, r, k
+        if out:
+            self.last_s = (out[-1] - start) / 1000.0
+        return out
+
+    def expected(self, t_s: float) -> int:
+        """How many events are due by simulated time ``t_s`` (what a perfect pacer would have released)."""
+        c, seg = 0.0, 0
+        while (seg + 1) * self.segment_s <= t_s:
+            c += self._rate_of(seg) * self.segment_s
+            seg += 1
+        c += self._rate_of(seg) * (t_s - seg * self.segment_s)
+        return int(c + 0.5)
 
     def current_rate(self) -> float:
-        """Target events/s right now (rate x curve at the current simulated time)."""
-        return self.rate * self.curve.multiplier(self.start_ms / 1000.0 + self.t * self.step)
+        """Target events/s at the current simulated time (rate x curve)."""
+        return self._seg_rate
 
 
 class Pacer:
@@ -116,9 +146,9 @@ class Pacer:
         self.clock = clock
         self.started = clock()
 
-    def lag_s(self, sim_s: float) -> float:
-        """How far simulated time is behind the wall clock (positive = behind, i.e. catching up)."""
-        return (self.clock() - self.started) - sim_s
+    def elapsed(self) -> float:
+        """Wall-clock seconds since the pacer started."""
+        return self.clock() - self.started
 
     def wait_until(self, sim_s: float, stop: Callable[[], bool]) -> bool:
         """Sleep until the wall clock reaches ``sim_s``; False when ``stop()`` interrupted the wait."""

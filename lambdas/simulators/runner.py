@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import threading
 import time
 from dataclasses import dataclass, field
@@ -32,6 +33,10 @@ from lambdas.simulators.sources import REGISTRY, Source, SourceContext
 from lambdas.simulators.world import World
 
 log = logging.getLogger("simulators.runner")
+#: Events generated and shipped per loop iteration at full speed.
+_BATCH = 2000
+#: In real time, a source wakes at most this often (events due in between go out as one batch).
+MIN_WAKE_S = 0.01
 
 
 @dataclass
@@ -112,6 +117,18 @@ class Runner:
 
         return MemoryStore()
 
+    def _sink_kind(self, name: str, cls: type[Source], chosen: str) -> str:
+        """The source's own choice, else the scenario-wide one where it applies, else the default."""
+        fits = {"gateway": cls.default_sink == "gateway", "kafka": cls.topic is not None}
+        if chosen != "auto":
+            if not fits.get(chosen, True):
+                where = "app events only" if chosen == "gateway" else "catalog topics only"
+                raise SimulatorError(f"sources.{name}.sink: {chosen} takes {where}; "
+                                     f"use {cls.default_sink}, jsonl, stdout or null for {name}")
+            return chosen
+        overall = self.scenario.sink
+        return overall if overall != "auto" and fits.get(overall, True) else cls.default_sink
+
     def build(self) -> None:
         sc = self.scenario
         world = World(self.seed, users=sc.users)
@@ -132,10 +149,7 @@ class Runner:
             source = cls(SourceContext(world=world, stream=self.stream, options=options, desk=desk, extras=ctx_extras))
             if name == "oltp":
                 desk = source
-            kind = spec.sink if spec.sink != "auto" else (sc.sink if sc.sink != "auto" else cls.default_sink)
-            if kind == "gateway" and cls.default_sink != "gateway":
-                raise SimulatorError(f"sources.{name}.sink: the gateway takes app events only; "
-                                     f"{name} goes to kafka, jsonl, stdout or null")
+            kind = self._sink_kind(name, cls, spec.sink)
             if kind == "postgres":
                 kind = "null"
             sink = self._sink(kind)
@@ -159,40 +173,41 @@ class Runner:
         return self._stop.is_set()
 
     def _loop(self, r: SourceRun) -> None:
-        sched, src, stop = r.schedule, r.source, self._stop
-        pacer = self.pacer
-        assert pacer is not None
-        tick_s = src.tick_s
-        next_tick = 0.0
-        duration = self.scenario.duration_s
-        idle = sched.rate == 0 and tick_s is None
         try:
-            while not stop.is_set() and not idle:
-                sim_end, ts = sched.next_step()
-                if r.limit is not None:
-                    left = r.limit - r.emitted
-                    if left <= 0:
-                        if tick_s is None or self._producers_done.is_set():
-                            break
-                        ts = []
-                    elif len(ts) > left:
-                        ts = ts[:left]
-                due_tick = tick_s is not None and sim_end >= next_tick
-                if not ts and not due_tick:
-                    continue
-                if duration is not None and self.realtime and sim_end > duration:
-                    break
-                if not pacer.wait_until(sim_end, stop.is_set):
-                    break
-                if duration is not None and not self.realtime and time.monotonic() - pacer.started > duration:
-                    break
-                if not ts and not self.realtime:
-                    stop.wait(0.005)  # a tick-only step at full speed: don't spin a core
-                if due_tick:
-                    next_tick = sim_end + tick_s  # type: ignore[operator]
-                    r.ops += src.tick(self.start_ms + int(sim_end * 1000))
-                if not ts and tick_s is None:
-                    continue
+            self._pace(r)
+        except BaseException as exc:  # a source or sink bug stops the whole run, loudly
+            r.error = exc
+            log.exception("source %s failed", r.name)
+            self.stop()
+        finally:
+            r.done.set()
+
+    def _pace(self, r: SourceRun) -> None:
+        sched, src, stop, pacer = r.schedule, r.source, self._stop, self.pacer
+        assert pacer is not None
+        tick_s, next_tick = src.tick_s, 0.0
+        duration, realtime = self.scenario.duration_s, self.realtime
+        if sched.rate == 0 and tick_s is None:
+            return
+        while not stop.is_set():
+            now = pacer.elapsed()
+            over = duration is not None and now >= duration
+            if over and not realtime:
+                return
+            horizon = (min(now, duration) if duration is not None else now) if realtime else math.inf
+            left = None if r.limit is None else r.limit - r.emitted
+            if left is not None and left <= 0:
+                if tick_s is None or self._producers_done.is_set():
+                    return
+                ts: list[int] = []
+            else:
+                ts = sched.take(horizon, _BATCH if left is None else min(_BATCH, left))
+            sim_now = horizon if realtime else sched.last_s
+            due_tick = tick_s is not None and sim_now >= next_tick
+            if due_tick:
+                next_tick = sim_now + tick_s  # type: ignore[operator]
+                r.ops += src.tick(self.start_ms + int(sim_now * 1000))
+            if ts or due_tick:
                 records = src.generate(ts)
                 r.emitted += len(ts)
                 if r.hasher is not None:
@@ -201,12 +216,17 @@ class Runner:
                         update(json.dumps(rec, sort_keys=True, separators=(",", ":"), default=str).encode() + b"\n")
                 if records:
                     r.sink.send(r.topic, records)
-        except BaseException as exc:  # a source or sink bug stops the whole run, loudly
-            r.error = exc
-            log.exception("source %s failed", r.name)
-            self.stop()
-        finally:
-            r.done.set()
+            if realtime:
+                if over:
+                    return
+                # Sleep to the next event (or tick, or the end); wake at most every MIN_WAKE_S so a high rate
+                # goes out in batches rather than one wake-up per event.
+                wake = min(sched.next_due_s(now + 3600), next_tick if tick_s is not None else math.inf,
+                           duration if duration is not None else math.inf)
+                if not pacer.wait_until(max(wake, now + MIN_WAKE_S), stop.is_set):
+                    return
+            elif not ts:
+                stop.wait(0.005)  # at its count limit, ticking until the journeys end: don't spin
 
     def start(self) -> None:
         if not self.runs:
@@ -239,11 +259,17 @@ class Runner:
         return {
             "elapsed_s": now - self.started_wall if self.started_wall else 0.0,
             "sources": {n: {"emitted": r.emitted, "ops": r.ops, "target_rate": r.schedule.current_rate(),
-                            "lag_s": max(0.0, self.pacer.lag_s(r.schedule.elapsed_s)) if self.pacer and self.realtime
-                            and not r.done.is_set() else 0.0, "sink": r.sink.name, **r.source.stats()}
+                            "lag_s": self._lag(r), "sink": r.sink.name, **r.source.stats()}
                         for n, r in self.runs.items()},
             "sinks": {s.name: s.counters() for s in self._sinks.values()},
         }
+
+    def _lag(self, r: SourceRun) -> float:
+        """Seconds the source is behind its schedule (a slow or stalled sink), real time only."""
+        if not (self.pacer and self.realtime) or r.done.is_set():
+            return 0.0
+        due = r.schedule.next_due_s(self.pacer.elapsed() + 1)
+        return max(0.0, self.pacer.elapsed() - due) if math.isfinite(due) else 0.0
 
     def close(self) -> dict[str, Any]:
         """Stop the loops, close the sources (OLTP drain), flush the sinks; the run's report."""
@@ -269,6 +295,8 @@ class Runner:
         for n, r in self.runs.items():
             sources[n] = {"emitted": r.emitted, "ops": r.ops, "rate": r.emitted / elapsed,
                           "target_rate": r.schedule.rate, "sink": r.sink.name, **r.source.stats()}
+            if self.realtime and r.limit is None:  # what the curve asked for over this run
+                sources[n]["expected"] = r.schedule.expected(elapsed)
             if r.hasher is not None:
                 sources[n]["sha256"] = r.hasher.hexdigest()
             if r.error is not None:
