@@ -76,13 +76,26 @@ def run_checkov(infra: Path = INFRA, install: bool = True) -> dict:
         result.update(status="SKIP", detail=[how])
         return result
     skips, problems = audit_skips()
-    cmd = [exe, "-d", str(infra), "--framework", "terraform", "--skip-download", "--config-file", str(CONFIG),
-           "-o", "json", "--compact"]
+    cmd = [
+        exe,
+        "-d",
+        str(infra),
+        "--framework",
+        "terraform",
+        "--skip-download",
+        "--config-file",
+        str(CONFIG),
+        "-o",
+        "json",
+        "--compact",
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False, cwd=infra)
     try:
         report = json.loads(proc.stdout)
     except json.JSONDecodeError:
-        result.update(status="FAIL", detail=["checkov produced no JSON report:", *proc.stderr.strip().splitlines()[-15:]])
+        result.update(
+            status="FAIL", detail=["checkov produced no JSON report:", *proc.stderr.strip().splitlines()[-15:]]
+        )
         return result
     reports = report if isinstance(report, list) else [report]
     summary = {"passed": 0, "failed": 0, "skipped": 0, "parsing_errors": 0, "resource_count": 0}
@@ -91,7 +104,8 @@ def run_checkov(infra: Path = INFRA, install: bool = True) -> dict:
         for key in summary:
             summary[key] += int(rep.get("summary", {}).get(key, 0))
         for chk in rep.get("results", {}).get("failed_checks", []):
-            failures.append(f"{chk['check_id']} {chk['resource']} ({chk['file_path']}:{chk['file_line_range'][0]}) — {chk['check_name']}")
+            where = f"{chk['file_path']}:{chk['file_line_range'][0]}"
+            failures.append(f"{chk['check_id']} {chk['resource']} ({where}) — {chk['check_name']}")
     result["metrics"] = {**summary, "skip_rules": len(skips), "checkov_version": CHECKOV_VERSION}
     result["detail"].append(
         f"checkov {how}: {summary['passed']} passed, {summary['failed']} failed, {summary['skipped']} skipped "

@@ -64,15 +64,19 @@ def cell(text: str | None, limit: int = 80) -> str:
 
 
 def render(module_dir: Path) -> str:
-    variables = blocks((module_dir / "variables.tf").read_text(), "variable") if (module_dir / "variables.tf").exists() else []
+    variables = (
+        blocks((module_dir / "variables.tf").read_text(), "variable") if (module_dir / "variables.tf").exists() else []
+    )
     outputs = blocks((module_dir / "outputs.tf").read_text(), "output") if (module_dir / "outputs.tf").exists() else []
     lines = [BEGIN, "## Inputs", "", "| Name | Description | Type | Default | Required |", "|---|---|---|---|:-:|"]
     for name, body in sorted(variables):
         default = attr(body, "default")
         sensitive = " (sensitive)" if re.search(r"^  sensitive\s*=\s*true", body, re.M) else ""
+        shown = f"`{cell(default, 60)}`" if default is not None else "n/a"
+        required = "no" if default is not None else "yes"
         lines.append(
             f"| `{name}` | {cell(attr(body, 'description'), 200)}{sensitive} | `{cell(attr(body, 'type'), 60)}` | "
-            f"{'`' + cell(default, 60) + '`' if default is not None else 'n/a'} | {'no' if default is not None else 'yes'} |"
+            f"{shown} | {required} |"
         )
     lines += ["", "## Outputs", "", "| Name | Description |", "|---|---|"]
     lines += [f"| `{name}` | {cell(attr(body, 'description'), 200)} |" for name, body in sorted(outputs)]

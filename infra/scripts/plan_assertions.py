@@ -38,8 +38,14 @@ def _resources(plan: dict) -> list[dict[str, Any]]:
     out = []
     for rc in plan.get("resource_changes", []):
         if rc.get("mode") == "managed" and "create" in rc["change"]["actions"]:
-            out.append({"address": rc["address"], "type": rc["type"], "after": rc["change"].get("after") or {},
-                        "unknown": rc["change"].get("after_unknown") or {}})
+            out.append(
+                {
+                    "address": rc["address"],
+                    "type": rc["type"],
+                    "after": rc["change"].get("after") or {},
+                    "unknown": rc["change"].get("after_unknown") or {},
+                }
+            )
     return out
 
 
@@ -67,11 +73,18 @@ def check_plan(plan: dict, env_names: set[str] | None = None) -> list[str]:
         if algo != "aws:kms" and not is_log_bucket:
             errors.append(f"{r['address']}: bucket encrypted with {algo}, expected aws:kms")
     buckets = len(by_type.get("aws_s3_bucket", []))
-    for t in ("aws_s3_bucket_server_side_encryption_configuration", "aws_s3_bucket_public_access_block", "aws_s3_bucket_versioning"):
+    for t in (
+        "aws_s3_bucket_server_side_encryption_configuration",
+        "aws_s3_bucket_public_access_block",
+        "aws_s3_bucket_versioning",
+    ):
         if len(by_type.get(t, [])) != buckets:
             errors.append(f"{buckets} buckets but {len(by_type.get(t, []))} {t}")
     for r in by_type.get("aws_s3_bucket_public_access_block", []):
-        if not all(r["after"].get(k) for k in ("block_public_acls", "block_public_policy", "ignore_public_acls", "restrict_public_buckets")):
+        if not all(
+            r["after"].get(k)
+            for k in ("block_public_acls", "block_public_policy", "ignore_public_acls", "restrict_public_buckets")
+        ):
             errors.append(f"{r['address']}: public access not fully blocked")
 
     for r in by_type.get("aws_cloudwatch_log_group", []):

@@ -132,7 +132,9 @@ def init(tf: str, root: Path, plugin_dir: Path, data_dir: Path) -> tuple[int, st
 # ---------------------------------------------------------------------------------------------
 def step_fmt(tf: str) -> Step:
     step = Step("fmt")
-    code, out = run([tf, "fmt", "-check", "-recursive", "-diff", "-no-color", str(INFRA)], REPO, tf_env(REPO / ".terraform-unused"))
+    code, out = run(
+        [tf, "fmt", "-check", "-recursive", "-diff", "-no-color", str(INFRA)], REPO, tf_env(REPO / ".terraform-unused")
+    )
     if code != 0:
         step.status = "FAIL"
         step.detail = ["files need `terraform fmt -recursive infra`:", *tail(out, 40)]
@@ -217,7 +219,9 @@ def plan_one(tf: str, plugin_dir: Path, scratch: Path, name: str, root: Path, va
     data_dir = scratch / "plan" / re.sub(r"\W", "_", name)
     env = tf_env(data_dir)
     # Belt and braces: any AWS API call or proxied request goes to a closed local port.
-    env.update(AWS_ENDPOINT_URL=CLOSED, HTTPS_PROXY=CLOSED, HTTP_PROXY=CLOSED, NO_PROXY="", AWS_EC2_METADATA_DISABLED="true")
+    env.update(
+        AWS_ENDPOINT_URL=CLOSED, HTTPS_PROXY=CLOSED, HTTP_PROXY=CLOSED, NO_PROXY="", AWS_EC2_METADATA_DISABLED="true"
+    )
     for k in ("AWS_PROFILE", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
         env.pop(k, None)
     code, out = init(tf, work, plugin_dir, data_dir)
@@ -226,7 +230,7 @@ def plan_one(tf: str, plugin_dir: Path, scratch: Path, name: str, root: Path, va
     vars_file = data_dir / "offline.auto.tfvars.json"
     declared = "\n".join(p.read_text() for p in work.glob("*.tf"))
     offline = {k: v for k, v in OFFLINE_VARS.items() if f'variable "{k}"' in declared}
-    if f'variable "artifacts_dir"' in declared:
+    if 'variable "artifacts_dir"' in declared:
         offline["artifacts_dir"] = str(scratch / "dist")
     vars_file.write_text(json.dumps(offline))
     cmd = [tf, "plan", "-refresh=false", "-input=false", "-lock=false", "-no-color", f"-var-file={vars_file}"]
@@ -249,9 +253,11 @@ def plan_one(tf: str, plugin_dir: Path, scratch: Path, name: str, root: Path, va
     configured: dict[str, tuple[Path, str]] = {}
     config_resources(plan["configuration"]["root_module"], work, "", configured)
     planned = {_strip_keys(c["address"]) for c in changes}
-    blocks = {str((d.relative_to(repo.resolve()) if d.is_relative_to(repo.resolve()) else d) / r): a in planned
-              for a, (d, r) in configured.items()}
-    log = ([f"expected only creates, got changes to {not_create[:5]}"] if not_create else [])
+    blocks = {
+        str((d.relative_to(repo.resolve()) if d.is_relative_to(repo.resolve()) else d) / r): a in planned
+        for a, (d, r) in configured.items()
+    }
+    log = [f"expected only creates, got changes to {not_create[:5]}"] if not_create else []
     log += [f"VIOLATION {v}" for v in violations]
     return {"ok": not log, "resources": len(changes), "blocks": blocks, "log": log}
 
@@ -279,7 +285,9 @@ def step_plan(tf: str, plugin_dir: Path, scratch: Path) -> Step:
         step.status = "FAIL"
         step.detail += ["IAM policy source:", *[f"  VIOLATION {e}" for e in iam_errors]]
     else:
-        step.detail.append(f"IAM: {checked} policy statements, none with a wildcard action or an avoidable `*` resource")
+        step.detail.append(
+            f"IAM: {checked} policy statements, none with a wildcard action or an avoidable `*` resource"
+        )
     if plan_assertions.SETTINGS.exists():
         n_env, env_errors = plan_assertions.check_env_source()
         step.metrics["eb_env_names"] = n_env
@@ -287,14 +295,18 @@ def step_plan(tf: str, plugin_dir: Path, scratch: Path) -> Step:
             step.status = "FAIL"
             step.detail += [f"  VIOLATION {e}" for e in env_errors]
         else:
-            step.detail.append(f"settings: the {n_env} EB_* names Terraform sets are all eventbus.settings.Settings fields")
+            step.detail.append(
+                f"settings: the {n_env} EB_* names Terraform sets are all eventbus.settings.Settings fields"
+            )
     missing = sorted(b for b, hit in covered.items() if not hit)
     step.metrics["resource_blocks"] = len(covered)
     step.metrics["resource_blocks_unplanned"] = len(missing)
     if missing:
         step.status = "FAIL"
-        step.detail += ["resource blocks no scenario plans (add an option to infra/scenarios/*.tfvars or an example):",
-                        *[f"  {m}" for m in missing]]
+        step.detail += [
+            "resource blocks no scenario plans (add an option to infra/scenarios/*.tfvars or an example):",
+            *[f"  {m}" for m in missing],
+        ]
     elif step.status == "PASS":
         step.detail.append(f"all {len(covered)} resource blocks planned by at least one scenario")
     return step
@@ -340,10 +352,14 @@ def main(argv: list[str] | None = None) -> int:
             if name in ("fmt", "validate", "plan") and tf is None:
                 step = Step(name, "SKIP", ["terraform not found on PATH (or $TERRAFORM): install Terraform >= 1.11"])
             elif name in ("validate", "plan") and plugin_dir is None:
-                step = Step(name, "SKIP", [
-                    "no local provider mirror with registry.terraform.io/hashicorp/aws for this platform in "
-                    f"{', '.join(DEFAULT_PLUGIN_DIRS)} (or $TF_PLUGIN_DIR): cannot init/validate/plan offline",
-                ])
+                step = Step(
+                    name,
+                    "SKIP",
+                    [
+                        "no local provider mirror with registry.terraform.io/hashicorp/aws for this platform in "
+                        f"{', '.join(DEFAULT_PLUGIN_DIRS)} (or $TF_PLUGIN_DIR): cannot init/validate/plan offline",
+                    ],
+                )
             elif name == "fmt":
                 step = step_fmt(tf)  # type: ignore[arg-type]
             elif name == "validate":
@@ -373,11 +389,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"!! DEGRADED: skipped {', '.join(skipped)} — see the reasons above. This is NOT a full pass.")
         print("!" * 78)
     verdict = "FAIL" if failed or (skipped and args.strict) else ("DEGRADED" if skipped else "PASS")
-    print(f"\ntf-check: {verdict} in {total:.1f}s — "
-          f"{sum(s.status == 'PASS' for s in results)} passed, {len(failed)} failed, {len(skipped)} skipped")
+    print(
+        f"\ntf-check: {verdict} in {total:.1f}s — "
+        f"{sum(s.status == 'PASS' for s in results)} passed, {len(failed)} failed, {len(skipped)} skipped"
+    )
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps({"verdict": verdict, "seconds": total, "steps": [asdict(s) for s in results]}, indent=2))
+        args.json.write_text(
+            json.dumps({"verdict": verdict, "seconds": total, "steps": [asdict(s) for s in results]}, indent=2)
+        )
     return 1 if verdict == "FAIL" else 0
 
 

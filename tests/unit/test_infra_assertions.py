@@ -22,36 +22,49 @@ def pa() -> ModuleType:
 
 
 def _rc(address: str, type_: str, after: dict, unknown: dict | None = None) -> dict:
-    return {"address": address, "mode": "managed", "type": type_,
-            "change": {"actions": ["create"], "after": after, "after_unknown": unknown or {}}}
+    return {
+        "address": address,
+        "mode": "managed",
+        "type": type_,
+        "change": {"actions": ["create"], "after": after, "after_unknown": unknown or {}},
+    }
 
 
 def _bucket(name: str, algo: str) -> list[dict]:
     return [
         _rc(f"module.storage.aws_s3_bucket.{name}", "aws_s3_bucket", {}),
-        _rc(f"module.storage.aws_s3_bucket_server_side_encryption_configuration.{name}",
+        _rc(
+            f"module.storage.aws_s3_bucket_server_side_encryption_configuration.{name}",
             "aws_s3_bucket_server_side_encryption_configuration",
-            {"rule": [{"apply_server_side_encryption_by_default": [{"sse_algorithm": algo}]}]}),
-        _rc(f"module.storage.aws_s3_bucket_public_access_block.{name}", "aws_s3_bucket_public_access_block",
-            dict.fromkeys(("block_public_acls", "block_public_policy", "ignore_public_acls", "restrict_public_buckets"), True)),
+            {"rule": [{"apply_server_side_encryption_by_default": [{"sse_algorithm": algo}]}]},
+        ),
+        _rc(
+            f"module.storage.aws_s3_bucket_public_access_block.{name}",
+            "aws_s3_bucket_public_access_block",
+            dict.fromkeys(
+                ("block_public_acls", "block_public_policy", "ignore_public_acls", "restrict_public_buckets"), True
+            ),
+        ),
         _rc(f"module.storage.aws_s3_bucket_versioning.{name}", "aws_s3_bucket_versioning", {}),
     ]
 
 
 def test_sse_s3_is_allowed_only_on_the_access_log_bucket(pa: ModuleType) -> None:
-    ok = pa.check_plan({"resource_changes": _bucket("logs", "AES256") + _bucket("this[\"lake\"]", "aws:kms")})
+    ok = pa.check_plan({"resource_changes": _bucket("logs", "AES256") + _bucket('this["lake"]', "aws:kms")})
     assert ok == []
-    bad = pa.check_plan({"resource_changes": _bucket("this[\"lake\"]", "AES256")})
+    bad = pa.check_plan({"resource_changes": _bucket('this["lake"]', "AES256")})
     assert any("expected aws:kms" in e for e in bad)
 
 
 def test_bucket_missing_its_public_access_block_is_reported(pa: ModuleType) -> None:
-    changes = [c for c in _bucket("this[\"lake\"]", "aws:kms") if c["type"] != "aws_s3_bucket_public_access_block"]
+    changes = [c for c in _bucket('this["lake"]', "aws:kms") if c["type"] != "aws_s3_bucket_public_access_block"]
     assert any("aws_s3_bucket_public_access_block" in e for e in pa.check_plan({"resource_changes": changes}))
 
 
 def test_log_groups_need_kms_and_retention(pa: ModuleType) -> None:
-    good = _rc("a.aws_cloudwatch_log_group.x", "aws_cloudwatch_log_group", {"retention_in_days": 30}, {"kms_key_id": True})
+    good = _rc(
+        "a.aws_cloudwatch_log_group.x", "aws_cloudwatch_log_group", {"retention_in_days": 30}, {"kms_key_id": True}
+    )
     bad = _rc("a.aws_cloudwatch_log_group.y", "aws_cloudwatch_log_group", {"retention_in_days": 0, "kms_key_id": None})
     errors = pa.check_plan({"resource_changes": [good, bad]})
     assert len(errors) == 2 and all(".y" in e for e in errors)
@@ -59,9 +72,14 @@ def test_log_groups_need_kms_and_retention(pa: ModuleType) -> None:
 
 def test_open_ingress_and_missing_logical_replication_are_reported(pa: ModuleType) -> None:
     changes = [
-        _rc("n.aws_vpc_security_group_ingress_rule.x", "aws_vpc_security_group_ingress_rule", {"cidr_ipv4": "0.0.0.0/0"}),
-        _rc("a.aws_rds_cluster_parameter_group.this", "aws_rds_cluster_parameter_group",
-            {"parameter": [{"name": "rds.force_ssl", "value": "1"}]}),
+        _rc(
+            "n.aws_vpc_security_group_ingress_rule.x", "aws_vpc_security_group_ingress_rule", {"cidr_ipv4": "0.0.0.0/0"}
+        ),
+        _rc(
+            "a.aws_rds_cluster_parameter_group.this",
+            "aws_rds_cluster_parameter_group",
+            {"parameter": [{"name": "rds.force_ssl", "value": "1"}]},
+        ),
     ]
     errors = pa.check_plan({"resource_changes": changes})
     assert any("open to the internet" in e for e in errors)
@@ -69,16 +87,22 @@ def test_open_ingress_and_missing_logical_replication_are_reported(pa: ModuleTyp
 
 
 def test_known_lambda_environment_is_checked_against_settings(pa: ModuleType) -> None:
-    fn = _rc("g.aws_lambda_function.this", "aws_lambda_function", {
-        "vpc_config": [{}], "tracing_config": [{"mode": "Active"}], "kms_key_arn": "arn:k",
-        "environment": [{"variables": {"EB_PROFILE": "aws", "EB_KAFKA_BOOTSRAP": "typo:9098"}}],
-    })
+    fn = _rc(
+        "g.aws_lambda_function.this",
+        "aws_lambda_function",
+        {
+            "vpc_config": [{}],
+            "tracing_config": [{"mode": "Active"}],
+            "kms_key_arn": "arn:k",
+            "environment": [{"variables": {"EB_PROFILE": "aws", "EB_KAFKA_BOOTSRAP": "typo:9098"}}],
+        },
+    )
     errors = pa.check_plan({"resource_changes": [fn]}, pa.settings_env_names())
     assert errors == ["g.aws_lambda_function.this: EB_KAFKA_BOOTSRAP is not a field of eventbus.settings.Settings"]
 
 
 def test_iam_source_rejects_wildcards_but_allows_deny_and_non_resource_actions(pa: ModuleType, tmp_path: Path) -> None:
-    (tmp_path / "main.tf").write_text('''
+    (tmp_path / "main.tf").write_text("""
 data "aws_iam_policy_document" "x" {
   statement {
     actions   = ["s3:*"]
@@ -98,7 +122,7 @@ data "aws_iam_policy_document" "x" {
     resources = ["*"]
   }
 }
-''')
+""")
     checked, errors = pa.check_iam_source(tmp_path)
     assert checked == 4
     assert len(errors) == 2

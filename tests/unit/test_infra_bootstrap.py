@@ -24,9 +24,14 @@ handler_mod = pytest.importorskip("lambdas.bootstrap.handler", reason="lambdas/b
 @pytest.fixture
 def aws_profile(aws_mock: None, monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """The environment Terraform gives the bootstrap Lambda; Kafka replaced by a recorder."""
-    for key, value in {"EB_PROFILE": "aws", "EB_AWS_REGION": "us-east-1", "EB_REGISTRY_NAME": REGISTRY,
-                       "EB_KAFKA_BOOTSTRAP": "b-1.example.kafka-serverless.us-east-1.amazonaws.com:9098",
-                       "EB_LAKE_BUCKET": "tf-owned-lake", "EB_LOG_LEVEL": "WARNING"}.items():
+    for key, value in {
+        "EB_PROFILE": "aws",
+        "EB_AWS_REGION": "us-east-1",
+        "EB_REGISTRY_NAME": REGISTRY,
+        "EB_KAFKA_BOOTSTRAP": "b-1.example.kafka-serverless.us-east-1.amazonaws.com:9098",
+        "EB_LAKE_BUCKET": "tf-owned-lake",
+        "EB_LOG_LEVEL": "WARNING",
+    }.items():
         monkeypatch.setenv(key, value)
     monkeypatch.delenv("EB_AWS_ENDPOINT_URL", raising=False)
     get_settings.cache_clear()
@@ -47,8 +52,11 @@ def _terraform_registry(glue) -> dict[str, str]:
     versions = {}
     for topic, spec in CATALOG.items():
         created = glue.create_schema(
-            RegistryId={"RegistryName": REGISTRY}, SchemaName=topic, DataFormat="AVRO",
-            Compatibility="BACKWARD", SchemaDefinition=(REPO / "schemas" / spec["schema"]).read_text(),
+            RegistryId={"RegistryName": REGISTRY},
+            SchemaName=topic,
+            DataFormat="AVRO",
+            Compatibility="BACKWARD",
+            SchemaDefinition=(REPO / "schemas" / spec["schema"]).read_text(),
         )
         versions[topic] = created["SchemaVersionId"]
     return versions

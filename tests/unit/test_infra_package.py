@@ -26,7 +26,10 @@ pytestmark = pytest.mark.slow
 def _build(out: Path, *artifacts: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, str(PACKAGER), *artifacts, "--platform", "local", "--out", str(out)],
-        capture_output=True, text=True, timeout=300, check=False,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
     )
 
 
@@ -63,15 +66,32 @@ def _apigw_v2_event(method: str, path: str, headers: dict[str, str] | None = Non
         "routeKey": "$default",
         "rawPath": path,
         "rawQueryString": "",
-        "headers": {"host": host, "user-agent": "pytest", "x-forwarded-proto": "https",
-                    "x-forwarded-for": "203.0.113.7", "x-forwarded-port": "443",
-                    "content-type": "application/json", **(headers or {})},
+        "headers": {
+            "host": host,
+            "user-agent": "pytest",
+            "x-forwarded-proto": "https",
+            "x-forwarded-for": "203.0.113.7",
+            "x-forwarded-port": "443",
+            "content-type": "application/json",
+            **(headers or {}),
+        },
         "requestContext": {
-            "accountId": "123456789012", "apiId": "abc123", "domainName": host, "domainPrefix": "abc123",
-            "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "203.0.113.7",
-                     "userAgent": "pytest"},
-            "requestId": "req-1", "routeKey": "$default", "stage": "$default",
-            "time": "26/Nov/2025:13:00:00 +0000", "timeEpoch": 1764162000000,
+            "accountId": "123456789012",
+            "apiId": "abc123",
+            "domainName": host,
+            "domainPrefix": "abc123",
+            "http": {
+                "method": method,
+                "path": path,
+                "protocol": "HTTP/1.1",
+                "sourceIp": "203.0.113.7",
+                "userAgent": "pytest",
+            },
+            "requestId": "req-1",
+            "routeKey": "$default",
+            "stage": "$default",
+            "time": "26/Nov/2025:13:00:00 +0000",
+            "timeEpoch": 1764162000000,
         },
         "body": body,
         "isBase64Encoded": False,
@@ -99,8 +119,14 @@ print(json.dumps({"origins": origins, "results": results}))
 
 def test_gateway_zip_contains_code_and_deps_but_not_the_runtime_sdk(gateway_zip: Path) -> None:
     names = set(zipfile.ZipFile(gateway_zip).namelist())
-    for required in ("lambdas/gateway/handler.py", "eventbus/settings.py", "schemas/topics.yaml",
-                     "fastapi/__init__.py", "mangum/__init__.py", "confluent_kafka/__init__.py"):
+    for required in (
+        "lambdas/gateway/handler.py",
+        "eventbus/settings.py",
+        "schemas/topics.yaml",
+        "fastapi/__init__.py",
+        "mangum/__init__.py",
+        "confluent_kafka/__init__.py",
+    ):
         assert required in names, f"{required} missing from {gateway_zip.name}"
     assert not any(n.startswith(("boto3/", "botocore/")) for n in names), "runtime SDK must not be bundled"
     assert not any(n.startswith("uvicorn/") for n in names), "uvicorn is a local-server dependency only"
@@ -124,13 +150,24 @@ def test_unzipped_gateway_handles_api_gateway_v2_events(gateway_zip: Path, tmp_p
         _apigw_v2_event("POST", "/events/user", body=json.dumps({"event_type": "app_open"})),
     ]
     env = {
-        "PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "EB_PROFILE": "local", "EB_LOG_LEVEL": "WARNING",
-        "EB_KAFKA_BOOTSTRAP": "127.0.0.1:9", "EB_GATEWAY_API_KEYS": "unit-test-key",
-        "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1",
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "EB_PROFILE": "local",
+        "EB_LOG_LEVEL": "WARNING",
+        "EB_KAFKA_BOOTSTRAP": "127.0.0.1:9",
+        "EB_GATEWAY_API_KEYS": "unit-test-key",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
     }
     proc = subprocess.run(
         [sys.executable, "-S", "-c", INVOKE, str(task), str(_runtime_sdk_dir(tmp_path)), json.dumps(events)],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120, check=False,
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = json.loads(proc.stdout.strip().splitlines()[-1])

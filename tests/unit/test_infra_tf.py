@@ -37,8 +37,10 @@ def _require(tf_check: ModuleType, provider: bool = False) -> tuple[str, Path | 
         pytest.skip("terraform not installed: fmt/validate/plan not checked (install Terraform >= 1.11)")
     plugin_dir = tf_check.find_plugin_dir()
     if provider and plugin_dir is None:
-        pytest.skip("no local hashicorp/aws provider mirror (/opt/tf-plugins or $TF_PLUGIN_DIR): "
-                    "validate/plan not checked on this machine")
+        pytest.skip(
+            "no local hashicorp/aws provider mirror (/opt/tf-plugins or $TF_PLUGIN_DIR): "
+            "validate/plan not checked on this machine"
+        )
     return tf, plugin_dir
 
 
