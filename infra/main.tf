@@ -271,6 +271,7 @@ module "observability" {
   ecs_cluster_name          = module.compute.cluster_name
   cdc_service_name          = module.compute.service_names["cdc_relay"]
   cdc_enabled               = var.cdc_enabled
+  cdc_log_group_name        = module.compute.service_log_group_names["cdc_relay"]
   aurora_writer_instance_id = module.aurora.instance_identifiers[0]
   msk_cluster_name          = module.msk.cluster_name
   consumer_lag_groups       = var.consumer_lag_groups

@@ -38,6 +38,11 @@ output "burst_function_name" {
   value       = module.burst.function_name
 }
 
+output "service_log_group_names" {
+  description = "Log group per ECS service (simulators, cdc_relay)."
+  value       = { for k, lg in aws_cloudwatch_log_group.service : k => lg.name }
+}
+
 output "log_group_names" {
   description = "Log groups of the services and functions."
   value = concat(

@@ -1,5 +1,6 @@
 locals {
-  actions = [aws_sns_topic.alarms.arn]
+  actions   = [aws_sns_topic.alarms.arn]
+  namespace = "TravelDataSources/${var.name}"
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -72,6 +73,39 @@ resource "aws_cloudwatch_metric_alarm" "cdc_slot_lag" {
   alarm_actions       = local.actions
   ok_actions          = local.actions
   tags                = var.tags
+}
+
+# The relay's own measure of lag: age of the oldest change Kafka has not acknowledged yet.
+resource "aws_cloudwatch_log_metric_filter" "cdc_lag" {
+  for_each       = { CdcLagMs = "$.lag_ms", CdcLagBytes = "$.lag_bytes" }
+  name           = "${var.name}-${each.key}"
+  log_group_name = var.cdc_log_group_name
+  pattern        = "{ $.msg = \"cdc status\" }"
+
+  metric_transformation {
+    name      = each.key
+    namespace = local.namespace
+    value     = each.value
+    unit      = each.key == "CdcLagMs" ? "Milliseconds" : "Bytes"
+  }
+}
+
+resource "aws_cloudwatch_metric_alarm" "cdc_lag" {
+  count               = var.cdc_enabled ? 1 : 0
+  alarm_name          = "${var.name}-cdc-lag"
+  alarm_description   = "The CDC relay's oldest unacknowledged change is older than ${var.cdc_lag_ms_threshold} ms (Kafka slow/unavailable or the relay stuck); no status lines at all also alarms."
+  namespace           = local.namespace
+  metric_name         = "CdcLagMs"
+  statistic           = "Maximum"
+  period              = 60
+  evaluation_periods  = 5
+  threshold           = var.cdc_lag_ms_threshold
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "breaching"
+  alarm_actions       = local.actions
+  ok_actions          = local.actions
+  tags                = var.tags
+  depends_on          = [aws_cloudwatch_log_metric_filter.cdc_lag]
 }
 
 resource "aws_cloudwatch_metric_alarm" "cdc_not_running" {
@@ -149,11 +183,14 @@ resource "aws_cloudwatch_dashboard" "this" {
       {
         type = "metric", x = 0, y = 6, width = 12, height = 6
         properties = {
-          title   = "CDC: WAL retained by replication slots (bytes)"
-          region  = var.region
-          stat    = "Maximum"
-          period  = 300
-          metrics = [["AWS/RDS", "ReplicationSlotDiskUsage", "DBInstanceIdentifier", var.aurora_writer_instance_id]]
+          title  = "CDC lag: oldest unacknowledged change (ms), WAL retained by slots (bytes)"
+          region = var.region
+          stat   = "Maximum"
+          period = 60
+          metrics = [
+            [local.namespace, "CdcLagMs"],
+            ["AWS/RDS", "ReplicationSlotDiskUsage", "DBInstanceIdentifier", var.aurora_writer_instance_id, { yAxis = "right" }],
+          ]
         }
       },
       {

@@ -8,6 +8,7 @@ output "alarm_names" {
   value = concat(
     [aws_cloudwatch_metric_alarm.gateway_5xx.alarm_name, aws_cloudwatch_metric_alarm.gateway_errors.alarm_name, aws_cloudwatch_metric_alarm.cdc_slot_lag.alarm_name],
     aws_cloudwatch_metric_alarm.cdc_not_running[*].alarm_name,
+    aws_cloudwatch_metric_alarm.cdc_lag[*].alarm_name,
     [for a in aws_cloudwatch_metric_alarm.consumer_lag : a.alarm_name],
   )
 }

@@ -61,6 +61,17 @@ variable "cdc_enabled" {
   default     = true
 }
 
+variable "cdc_log_group_name" {
+  description = "Log group of the CDC relay; its `cdc status` JSON lines (every 10 s) carry lag_ms and lag_bytes."
+  type        = string
+}
+
+variable "cdc_lag_ms_threshold" {
+  description = "Age (ms) of the oldest change not yet acknowledged by Kafka that raises the CDC lag alarm."
+  type        = number
+  default     = 60000
+}
+
 variable "aurora_writer_instance_id" {
   description = "Writer instance of the Aurora cluster (replication-slot metrics are per instance)."
   type        = string
