@@ -22,7 +22,7 @@ from typing import Any
 from eventbus.exceptions import EventBusError
 from lambdas.simulators.exceptions import ScenarioError, SimulatorError
 
-_SINKS = ("auto", "gateway", "kafka", "jsonl", "stdout", "null")
+_SINKS = ("auto", "gateway", "kafka", "jsonl", "stdout", "discard")
 
 
 def _parser() -> argparse.ArgumentParser:

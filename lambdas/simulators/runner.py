@@ -28,7 +28,7 @@ from eventbus.settings import Settings, get_settings
 from lambdas.simulators.exceptions import SimulatorError
 from lambdas.simulators.rate import Curve, Pacer, Schedule
 from lambdas.simulators.scenario import Scenario, source_options
-from lambdas.simulators.sinks import GatewaySink, JsonLinesSink, KafkaSink, NullSink, Sink
+from lambdas.simulators.sinks import GatewaySink, JsonLinesSink, KafkaSink, DiscardSink, Sink
 from lambdas.simulators.sources import REGISTRY, Source, SourceContext
 from lambdas.simulators.world import World
 
@@ -102,7 +102,7 @@ class Runner:
             elif kind == "stdout":
                 sink = JsonLinesSink()
             else:
-                sink = NullSink()
+                sink = DiscardSink()
             self._sinks[kind] = sink
         return sink
 
@@ -124,7 +124,7 @@ class Runner:
             if not fits.get(chosen, True):
                 where = "app events only" if chosen == "gateway" else "catalog topics only"
                 raise SimulatorError(f"sources.{name}.sink: {chosen} takes {where}; "
-                                     f"use {cls.default_sink}, jsonl, stdout or null for {name}")
+                                     f"use {cls.default_sink}, jsonl, stdout or discard for {name}")
             return chosen
         overall = self.scenario.sink
         return overall if overall != "auto" and fits.get(overall, True) else cls.default_sink
@@ -150,8 +150,6 @@ class Runner:
             if name == "oltp":
                 desk = source
             kind = self._sink_kind(name, cls, spec.sink)
-            if kind == "postgres":
-                kind = "null"
             sink = self._sink(kind)
             if isinstance(sink, KafkaSink) and cls.topic:
                 sink.encoder_for(cls.topic)  # registers the schema now: a registry problem fails fast

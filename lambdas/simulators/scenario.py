@@ -23,11 +23,15 @@ from lambdas.simulators.exceptions import ScenarioError
 from lambdas.simulators.sources import REGISTRY
 
 SCENARIO_DIR = Path(__file__).resolve().parent / "scenarios"
-SinkName = Literal["auto", "gateway", "kafka", "jsonl", "stdout", "null"]
+SinkName = Literal["auto", "gateway", "kafka", "jsonl", "stdout", "discard"]
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+def _unset_is_auto(v: Any) -> Any:
+    return "auto" if v is None else v
 
 
 class SourceSpec(_Strict):
@@ -36,6 +40,8 @@ class SourceSpec(_Strict):
     rate: float = Field(ge=0.0, le=10_000_000.0)
     sink: SinkName = "auto"
     options: dict[str, Any] = Field(default_factory=dict)
+
+    _sink_unset = field_validator("sink", mode="before")(_unset_is_auto)
 
 
 class CurveSpec(_Strict):
@@ -81,6 +87,13 @@ class Scenario(_Strict):
     kafka: KafkaSpec = Field(default_factory=KafkaSpec)
     file: FileSpec = Field(default_factory=FileSpec)
     sources: dict[str, SourceSpec]
+
+    _sink_unset = field_validator("sink", mode="before")(_unset_is_auto)
+
+    @field_validator("display", mode="before")
+    @classmethod
+    def _yaml_off(cls, v: Any) -> Any:
+        return {False: "off", True: "auto"}.get(v, v) if isinstance(v, bool) else v  # YAML 1.1 reads off as false
 
     @field_validator("start")
     @classmethod

@@ -1,4 +1,4 @@
-"""Where records go: the gateway (HTTP), Kafka directly (Avro, acked), JSON lines (file/stdout), null.
+"""Where records go: the gateway (HTTP), Kafka directly (Avro, acked), JSON lines (file/stdout), discard.
 
 Every sink counts ``delivered``, ``failed`` (gave up), ``rejected`` (refused as invalid — a bug, logged
 loudly) and ``retries``. An outage is retried with exponential backoff until it ends or the run stops;
@@ -80,10 +80,10 @@ class Sink(ABC):
         return not self.stopping.wait(backoff.next(retry_after))
 
 
-class NullSink(Sink):
+class DiscardSink(Sink):
     """Counts and discards (the OLTP operation log by default; dry runs)."""
 
-    name = "null"
+    name = "discard"
 
     def send(self, topic: str | None, batch: list[Keyed]) -> None:
         with self._lock:

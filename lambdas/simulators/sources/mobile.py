@@ -6,7 +6,8 @@ sign up in the session. Every path to a booking passes a search and a hotel view
 
 from __future__ import annotations
 
-from lambdas.simulators.journey import Flow, Journey, JourneySource
+from lambdas.simulators.journey import Flow, Journey
+from lambdas.simulators.sources.journey_source import JourneySource
 
 
 def _open(j: Journey) -> None:

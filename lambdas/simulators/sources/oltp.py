@@ -54,7 +54,7 @@ class OltpOptions(SourceOptions):
 class OltpSource(Source):
     name = "oltp"
     topic = None
-    default_sink = "null"
+    default_sink = "discard"
     Options = OltpOptions
     tick_s = 0.25
     deterministic = False

@@ -8,7 +8,8 @@ tracking cookie knows the user).
 
 from __future__ import annotations
 
-from lambdas.simulators.journey import Flow, Journey, JourneySource
+from lambdas.simulators.journey import Flow, Journey
+from lambdas.simulators.sources.journey_source import JourneySource
 
 _SITE = "https://www.travelvn.com"
 

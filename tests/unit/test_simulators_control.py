@@ -1,0 +1,172 @@
+"""Rates and schedules, scenarios and flags (errors name the key), the runner's counts, the Lambda burst."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from lambdas.simulators.__main__ import main
+from lambdas.simulators.exceptions import ScenarioError
+from lambdas.simulators.handler import handler
+from lambdas.simulators.rate import CURVES, Curve, Schedule
+from lambdas.simulators.runner import Runner, split_count
+from lambdas.simulators.scenario import load_scenario, scenario_names
+
+START = 1_748_764_800_000
+
+
+# -- rates -------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("rate", [0.05, 1.5, 1000.0, 123_456.7])
+def test_flat_schedule_count_is_exact_at_any_rate(rate: float) -> None:
+    s = Schedule(rate, Curve.flat(), START)
+    total = 0
+    for second in range(1, 61):
+        total += len(s.take(until_s=float(second)))
+        assert abs(total - rate * second) <= 0.5 + 1e-6  # the rounded integral: never drifts
+    assert abs(s.expected(60.0) - total) <= 1
+
+
+def test_schedule_timestamps_are_increasing_and_inside_the_window() -> None:
+    s = Schedule(250.0, Curve.named("diurnal", 1.0), START)
+    ts = s.take(until_s=30.0)
+    assert ts == sorted(ts) and START <= ts[0] and ts[-1] <= START + 30_000
+    assert Schedule(250.0, Curve.named("diurnal", 1.0), START).take(until_s=30.0) == ts  # deterministic
+
+
+def test_diurnal_curve_has_mean_one_and_a_night_trough() -> None:
+    assert sum(CURVES["diurnal"]) / 24 == pytest.approx(1.0)
+    c = Curve.named("diurnal", 1.0, utc_offset_h=7.0)
+    night = c.multiplier(START / 1000 + (3 - 15) * 3600)  # 03:00 local (START is 15:00 local)
+    evening = c.multiplier(START / 1000 + (21 - 15) * 3600)
+    assert night < 0.3 < 1.5 < evening
+    assert Curve.named("diurnal", 0.1).multiplier(START / 1000) == pytest.approx(
+        1 + 0.1 * (c.multiplier(START / 1000) - 1))
+
+
+def test_default_scenario_reproduces_the_seed_baseline_rates() -> None:
+    sc = load_scenario("default")
+    per_minute = sc.total_rate() * 60
+    assert 280 <= per_minute <= 350
+    curve = Curve.named(sc.curve.shape, sc.curve.amplitude, sc.curve.utc_offset_h)
+    swings = [per_minute * curve.multiplier(h * 3600.0) for h in range(24)]
+    assert 280 * 0.9 <= min(swings) and max(swings) <= 350 * 1.1  # light and realistic across the day
+
+
+def test_split_count_is_exact_across_sources_and_workers() -> None:
+    shares = split_count(1000, {"a": 1.5, "b": 0.8, "c": 0.05})
+    assert sum(shares.values()) == 1000 and shares["a"] > shares["b"] > shares["c"] > 0
+    per_worker = [split_count(1001, {"a": 1.0, "b": 1.0}, workers=3, stream=w) for w in range(3)]
+    assert sum(sum(p.values()) for p in per_worker) == 1001
+
+
+# -- scenarios and flags -------------------------------------------------------------------------
+@pytest.mark.parametrize(("overrides", "message"), [
+    (["sources.mobile.rat=1"], "sources.mobile.rat: unknown key (did you mean rate?)"),
+    (["sources.mobil.rate=1"], "sources.mobil: unknown source"),
+    (["speed=fast"], "speed: Input should be 'realtime' or 'max'"),
+    (["sources.web.options.concurrent_sesions=3"], "sources.web.options.concurrent_sesions: unknown key"),
+    (["sources.oltp.options.store=mysql"], "sources.oltp.options.store"),
+    (["curve.amplitude=2"], "curve.amplitude"),
+    (["start=2025-06-01T08:00:00"], "start: Value error, needs a UTC offset"),
+    (["sources.mobile.rate=-1"], "sources.mobile.rate"),
+    (["workers"], "is not key.path=value"),
+])
+def test_bad_override_is_an_error_naming_the_key(overrides: list[str], message: str) -> None:
+    with pytest.raises(ScenarioError) as err:
+        load_scenario("default", overrides)
+    assert message in str(err.value)
+
+
+def test_bad_scenario_file_names_the_file_and_key(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("sources:\n  mobile: {rate: 1, sinc: kafka}\nspeeed: max\n")
+    with pytest.raises(ScenarioError) as err:
+        load_scenario(str(bad))
+    text = str(err.value)
+    assert str(bad) in text and "sources.mobile.sinc: unknown key (did you mean sink?)" in text
+    assert "speeed: unknown key (did you mean speed?)" in text
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("sources: [\n")
+    with pytest.raises(ScenarioError, match="not valid YAML"):
+        load_scenario(str(broken))
+    with pytest.raises(ScenarioError, match="no scenario named 'nope'"):
+        load_scenario("nope")
+
+
+def test_every_shipped_scenario_is_valid() -> None:
+    assert {"default", "burst", "load"} <= set(scenario_names())
+    for name in scenario_names():
+        assert load_scenario(name).enabled()
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["run", "--rate", "mobil=3"], "--rate mobil=3: unknown source 'mobil'"),
+    (["run", "--rate", "mobile"], "expected SOURCE=EVENTS_PER_S"),
+    (["run", "--only", "mobile,webb"], "--only: unknown source(s) webb"),
+    (["run", "--set", "sources.mobile.options.pool=3"], "sources.mobile.options.pool: unknown key"),
+    (["run", "--scale", "0"], "--scale 0.0: must be > 0"),
+    (["validate", "default", "--set", "count=0"], "count: Input should be greater than or equal to 1"),
+])
+def test_bad_flag_exits_2_with_a_message_naming_it(argv: list[str], message: str,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(argv) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_cli_help_lists_the_commands(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["--help"])
+    assert exit_.value.code == 0
+    out = capsys.readouterr().out
+    assert "run" in out and "scenarios" in out and "validate" in out
+
+
+def test_cli_run_writes_jsonl_and_a_report(tmp_path: Path) -> None:
+    out, report = tmp_path / "events.jsonl", tmp_path / "report.json"
+    code = main(["run", "--sink", "jsonl", "--out", str(out), "--count", "500", "--speed", "max", "--seed", "4",
+                 "--only", "mobile,clickstream,external", "--display", "off", "--report", str(report)])
+    assert code == 0
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(lines) == 500
+    assert {line["topic"] for line in lines} == {"topic_app_events", "topic_clickstream", "topic_external_data"}
+    doc = json.loads(report.read_text())
+    assert doc["emitted"] == 500 and doc["seed"] == 4 and doc["undelivered"] == 0
+
+
+def test_realtime_run_holds_the_rate_and_stops_at_the_duration() -> None:
+    sc = load_scenario("default", ["sink=discard", "duration_s=1.5", "curve.amplitude=0", "users=100",
+                                   "sources.oltp.enabled=false", "sources.mobile.rate=400", "sources.web.rate=0",
+                                   "sources.clickstream.rate=0", "sources.app_logs.rate=0", "sources.external.rate=0"])
+    report = Runner(sc).run()
+    mobile = report["sources"]["mobile"]
+    assert report["elapsed_s"] < 3.0
+    assert abs(mobile["emitted"] - mobile["expected"]) <= 8  # one 10 ms wake-up's worth
+    assert 500 <= mobile["emitted"] <= 700
+
+
+def test_gateway_sink_is_refused_for_non_app_sources() -> None:
+    from lambdas.simulators.exceptions import SimulatorError
+
+    with pytest.raises(SimulatorError, match="sources.clickstream.sink: gateway takes app events only"):
+        Runner(load_scenario("default", ["sources.clickstream.sink=gateway", "sources.oltp.options.store=memory"])
+               ).build()
+
+
+def test_lambda_burst_is_reproducible_per_scheduled_minute() -> None:
+    event = {"time": "2025-06-01T08:00:00Z", "count": 120, "sink": "discard",
+             "overrides": ["sources.oltp.options.store=memory", "hash=true"]}
+    a, b = handler(event, None), handler(dict(event), None)
+    assert a["emitted"] == 120 and a["start_ms"] == START  # the scheduled minute is the simulated start
+    assert a["content_sha256"] == b["content_sha256"] and a["seed"] == b["seed"]
+    assert handler(dict(event, time="2025-06-01T08:01:00Z"), None)["content_sha256"] != a["content_sha256"]
+
+    class Ctx:
+        @staticmethod
+        def get_remaining_time_in_millis() -> int:
+            return 12_500
+
+    timed = handler({"duration_s": 30, "sink": "discard", "overrides": ["sources.oltp.options.store=memory",
+                                                                       "speed=realtime", "count=null"]}, Ctx())
+    assert timed["elapsed_s"] < 4.0  # cut to the invocation's remaining time minus the reserve
