@@ -152,15 +152,15 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        if gateway is not None:
-            yield
+        if gateway is not None or getattr(app.state, "gateway", None) is not None:
+            yield  # brought by its owner (Lambda container, tests): the owner closes it
             return
-        app.state.gateway = Gateway(settings, config)
-        log.info("gateway started", extra={"topic": app.state.gateway.topic, "bootstrap": settings.kafka_bootstrap})
+        created = app.state.gateway = Gateway(settings, config)
+        log.info("gateway started", extra={"topic": created.topic, "bootstrap": settings.kafka_bootstrap})
         try:
             yield
         finally:
-            app.state.gateway.close()
+            created.close()
 
     app = GatewayApp(
         title="Travel events gateway",

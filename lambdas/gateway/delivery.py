@@ -182,6 +182,8 @@ class AckingProducer:
             return NotAcknowledged("the producer's local queue is full (the broker is not keeping up)", False)
         except KafkaException as exc:
             return NotAcknowledged(f"producer refused the message: {exc}", False)
+        except RuntimeError as exc:  # "Producer has been closed": shutting down
+            return NotAcknowledged(f"the gateway is shutting down ({exc})", False)
         side.watch(fut)
         return await fut
 
@@ -200,6 +202,8 @@ class AckingProducer:
                 batch.refuse(i, "the producer's local queue is full (the broker is not keeping up)")
             except KafkaException as exc:
                 batch.refuse(i, f"producer refused the message: {exc}")
+            except RuntimeError as exc:  # "Producer has been closed": shutting down
+                batch.refuse(i, f"the gateway is shutting down ({exc})")
         if not batch.fut.done():
             timer = loop.call_later(self.ack_timeout_s, _settle, batch.fut, None)
             try:

@@ -1,0 +1,49 @@
+"""The Lambda handler, as Lambda would call it, with API Gateway HTTP API (payload 2.0) events, producing
+to the real local broker (settings from the environment, as in AWS)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from bench.gateway_support import end_offsets, read_range
+from eventbus.settings import Settings
+from lambdas.gateway import handler as lambda_handler
+
+EVENTS = Path(__file__).resolve().parent.parent / "unit" / "test_gateway_apigw"
+
+
+@pytest.fixture
+def container() -> Iterator[None]:
+    lambda_handler.reset()
+    yield
+    lambda_handler.reset()
+
+
+def _invoke(name: str) -> dict:
+    context = SimpleNamespace(get_remaining_time_in_millis=lambda: 29_000)
+    return lambda_handler.handler(json.loads((EVENTS / name).read_text()), context)
+
+
+def test_handler_produces_to_the_broker_with_the_callers_ip(container: None) -> None:
+    settings = Settings(profile="local")
+    start = end_offsets(settings)
+    out = _invoke("post_user_event.json")
+    assert out["statusCode"] == 200, out
+    body = json.loads(out["body"])
+    out = _invoke("post_batch_base64.json")
+    assert out["statusCode"] == 207, out
+    assert _invoke("post_user_no_api_key.json")["statusCode"] == 401
+    assert lambda_handler._gateway is not None and len(lambda_handler._gateway.producer) == 0
+
+    found = {rec["event_id"]: (key, rec) for key, rec in read_range(settings, start, end_offsets(settings))}
+    key, record = found[body["event_id"]]
+    assert key == b"user-4711"
+    assert record["client_ip"] == "203.0.113.42"  # requestContext.http.sourceIp
+    assert record["user_agent"].startswith("TravelApp/5.2.0")
+    assert record["destination"] == "Da Nang" and record["properties"]["guests"] == "2"
+    assert "5e2c7d1a-0b3f-4e6a-8c9d-2f1e0a3b4c5d" in found  # the batch's valid event
