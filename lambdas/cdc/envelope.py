@@ -57,13 +57,14 @@ def _text(value: Any) -> str:
 class TxContext:
     """Per-transaction envelope state: ids and the Debezium ordering counters."""
 
-    __slots__ = ("commit_ms", "final_lsn", "id", "per_table", "total", "xid")
+    __slots__ = ("commit_ms", "final_lsn", "id", "per_table", "total", "wire", "xid")
 
     def __init__(self, xid: int, final_lsn: int, commit_ms: int) -> None:
         self.xid, self.final_lsn, self.commit_ms = xid, final_lsn, commit_ms
         self.id = f"{xid}:{final_lsn}"
         self.total = 0
         self.per_table: dict[int, int] = {}
+        self.wire: Any = None  # the transaction's encoded fields, cached by transcode.py
 
 
 class EnvelopeBuilder:

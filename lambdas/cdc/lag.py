@@ -16,6 +16,7 @@ off) and logged every ``log_interval`` seconds as one ``cdc status`` line.
 from __future__ import annotations
 
 import json
+import math
 import threading
 import time
 from bisect import bisect_left
@@ -31,8 +32,8 @@ _WINDOW_CAP = 1_000_000
 def percentile(samples: list[float], pct: float) -> float | None:
     if not samples:
         return None
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, max(0, round(pct / 100 * len(ordered) + 0.5) - 1))]
+    ordered = sorted(samples)  # nearest rank
+    return ordered[min(len(ordered) - 1, max(0, math.ceil(pct / 100 * len(ordered)) - 1))]
 
 
 class Metrics:

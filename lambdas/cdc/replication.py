@@ -38,11 +38,13 @@ from lambdas.cdc.pgoutput import (
     Update,
     format_lsn,
 )
+from lambdas.cdc.transcode import Transcoder
 from lambdas.cdc.walstream import PAYLOAD_OFFSET, WalStream
 
 HEARTBEAT_PREFIX = "travel-cdc-heartbeat"
 _U64 = struct.Struct(">Q").unpack_from
 _W, _K = ord("w"), ord("k")
+_INSERT, _UPDATE, _DELETE = ord("I"), ord("U"), ord("D")
 
 
 class Replicator:
@@ -66,6 +68,9 @@ class Replicator:
     ) -> None:
         self.stream, self.sink, self.inflight, self.builder, self.metrics = stream, sink, inflight, builder, metrics
         self.decoder = Decoder()
+        self.transcoder = Transcoder(sink.header, builder.server_name, builder.database)
+        tc = self.transcoder
+        self._fast = {_INSERT: tc.insert, _UPDATE: tc.update, _DELETE: tc.delete}
         self.key_for, self.side, self.log, self.slot = key_for, side, log, slot
         self.max_inflight = max_inflight
         self.feedback_interval, self.status_interval = feedback_interval, status_interval
@@ -91,29 +96,13 @@ class Replicator:
 
     # -- the loop ---------------------------------------------------------------------------------
     def run(self, stop: threading.Event) -> None:
-        read, decode, handlers = self.stream.read, self.decoder.decode, self._handlers
         inflight, sink = self.inflight, self.sink
         now = time.monotonic()
         next_feedback, next_heartbeat, next_log = now, now + self.heartbeat_interval, now + self.log_interval
         last_log = (now, 0, 0)
         self.metrics.state = "streaming"
         while not stop.is_set():
-            got = 0
-            while got < 2000 and inflight.records < self.max_inflight:
-                buf = read()
-                if buf is None:
-                    break
-                got += 1
-                if buf[0] == _W:
-                    (lsn,) = _U64(buf, 1)
-                    msg = decode(buf, PAYLOAD_OFFSET)
-                    handlers[type(msg)](msg, lsn)
-                    if lsn > self.received:
-                        self.received = lsn
-                elif buf[0] == _K:
-                    self._keepalive(buf)
-                else:
-                    raise ProtocolError(f"unexpected replication message type {chr(buf[0])!r}")
+            got = self.pump()
             sink.poll(0)
             now = time.monotonic()
             if now >= next_feedback:
@@ -133,6 +122,34 @@ class Replicator:
                 else:
                     self.stream.wait(0.05)
         self.metrics.state = "stopping"
+
+    def pump(self, batch: int = 2000) -> int:
+        """Read and handle up to ``batch`` buffered messages (fewer once ``max_inflight`` is reached)."""
+        read, decode, handlers = self.stream.read, self.decoder.decode, self._handlers
+        inflight, send_encoded, fast, limit = self.inflight, self.sink.send_encoded, self._fast, self.max_inflight
+        got = 0
+        while got < batch and inflight.records < limit:
+            buf = read()
+            if buf is None:
+                break
+            got += 1
+            if buf[0] == _W:
+                (lsn,) = _U64(buf, 1)
+                transcode = fast.get(buf[PAYLOAD_OFFSET])
+                encoded = None if transcode is None else transcode(buf, PAYLOAD_OFFSET, self.tx, lsn)  # type: ignore[arg-type]
+                if encoded is not None:  # the hot path: row change -> framed envelope in one pass
+                    send_encoded(encoded[0], encoded[1], self.unit)
+                    self.changes += 1
+                else:
+                    msg = decode(buf, PAYLOAD_OFFSET)
+                    handlers[type(msg)](msg, lsn)
+                if lsn > self.received:
+                    self.received = lsn
+            elif buf[0] == _K:
+                self._keepalive(buf)
+            else:
+                raise ProtocolError(f"unexpected replication message type {chr(buf[0])!r}")
+        return got
 
     def drain(self, timeout: float) -> None:
         """After the loop: wait for every ack, then confirm the final position."""
@@ -172,6 +189,7 @@ class Replicator:
 
     def _relation(self, rel: Relation, _lsn: int) -> None:
         rel.key = self.key_for(rel)
+        self.transcoder.relation(rel)
         previous = self._columns.get(rel.oid)
         if previous is not None and previous != rel.names:
             self.log.info(

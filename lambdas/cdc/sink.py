@@ -15,6 +15,7 @@ from eventbus.exceptions import BrokerUnavailableError, DeliveryError
 from eventbus.kafka import Producer
 from eventbus.serde import AvroSerde
 from eventbus.settings import Settings
+from lambdas.cdc.avro import encode_envelope
 from lambdas.cdc.envelope import Change
 from lambdas.cdc.exceptions import DeliveryFailed, SetupError
 from lambdas.cdc.inflight import InFlight, Unit
@@ -35,11 +36,10 @@ class KafkaSink:
         self.topic = topic  # catalog topic: the schema
         self.kafka_topic = kafka_topic or topic  # where the records go (tests/bench use their own)
         self.serde = serde or AvroSerde(settings)
-        self.serde.header(topic)  # register the schema once, up front
+        self.header = self.serde.header(topic)  # registers the schema; Glue wire-format prefix
         self.producer = Producer(settings, client_id="cdc-relay", **(producer_overrides or {}))
         self.failure: str | None = None
         self.acked = 0
-        self._encode = self.serde.encode
         self._produce = self.producer.produce
 
     def check_topic(self, timeout: float = 10.0) -> None:
@@ -56,8 +56,9 @@ class KafkaSink:
 
     # -- hot path ---------------------------------------------------------------------------------
     def send(self, change: Change, unit: Unit | None) -> None:
+        """An envelope in dict form (snapshot, truncate, the general path)."""
         key, record, headers = change
-        value = self._encode(self.topic, record)
+        value = self.header + encode_envelope(record)
         callback: Any
         if unit is not None:
             self.inflight.add(unit)
@@ -65,6 +66,11 @@ class KafkaSink:
         else:
             callback = self._delivered_untracked
         self._produce(self.kafka_topic, value, key, headers, callback)
+
+    def send_encoded(self, key: bytes, value: bytes, unit: Unit) -> None:
+        """An envelope already framed (``transcode.py``)."""
+        self.inflight.add(unit)
+        self._produce(self.kafka_topic, value, key, None, partial(self._delivered, unit))
 
     def _delivered(self, unit: Unit, err: Any, _msg: Any) -> None:
         if err is None:
@@ -106,21 +112,25 @@ class KafkaSink:
 
 
 class NullSink:
-    """Acknowledges at once (optionally after Avro-encoding): the no-Kafka baseline of the benchmark."""
+    """Encodes and acknowledges at once: the no-Kafka baseline of the benchmark."""
 
-    def __init__(self, inflight: InFlight, serde: AvroSerde | None = None, topic: str = "topic_cdc_changes") -> None:
+    def __init__(self, inflight: InFlight, header: bytes = b"") -> None:
         self.inflight = inflight
-        self.serde, self.topic = serde, topic
+        self.header = header
         self.acked = 0
         self.failure = None
 
     def send(self, change: Change, unit: Unit | None) -> None:
-        if self.serde is not None:
-            self.serde.encode(self.topic, change[1])
+        self.header + encode_envelope(change[1])
         self.acked += 1
         if unit is not None:
             self.inflight.add(unit)
             self.inflight.ack(unit)
+
+    def send_encoded(self, key: bytes, value: bytes, unit: Unit) -> None:
+        self.acked += 1
+        self.inflight.add(unit)
+        self.inflight.ack(unit)
 
     def poll(self, timeout: float = 0.0) -> None:
         pass

@@ -1,0 +1,174 @@
+"""The hot path: pgoutput Insert/Update/Delete bytes -> (key, Glue-framed Avro envelope) in one pass.
+
+Row values arrive as text; for most columns the Avro string is those very bytes, so they are
+copied, not decoded and re-encoded, and no Python dict is built. The result is byte-for-byte what
+``envelope.py`` + ``avro.encode_envelope`` produce for the same message (unit tests compare them).
+
+Anything unusual returns ``None`` and the caller takes the general path (decoder + envelope
+builder): unchanged TOAST values ('u', filled from the before image), binary values, an update
+that changes the primary key (delete + create), composite or non-text/integer primary keys,
+tuples whose width differs from the relation.
+"""
+
+from __future__ import annotations
+
+import struct
+import time
+
+from lambdas.cdc import CONNECTOR, __version__
+from lambdas.cdc.avro import BOOLEAN, DOUBLE, LENGTHS, LONG, NONE, NULL, SOME, STRING, string, zigzag
+from lambdas.cdc.envelope import KeySpec, TxContext
+from lambdas.cdc.pgoutput import Relation
+from lambdas.cdc.types import BOOL, FLOAT4, FLOAT8, INT2, INT4, INT8, OID, converter_for
+
+_U16 = struct.Struct(">H").unpack_from
+_U32 = struct.Struct(">I").unpack_from
+_DOUBLE = struct.Struct("<d").pack
+_T, _N, _K, _O, _NEW = ord("t"), ord("n"), ord("K"), ord("O"), ord("N")
+K_TEXT, K_LONG, K_BOOL, K_DOUBLE, K_CONVERT = 0, 1, 2, 3, 4
+_KINDS = {INT2: K_LONG, INT4: K_LONG, INT8: K_LONG, OID: K_LONG, BOOL: K_BOOL, FLOAT4: K_DOUBLE, FLOAT8: K_DOUBLE}
+OP_C, OP_U, OP_D = string("c"), string("u"), string("d")
+Encoded = tuple[bytes, bytes]  # (key, value)
+
+
+class RelationCodec:
+    """Per-table constants: each column's map-entry prefix by value kind, the key, the source block."""
+
+    __slots__ = ("convs", "count", "fast", "key_prefix", "kinds", "ncols", "nulls", "oid", "pk", "prefixes", "src_mid")
+
+    def __init__(self, rel: Relation, key: KeySpec, database: str) -> None:
+        self.oid = rel.oid
+        self.ncols = len(rel.columns)
+        self.count = zigzag(self.ncols)
+        kinds, prefixes, nulls, convs = [], [], [], []
+        for col in rel.columns:
+            conv = converter_for(col.type_oid)
+            kind = _KINDS.get(col.type_oid, K_TEXT if conv is None else K_CONVERT)
+            name = string(col.name)
+            kinds.append(kind)
+            convs.append(conv)
+            nulls.append(name + NULL)
+            prefixes.append(name + {K_LONG: LONG, K_BOOL: BOOLEAN, K_DOUBLE: DOUBLE}.get(kind, STRING))
+        self.kinds, self.prefixes, self.nulls, self.convs = tuple(kinds), tuple(prefixes), tuple(nulls), tuple(convs)
+        self.pk = rel.names.index(key.single) if key.single is not None and key.single in rel.names else -1
+        # the key is the primary key's text: exact for text-like and integer keys only
+        self.fast = self.pk >= 0 and self.kinds[self.pk] in (K_TEXT, K_LONG)
+        self.key_prefix = key.prefix.encode()
+        self.src_mid = string("false") + string(database) + string(rel.namespace) + string(rel.name)
+
+
+class Transcoder:
+    def __init__(self, header: bytes, server_name: str, database: str) -> None:
+        self.header = header
+        self.database = database
+        self.src_head = string(__version__) + string(CONNECTOR) + string(server_name)
+        self.codecs: dict[int, RelationCodec] = {}
+        self.clock = time.time  # tests pin it
+
+    def relation(self, rel: Relation) -> None:
+        """A Relation message arrived (new table or new shape): rebuild its codec."""
+        self.codecs[rel.oid] = RelationCodec(rel, rel.key, self.database)
+
+    # -- messages (buf[pos] is the message type byte) -----------------------------------------------
+    def insert(self, buf: bytes, pos: int, tx: TxContext, lsn: int) -> Encoded | None:
+        codec = self.codecs.get(_U32(buf, pos + 1)[0])
+        if codec is None or not codec.fast or buf[pos + 5] != _NEW:
+            return None
+        parts = [self.header, NONE]
+        end, key = self._tuple(buf, pos + 6, codec, parts)
+        if end < 0:
+            return None
+        return codec.key_prefix + key, self._finish(parts, codec, tx, lsn, OP_C)
+
+    def update(self, buf: bytes, pos: int, tx: TxContext, lsn: int) -> Encoded | None:
+        codec = self.codecs.get(_U32(buf, pos + 1)[0])
+        if codec is None or not codec.fast:
+            return None
+        pos += 5
+        parts = [self.header]
+        kind = buf[pos]
+        old_key = None
+        if kind == _O:
+            pos, old_key = self._tuple(buf, pos + 1, codec, parts)
+            if pos < 0:
+                return None
+            kind = buf[pos]
+        elif kind == _K:
+            return None  # the key changed (default identity): general path
+        else:
+            parts.append(NONE)
+        if kind != _NEW:
+            return None
+        end, key = self._tuple(buf, pos + 1, codec, parts)
+        if end < 0 or (old_key is not None and old_key != key):
+            return None
+        return codec.key_prefix + key, self._finish(parts, codec, tx, lsn, OP_U)
+
+    def delete(self, buf: bytes, pos: int, tx: TxContext, lsn: int) -> Encoded | None:
+        codec = self.codecs.get(_U32(buf, pos + 1)[0])
+        if codec is None or not codec.fast or buf[pos + 5] not in (_K, _O):
+            return None
+        parts = [self.header]
+        end, key = self._tuple(buf, pos + 6, codec, parts)
+        if end < 0:
+            return None
+        parts.append(NONE)
+        return codec.key_prefix + key, self._finish(parts, codec, tx, lsn, OP_D)
+
+    # -- internals ----------------------------------------------------------------------------------
+    @staticmethod
+    def _tuple(buf: bytes, pos: int, codec: RelationCodec, parts: list[bytes]) -> tuple[int, bytes]:
+        """Append ``["null", map]`` branch 1 of one tuple; returns (end, primary key text) or (-1, b"")."""
+        (ncols,) = _U16(buf, pos)
+        if ncols != codec.ncols:
+            return -1, b""
+        pos += 2
+        append = parts.append
+        append(SOME)
+        append(codec.count)
+        kinds, prefixes, nulls, pk = codec.kinds, codec.prefixes, codec.nulls, codec.pk
+        key = b""
+        for i in range(ncols):
+            kind = buf[pos]
+            if kind == _T:
+                (n,) = _U32(buf, pos + 1)
+                start = pos + 5
+                pos = start + n
+                k = kinds[i]
+                if k == K_TEXT:
+                    append(prefixes[i])
+                    append(LENGTHS[n] if n < 16384 else zigzag(n))
+                    append(buf[start:pos])
+                elif k == K_LONG:
+                    append(prefixes[i] + zigzag(int(buf[start:pos])))
+                elif k == K_BOOL:
+                    append(prefixes[i] + (b"\x01" if buf[start] == _T else b"\x00"))
+                elif k == K_DOUBLE:
+                    append(prefixes[i] + _DOUBLE(float(buf[start:pos])))
+                else:
+                    raw = codec.convs[i](buf[start:pos].decode()).encode()  # type: ignore[misc]
+                    append(prefixes[i])
+                    append(LENGTHS[len(raw)] if len(raw) < 16384 else zigzag(len(raw)))
+                    append(raw)
+                if i == pk:
+                    key = buf[start:pos]
+            elif kind == _N:
+                append(nulls[i])
+                pos += 1
+            else:
+                return -1, b""  # 'u' (unchanged TOAST) or 'b' (binary): general path
+        append(b"\x00")
+        return pos, key
+
+    def _finish(self, parts: list[bytes], codec: RelationCodec, tx: TxContext, lsn: int, op: bytes) -> bytes:
+        wire = tx.wire
+        if wire is None:
+            wire = tx.wire = (zigzag(tx.commit_ms), SOME + zigzag(tx.xid), SOME + string(tx.id))
+        tx.total += 1
+        n = tx.per_table.get(codec.oid, 0) + 1
+        tx.per_table[codec.oid] = n
+        parts += (
+            self.src_head, wire[0], codec.src_mid, wire[1], SOME, zigzag(lsn), NONE,
+            op, SOME, zigzag(int(self.clock() * 1000)), wire[2], zigzag(tx.total), zigzag(n),
+        )
+        return b"".join(parts)
