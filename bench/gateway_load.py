@@ -109,6 +109,8 @@ def event(run: str, n: int, **extra: Any) -> dict[str, Any]:
 
 
 def requests_for(host: str, port: int, run: str, batch: int, distinct: int) -> list[bytes]:
+    if batch < 0:  # GET /health: the HTTP stack alone, no Kafka
+        return [f"GET /health HTTP/1.1\r\nHost: {host}:{port}\r\n\r\n".encode()]
     if batch:
         bodies = (
             orjson.dumps({"events": [event(run, i * batch + j) for j in range(batch)]})
@@ -143,13 +145,14 @@ async def run_load(
     latencies: list[float] = []
     errors: Counter[str] = Counter()
     done = 0
+    all_2xx = 0  # warm-up included: every 2xx is an event that must be in Kafka
     t0 = time.perf_counter()
     measure_from = t0 + warmup
     stop_at = measure_from + duration
     interval = connections / rate if rate else 0.0
 
     async def worker(k: int, conn: Conn) -> None:
-        nonlocal done
+        nonlocal done, all_2xx
         i = k
         next_at = t0 + (k * interval / connections if rate else 0.0)
         while True:
@@ -170,6 +173,7 @@ async def run_load(
                 return
             end = time.perf_counter()
             i += connections
+            all_2xx += 200 <= status < 300
             if start >= measure_from:
                 statuses[status] += 1
                 latencies.append(end - start)
@@ -181,8 +185,8 @@ async def run_load(
             await asyncio.sleep(1.0)
             now = time.perf_counter()
             if not quiet:
-                per = batch or 1
-                print(f"  {now - t0:5.1f}s  {(done - last) / (now - last_t) * per:10.0f} events/s", file=sys.stderr)
+                per, unit = (batch, "events/s") if batch > 0 else (1, "req/s")
+                print(f"  {now - t0:5.1f}s  {(done - last) / (now - last_t) * per:10.0f} {unit}", file=sys.stderr)
             last, last_t = done, now
 
     rep = asyncio.ensure_future(reporter())
@@ -194,7 +198,7 @@ async def run_load(
             c.transport.close()
     ok = sum(n for s, n in statuses.items() if 200 <= s < 300)
     return {
-        "route": "/events/batch" if batch else "/events/user",
+        "route": "/health" if batch < 0 else "/events/batch" if batch else "/events/user",
         "mode": f"paced {rate:g} req/s" if rate else "closed loop",
         "connections": connections,
         "batch": batch,
@@ -202,8 +206,9 @@ async def run_load(
         "seconds": round(elapsed, 2),
         "requests": done,
         "ok_2xx": ok,
+        "ok_2xx_incl_warmup": all_2xx,
         "req_per_s": round(done / elapsed, 1),
-        "events_per_s": round(ok * (batch or 1) / elapsed, 1),
+        "events_per_s": round(ok * max(batch, 0) / elapsed, 1) if batch else round(ok / elapsed, 1),
         "statuses": {str(k): v for k, v in sorted(statuses.items())},
         "errors": dict(errors),
         **percentiles(latencies),
@@ -217,7 +222,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=float, default=1.0, help="unmeasured seconds first")
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--rate", type=float, default=None, help="paced req/s (default: closed loop)")
-    parser.add_argument("--batch", type=int, default=0, help="events per request via /events/batch (0: /events/user)")
+    parser.add_argument(
+        "--batch", type=int, default=0, help="events per request via /events/batch (0: /events/user, -1: GET /health)"
+    )
     parser.add_argument("--run", default=None, help="run id put in properties.run (default: random)")
     parser.add_argument("--json", default=None, help="write the summary here too")
     parser.add_argument("--quiet", action="store_true", help="no live rate")

@@ -115,9 +115,15 @@ def end_offsets(settings: Settings, topic: str = TOPIC) -> dict[int, int]:
 
 
 def read_range(
-    settings: Settings, start: dict[int, int], end: dict[int, int], topic: str = TOPIC, timeout: float = 120.0
+    settings: Settings,
+    start: dict[int, int],
+    end: dict[int, int],
+    topic: str = TOPIC,
+    timeout: float = 120.0,
+    containing: bytes | None = None,
 ) -> Iterator[tuple[bytes | None, dict[str, Any]]]:
-    """Every (key, decoded record) between ``start`` and ``end`` offsets."""
+    """Every (key, decoded record) between ``start`` and ``end`` offsets (only those whose raw value
+    contains ``containing``, when given: a cheap filter on a topic other writers share)."""
     pending = {p: o for p, o in end.items() if o > start.get(p, 0)}
     if not pending:
         return
@@ -134,7 +140,9 @@ def read_range(
                     continue
                 p = msg.partition()
                 if p in pending and msg.offset() < pending[p]:
-                    yield msg.key(), serde.decode(msg.value())
+                    value = msg.value()
+                    if containing is None or containing in value:
+                        yield msg.key(), serde.decode(value)
                     if msg.offset() + 1 >= pending[p]:
                         del pending[p]
     finally:
