@@ -88,3 +88,20 @@ bench-cdc: $(STAMP) ## CDC: changes/s + commit->Kafka-ack p50/p99 at 1k/5k/10k/m
 
 drill-cdc: $(STAMP) ## CDC fault drills: SIGKILL the relay, stop Kafka 30 s, under write load; nothing lost
 	$(PY) -m pytest tests/integration/test_cdc_drills.py -q -s -p no:cacheprovider
+
+# ---------------------------------------------------------------------------------------------
+# Gateway (lambdas/gateway: FastAPI ingest -> topic_app_events; see lambdas/gateway/README.md)
+# ---------------------------------------------------------------------------------------------
+.PHONY: gateway bench-gateway drill-gateway fuzz-gateway
+
+gateway: $(STAMP) ## run the event gateway (uvicorn, 127.0.0.1:8000, a worker per CPU); `make local-up` runs one as program gateway
+	$(PY) -m lambdas.gateway $(GATEWAY_ARGS)
+
+bench-gateway: $(STAMP) ## gateway: single-event req/s + p50/p99, batch events/s, beside a bare producer -> bench/results/gateway.json
+	$(PY) -m bench.gateway $(BENCH_GATEWAY_ARGS)
+
+drill-gateway: $(STAMP) ## gateway no-loss drill: stop/start Kafka under load; every 2xx in Kafka, nothing else
+	$(PY) -m bench.gateway_drill $(DRILL_GATEWAY_ARGS)
+
+fuzz-gateway: $(STAMP) ## schemathesis against the gateway's own OpenAPI (>=1,000 requests, zero 5xx; part of `make test`)
+	$(PY) -m pytest tests/integration/test_gateway_fuzz.py -q -s -p no:cacheprovider
