@@ -56,8 +56,8 @@ PROGRAMS: Sequence[ProgramSpec] = (
     broker.SPEC,
     postgres.SPEC,
     emulator.SPEC,
-    # Later components join here, e.g.:
-    # python_program("gateway", "lambdas.gateway", health_url="http://127.0.0.1:8000/health", port=8000),
+    # Event gateway: uvicorn, a worker per CPU; healthy once /ready (broker reachable, topic there).
+    python_program("gateway", "lambdas.gateway", health_url="http://127.0.0.1:8000/ready", port=8000),
     # CDC relay: slot travel_cdc over users/bookings/payments -> topic_cdc_changes; lag on :9187/metrics.
     python_program("cdc", "lambdas.cdc", "run", "--metrics-port", "9187",
                    health_url="http://127.0.0.1:9187/status", port=9187),
