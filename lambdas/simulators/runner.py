@@ -280,6 +280,10 @@ class Runner:
         for r in self.runs.values():
             try:
                 r.source.close()
+                leftover = r.source.flush()
+                if leftover:
+                    r.sink.stopping.clear()  # shipped even after a stop request (then counted if it fails)
+                    r.sink.send(r.topic, leftover)
             except Exception as exc:
                 log.error("closing source %s: %s", r.name, exc)
                 r.error = r.error or exc

@@ -12,6 +12,7 @@ what is still undelivered then is counted and reported by ``close()`` — never 
 from __future__ import annotations
 
 import json
+import logging
 import random
 import sys
 import threading
@@ -229,6 +230,7 @@ class GatewaySink(Sink):
         super().__init__()
         import httpx
 
+        logging.getLogger("httpx").setLevel(logging.WARNING)  # one INFO line per request otherwise
         self._httpx = httpx
         self.url = url.rstrip("/")
         self.batch_max = batch_max

@@ -90,5 +90,9 @@ class Source(ABC):
         """Source-specific counters for the live display and the final report."""
         return {}
 
+    def flush(self) -> list[Keyed]:
+        """Records produced while closing (e.g. the OLTP drain's operation log), shipped before the sinks close."""
+        return []
+
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release what the source holds (DB connections, …)."""

@@ -226,6 +226,9 @@ class OltpSource(Source):
         with self._lock:
             return {**self.n, "scheduled": len(self._due)}
 
+    def flush(self) -> list[Keyed]:
+        return self.take_log()
+
     def close(self) -> None:
         if self.opts.finish == "drain":
             self.drain()
