@@ -41,7 +41,7 @@ def _overrides(event: dict[str, Any], remaining_s: float | None) -> list[str]:
         budget = max(1.0, remaining_s - RESERVE_S)
         requested = event.get("duration_s")
         out.append(f"duration_s={min(float(requested), budget) if requested else budget}")
-    return out + ["display=off"]
+    return [*out, "display=off"]
 
 
 def handler(event: dict[str, Any] | None, context: Any) -> dict[str, Any]:

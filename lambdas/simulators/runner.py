@@ -28,7 +28,7 @@ from eventbus.settings import Settings, get_settings
 from lambdas.simulators.exceptions import SimulatorError
 from lambdas.simulators.rate import Curve, Pacer, Schedule
 from lambdas.simulators.scenario import Scenario, source_options
-from lambdas.simulators.sinks import GatewaySink, JsonLinesSink, KafkaSink, DiscardSink, Sink
+from lambdas.simulators.sinks import DiscardSink, GatewaySink, JsonLinesSink, KafkaSink, Sink
 from lambdas.simulators.sources import REGISTRY, Source, SourceContext
 from lambdas.simulators.world import World
 

@@ -83,7 +83,8 @@ def test_journeys_through_the_real_gateway_book_rows_that_exist_in_postgres(
     started_ms = int(time.time() * 1000)
     report = Runner(load_scenario("default", [
         f"seed={seed}", "speed=max", "count=2000", f"gateway.url={gateway_url}", "users=300",
-        "sources.mobile.options.concurrent_sessions=4", "sources.web.options.concurrent_sessions=4", "sources.web.rate=1",
+        "sources.mobile.options.concurrent_sessions=4", "sources.web.options.concurrent_sessions=4",
+        "sources.web.rate=1",
         "sources.clickstream.enabled=false", "sources.app_logs.enabled=false", "sources.external.enabled=false",
         "sources.oltp.rate=0.5", "sources.oltp.sink=jsonl", f"file.path={oplog}",
         "sources.oltp.options.lifecycle_time_scale=0.001", "sources.oltp.options.finish=drain",

@@ -28,7 +28,7 @@ class ScriptedGateway:
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers["content-length"])))
                 outer.requests.append((self.path, body, dict(self.headers)))
                 status, doc, headers = outer.script.pop(0) if outer.script else (200, None, {})
@@ -86,7 +86,7 @@ def test_single_event_is_retried_through_503s_and_routed_by_type(gateway: Script
     assert sink.counters()["delivered"] == 2 and sink.retries == 2 and sink.failed == 0
     paths = [p for p, _, _ in gateway.requests]
     assert paths == ["/events/user"] * 3 + ["/events/booking"]
-    path, body, headers = gateway.requests[0]
+    _path, body, headers = gateway.requests[0]
     assert headers["x-api-key"] == "k-1" and headers["user-agent"] == "TravelVN/5.12.0"
     assert not {"received_ts", "client_ip", "user_agent"} & set(body)  # the gateway sets those
     assert [b["event_id"] for _, b, _ in gateway.requests[:3]] == ["e-1"] * 3  # same id: consumers de-duplicate
