@@ -20,7 +20,7 @@ from eventbus.catalog import load_catalog
 from eventbus.kafka.admin import ApplyReport, apply_topics
 from eventbus.logging import configure_logging, get_logger
 from eventbus.registry import SchemaRegistry
-from eventbus.settings import Settings, get_settings
+from eventbus.settings import REPO_ROOT, Settings, get_settings
 
 log = get_logger("eventbus.bootstrap")
 
@@ -31,6 +31,7 @@ class BootstrapReport:
     schemas: dict[str, str] = field(default_factory=dict)
     buckets_created: list[str] = field(default_factory=list)
     secret_created: bool = False
+    database: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -71,13 +72,50 @@ def ensure_local_resources(settings: Settings) -> tuple[list[str], bool]:
     return created, secret_created
 
 
+OLTP_SQL = REPO_ROOT / "schemas" / "sql" / "oltp.sql"
+CDC_TABLES = ("users", "bookings", "payments")
+
+
+def apply_database(settings: Settings) -> list[str]:
+    """AWS: the OLTP schema, the CDC publication and the replication role on Aurora (as the master
+    user, from ``EB_PG_SECRET_ARN``). Locally the stack does the same as the cluster's superuser."""
+    import psycopg2
+    from psycopg2 import sql
+
+    done = []
+    with psycopg2.connect(settings.pg_dsn()) as conn, conn.cursor() as cur:
+        cur.execute(OLTP_SQL.read_text())
+        done.append("oltp schema")
+        cur.execute("SELECT 1 FROM pg_publication WHERE pubname = %s", (settings.cdc_publication,))
+        if cur.fetchone() is None:
+            cur.execute(
+                sql.SQL("CREATE PUBLICATION {} FOR TABLE {}").format(
+                    sql.Identifier(settings.cdc_publication), sql.SQL(", ").join(map(sql.Identifier, CDC_TABLES))
+                )
+            )
+            done.append(f"publication {settings.cdc_publication}")
+        if settings.pg_replication_secret_arn:
+            raw = aws.client("secretsmanager", settings).get_secret_value(SecretId=settings.pg_replication_secret_arn)
+            secret = json.loads(raw["SecretString"])
+            role, password = sql.Identifier(secret["username"]), sql.Literal(secret["password"])
+            cur.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (secret["username"],))
+            verb = "ALTER" if cur.fetchone() else "CREATE"
+            cur.execute(sql.SQL(verb + " ROLE {} WITH LOGIN PASSWORD {}").format(role, password))
+            cur.execute(sql.SQL("GRANT rds_replication TO {}").format(role))  # Aurora's replication role
+            cur.execute(sql.SQL("GRANT SELECT ON ALL TABLES IN SCHEMA public TO {}").format(role))
+            done.append(f"replication role {secret['username']}")
+    return done
+
+
 def apply_all(settings: Settings | None = None, *, topics: bool = True) -> BootstrapReport:
-    """Topics, schemas and (local profile) buckets + secret. Safe to run any number of times."""
+    """Topics, schemas; locally buckets + secret; in AWS the database objects. Idempotent."""
     settings = settings or get_settings()
     report = BootstrapReport(topics=apply_topics(settings) if topics else ApplyReport())
     report.schemas = register_schemas(settings)
     if settings.profile == "local":
         report.buckets_created, report.secret_created = ensure_local_resources(settings)
+    elif settings.pg_secret_arn:
+        report.database = apply_database(settings)
     log.info(
         "bootstrap applied",
         extra={

@@ -22,6 +22,11 @@ from eventbus.exceptions import ConfigurationError, UnknownTopicError
 from eventbus.settings import Settings, get_settings
 
 _POLICIES = {"delete", "compact", "compact,delete"}
+#: The topic-level configs MSK Serverless accepts; other catalog keys are tuning it does not allow.
+SERVERLESS_CONFIGS = frozenset(
+    {"cleanup.policy", "compression.type", "max.message.bytes", "message.timestamp.difference.max.ms",
+     "message.timestamp.type", "retention.bytes", "retention.ms"}
+)
 
 
 @dataclass(frozen=True)
@@ -45,6 +50,11 @@ class TopicSpec:
         if self.retention_ms is not None:
             cfg["retention.ms"] = str(self.retention_ms)
         return cfg
+
+    def config_for(self, serverless: bool) -> dict[str, str]:
+        """``config``, restricted to what MSK Serverless accepts when ``serverless``."""
+        cfg = self.config
+        return {k: v for k, v in cfg.items() if k in SERVERLESS_CONFIGS} if serverless else cfg
 
     @cached_property
     def schema_text(self) -> str:

@@ -36,6 +36,9 @@ class Settings(BaseSettings):
     kafka_bootstrap: str = "127.0.0.1:9092"
     #: ``plaintext`` locally; ``iam`` = SASL_SSL + OAUTHBEARER with an MSK IAM token (aws profile).
     kafka_auth: Literal["plaintext", "iam"] | None = None
+    #: MSK Serverless accepts only a few topic configs (cleanup.policy, retention.*, ...): the catalog's
+    #: other tuning keys are left out there.
+    kafka_serverless: bool = False
     kafka_compression: Literal["none", "gzip", "snappy", "lz4", "zstd"] = "lz4"
     kafka_linger_ms: int = Field(default=5, ge=0, le=1000)
     #: How long a produce may wait for the broker before it counts as failed (delivery.timeout.ms).
@@ -62,14 +65,23 @@ class Settings(BaseSettings):
     pg_password: SecretStr = SecretStr("travel")
     #: In AWS the credentials come from this Secrets Manager secret (JSON: username, password).
     pg_secret_arn: str | None = None
+    #: Secret of the CDC relay's replication role; the AWS bootstrap creates that role from it.
+    pg_replication_secret_arn: str | None = None
     #: Name of the DB secret the local stack creates in the emulator.
     pg_secret_name: str = "travel/oltp"
+
+    #: Publication the CDC relay reads (the AWS bootstrap creates it as the tables' owner).
+    cdc_publication: str = "travel_cdc"
 
     # --- Gateway -----------------------------------------------------------------------------
     gateway_url: str = "http://127.0.0.1:8000"
     #: Comma-separated API keys (local); in AWS, ``gateway_api_keys_secret_arn`` (JSON list).
     gateway_api_keys: SecretStr = SecretStr("local-dev-key")
     gateway_api_keys_secret_arn: str | None = None
+
+    # --- Batch (MWAA submits Spark jobs to EMR Serverless) ---------------------------------
+    emr_application_id: str | None = None
+    emr_execution_role_arn: str | None = None
 
     log_level: str = "INFO"
     log_json: bool = True

@@ -39,6 +39,7 @@ locals {
     EB_AWS_REGION        = var.region
     EB_KAFKA_BOOTSTRAP   = module.msk.bootstrap_brokers
     EB_KAFKA_AUTH        = "iam"
+    EB_KAFKA_SERVERLESS  = tostring(var.msk_serverless)
     EB_REGISTRY_NAME     = module.registry.registry_name
     EB_LAKE_BUCKET       = module.storage.bucket_names["lake"]
     EB_CHECKPOINT_BUCKET = module.storage.bucket_names["checkpoints"]

@@ -44,7 +44,7 @@ SKIP_PARTS = {"__pycache__", ".pytest_cache", "tests"}
 # artifact -> (pyproject extras, packages left out, project code copied in)
 LAMBDAS: dict[str, tuple[list[str], set[str], list[str]]] = {
     "gateway": (["msk", "gateway"], {"uvicorn"}, ["lambdas/__init__.py", "lambdas/gateway"]),
-    "bootstrap": (["msk"], set(), ["lambdas/__init__.py", "lambdas/bootstrap"]),
+    "bootstrap": (["msk", "cdc"], set(), ["lambdas/__init__.py", "lambdas/bootstrap"]),
     "simulators": (["msk", "simulators"], set(), ["lambdas/__init__.py", "lambdas/simulators"]),
 }
 SHARED_CODE = ["eventbus", "schemas"]

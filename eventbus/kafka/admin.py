@@ -59,13 +59,14 @@ def apply_topics(
     catalog = catalog or load_catalog(settings)
     admin = make_admin(settings)
     report = ApplyReport()
+    serverless = settings.kafka_serverless
     existing = _topic_metadata(admin, settings.kafka_bootstrap, timeout)
 
     missing = [spec for spec in catalog if spec.name not in existing]
     if missing:
         futures = admin.create_topics(
             [
-                NewTopic(s.name, s.partitions, replication_factor=s.replication_factor, config=s.config)
+                NewTopic(s.name, s.partitions, replication_factor=s.replication_factor, config=s.config_for(serverless))
                 for s in missing
             ],
             operation_timeout=timeout,
@@ -98,7 +99,7 @@ def apply_topics(
         to_alter = []
         for s in present:
             current = {k: v.value for k, v in described[s.name].items()}
-            drift = {k: v for k, v in s.config.items() if current.get(k) != v}
+            drift = {k: v for k, v in s.config_for(serverless).items() if current.get(k) != v}
             if drift:
                 entries = [ConfigEntry(k, v, incremental_operation=AlterConfigOpType.SET) for k, v in drift.items()]
                 to_alter.append(ConfigResource(ConfigResource.Type.TOPIC, s.name, incremental_configs=entries))

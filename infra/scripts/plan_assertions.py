@@ -28,7 +28,7 @@ from typing import Any
 INFRA = Path(__file__).resolve().parent.parent
 SETTINGS = INFRA.parent / "eventbus" / "settings.py"
 # Settings fields Terraform also passes that the model does not (yet) define: read by specific code.
-EXTRA_ENV = {"EB_PG_REPLICATION_SECRET_ARN", "EB_EMR_APPLICATION_ID", "EB_EMR_EXECUTION_ROLE_ARN"}
+EXTRA_ENV: set[str] = set()
 # Actions without resource-level permissions: `*` is the only possible resource.
 NO_RESOURCE_LEVEL = {"ecr:GetAuthorizationToken", "s3:GetAccountPublicAccessBlock", "cloudwatch:PutMetricData"}
 

@@ -145,3 +145,22 @@ def test_unreachable_broker_is_reported() -> None:
 def test_serde_refuses_unknown_topic_before_anything_is_sent() -> None:
     with pytest.raises(UnknownTopicError):
         AvroSerde(_settings()).encode("topic_app_log", {})
+
+
+def test_aws_database_bootstrap_applies_schema_and_publication_idempotently() -> None:
+    import psycopg2
+
+    from eventbus.bootstrap import apply_database
+
+    settings = Settings(profile="local", cdc_publication="it_bootstrap_pub")
+    try:
+        first = apply_database(settings)
+        second = apply_database(settings)
+        assert first == ["oltp schema", "publication it_bootstrap_pub"]
+        assert second == ["oltp schema"]  # the publication exists now: not created twice
+        with psycopg2.connect(settings.pg_dsn()) as conn, conn.cursor() as cur:
+            cur.execute("SELECT tablename FROM pg_publication_tables WHERE pubname = 'it_bootstrap_pub'")
+            assert sorted(r[0] for r in cur.fetchall()) == ["bookings", "payments", "users"]
+    finally:
+        with psycopg2.connect(settings.pg_dsn()) as conn, conn.cursor() as cur:
+            cur.execute("DROP PUBLICATION IF EXISTS it_bootstrap_pub")

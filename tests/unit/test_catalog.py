@@ -75,3 +75,11 @@ def test_aws_profile_uses_msk_iam() -> None:
     conf = producer_config(s, "t", {})
     assert conf["security.protocol"] == "SASL_SSL" and conf["sasl.mechanisms"] == "OAUTHBEARER"
     assert callable(conf["oauth_cb"])
+
+
+def test_serverless_profile_keeps_only_configs_msk_serverless_accepts() -> None:
+    spec = load_catalog(Settings()).get("topic_user_state")
+    assert "segment.ms" in spec.config_for(serverless=False)
+    assert spec.config_for(serverless=True) == {"cleanup.policy": "compact"}
+    retained = load_catalog(Settings()).get("topic_app_events").config_for(serverless=True)
+    assert retained == {"cleanup.policy": "delete", "retention.ms": str(7 * 86_400_000)}
