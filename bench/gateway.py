@@ -84,7 +84,7 @@ def load(url: str, seconds: float, *, connections: int, batch: int = 0, rate: fl
         if rate:
             cmd += ["--rate", str(rate)]
         subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, cwd=Path(__file__).resolve().parent.parent)
-        return json.loads(Path(out.name).read_text())  # type: ignore[no-any-return]
+        return json.loads(Path(out.name).read_text())
 
 
 def count_run_events(settings: Settings, start: dict[int, int], end: dict[int, int], runs: list[str]) -> Counter[str]:
@@ -129,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
                 ("batch_500", {"connections": args.batch_connections, "batch": 500}),
             ]:
                 print(f"{name} ({args.seconds:g}s) ...", flush=True)
-                runs[name] = load(url, args.seconds, **kwargs)  # type: ignore[arg-type]
+                runs[name] = load(url, args.seconds, **kwargs)
                 r = runs[name]
                 print(f"  {r['req_per_s']:,.0f} req/s, {r['events_per_s']:,.0f} events/s, p50 {r.get('p50_ms')} ms, "
                       f"p99 {r.get('p99_ms')} ms, statuses {r['statuses']}", flush=True)

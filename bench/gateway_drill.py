@@ -166,7 +166,7 @@ def run_drill(
             in_kafka[record["event_id"]] += 1
     present = set(in_kafka)
     failed = set(ledger.failed)
-    report = {
+    report: dict[str, Any] = {
         "run": run,
         "rate_req_per_s": rate,
         "outage_s": outage_s,

@@ -74,7 +74,7 @@ def served_gateway(
         "EB_LOG_LEVEL": "WARNING",
         **(env or {}),
     }
-    log = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115
+    log: Any = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115
     proc = subprocess.Popen(
         [sys.executable, "-m", "lambdas.gateway", "--port", str(port), "--workers", str(workers)],
         cwd=REPO,
@@ -138,12 +138,11 @@ def read_range(
             for msg in consumer.consume(10_000, 1.0):
                 if msg.error():
                     continue
-                p = msg.partition()
-                if p in pending and msg.offset() < pending[p]:
-                    value = msg.value()
+                p, offset, value = msg.partition(), msg.offset() or 0, msg.value() or b""
+                if p is not None and p in pending and offset < pending[p]:
                     if containing is None or containing in value:
                         yield msg.key(), serde.decode(value)
-                    if msg.offset() + 1 >= pending[p]:
+                    if offset + 1 >= pending[p]:
                         del pending[p]
     finally:
         consumer.close()

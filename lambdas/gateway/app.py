@@ -135,7 +135,7 @@ def _custom_openapi(app: FastAPI) -> dict[str, Any]:
 
 
 def _rid(request: Request) -> str:
-    return request.scope.get(REQUEST_ID, "-")  # type: ignore[no-any-return]
+    return str(request.scope.get(REQUEST_ID, "-"))
 
 
 def create_app(

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import threading
 from collections import deque
 from collections.abc import Sequence
@@ -139,7 +140,7 @@ class _Batch:
             self.remaining -= 1
             last = self.remaining == 0
         if last:
-            _hand_over(self.loop, self.fut, None)  # type: ignore[arg-type]
+            _hand_over(self.loop, self.fut, None)
 
     def refuse(self, index: int, reason: str) -> None:
         self.outcomes[index] = NotAcknowledged(reason, False)
@@ -197,7 +198,7 @@ class AckingProducer:
         produce = self.producer.produce
         for i, (key, value) in enumerate(items):
             try:
-                produce(topic, value, key=key, on_delivery=lambda err, msg, _i=i: report(_i, err, msg))
+                produce(topic, value, key=key, on_delivery=functools.partial(report, i))
             except BufferError:
                 batch.refuse(i, "the producer's local queue is full (the broker is not keeping up)")
             except KafkaException as exc:

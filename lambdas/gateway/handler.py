@@ -49,7 +49,7 @@ def _flush(gateway: Gateway, context: Any) -> None:
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     gateway, adapter = _container()
     try:
-        return adapter(event, context)  # type: ignore[no-any-return]
+        return adapter(event, context)
     finally:
         _flush(gateway, context)
 

@@ -100,8 +100,8 @@ def parse_ts(value: Any) -> int:
     if not MIN_TS_MS <= value < MAX_TS_MS:
         raise PydanticCustomError(
             "event_ts_range",
-            "{value} is outside 2000-01-01..2100-01-01 in epoch milliseconds (sent seconds?)",
-            {"value": value},
+            "{value} is outside 2000-01-01..2100-01-01 in epoch milliseconds{hint}",
+            {"value": value, "hint": " (sent seconds?)" if 0 < value < MIN_TS_MS else ""},
         )
     return int(value)
 
@@ -149,8 +149,8 @@ class BookingEventIn(AppEventIn):
 
     model_config = ConfigDict(title="BookingEvent")
 
-    event_type: BookingEventType  # type: ignore[assignment]
-    booking_id: Id = Field(description="The booking this event belongs to.")  # type: ignore[assignment]
+    event_type: BookingEventType
+    booking_id: Id = Field(description="The booking this event belongs to.")
 
 
 class BatchIn(BaseModel):
