@@ -63,6 +63,8 @@ class Metrics:
         self._lat_sum = 0.0
         self._lat_count = 0
         self._window: list[float] = []
+        #: when a list, every commit -> ack latency is appended as well (benchmarks read it)
+        self.samples: list[float] | None = None
 
     @property
     def lag_bytes(self) -> int:
@@ -81,6 +83,8 @@ class Metrics:
         self._lat_count += 1
         if len(self._window) < _WINDOW_CAP:
             self._window.append(latency)
+        if self.samples is not None:
+            self.samples.append(latency)
 
     def take_window(self) -> list[float]:
         """Latency samples (ms) since the previous call."""

@@ -19,14 +19,16 @@ from lambdas.cdc import CONNECTOR, __version__
 from lambdas.cdc.avro import BOOLEAN, DOUBLE, LENGTHS, LONG, NONE, NULL, SOME, STRING, string, zigzag
 from lambdas.cdc.envelope import KeySpec, TxContext
 from lambdas.cdc.pgoutput import Relation
-from lambdas.cdc.types import BOOL, FLOAT4, FLOAT8, INT2, INT4, INT8, OID, converter_for
+from lambdas.cdc.types import BOOL, FLOAT4, FLOAT8, INT2, INT4, INT8, OID, TIMESTAMPTZ, converter_for
 
 _U16 = struct.Struct(">H").unpack_from
 _U32 = struct.Struct(">I").unpack_from
 _DOUBLE = struct.Struct("<d").pack
 _T, _N, _K, _O, _NEW = ord("t"), ord("n"), ord("K"), ord("O"), ord("N")
-K_TEXT, K_LONG, K_BOOL, K_DOUBLE, K_CONVERT = 0, 1, 2, 3, 4
-_KINDS = {INT2: K_LONG, INT4: K_LONG, INT8: K_LONG, OID: K_LONG, BOOL: K_BOOL, FLOAT4: K_DOUBLE, FLOAT8: K_DOUBLE}
+K_TEXT, K_LONG, K_BOOL, K_DOUBLE, K_TSTZ, K_CONVERT = 0, 1, 2, 3, 4, 5
+_KINDS = {INT2: K_LONG, INT4: K_LONG, INT8: K_LONG, OID: K_LONG, BOOL: K_BOOL, FLOAT4: K_DOUBLE, FLOAT8: K_DOUBLE,
+          TIMESTAMPTZ: K_TSTZ}
+_UTC = b"+00"
 OP_C, OP_U, OP_D = string("c"), string("u"), string("d")
 Encoded = tuple[bytes, bytes]  # (key, value)
 
@@ -64,6 +66,7 @@ class Transcoder:
         self.src_head = string(__version__) + string(CONNECTOR) + string(server_name)
         self.codecs: dict[int, RelationCodec] = {}
         self.clock = time.time  # tests pin it
+        self._now = (0, zigzag(0))  # (ms, zigzag(ms)): one encoding per millisecond
 
     def relation(self, rel: Relation) -> None:
         """A Relation message arrived (new table or new shape): rebuild its codec."""
@@ -123,7 +126,7 @@ class Transcoder:
         if ncols != codec.ncols:
             return -1, b""
         pos += 2
-        append = parts.append
+        append, u32, lengths = parts.append, _U32, LENGTHS
         append(SOME)
         append(codec.count)
         kinds, prefixes, nulls, pk = codec.kinds, codec.prefixes, codec.nulls, codec.pk
@@ -131,14 +134,19 @@ class Transcoder:
         for i in range(ncols):
             kind = buf[pos]
             if kind == _T:
-                (n,) = _U32(buf, pos + 1)
+                (n,) = u32(buf, pos + 1)
                 start = pos + 5
                 pos = start + n
                 k = kinds[i]
                 if k == K_TEXT:
                     append(prefixes[i])
-                    append(LENGTHS[n] if n < 16384 else zigzag(n))
+                    append(lengths[n] if n < 16384 else zigzag(n))
                     append(buf[start:pos])
+                elif k == K_TSTZ and n >= 22 and buf[pos - 3 : pos] == _UTC and buf[start + 4] == 45:
+                    # "2024-05-01 10:00:00.5+00" -> "2024-05-01T10:00:00.5Z" (the common case, in bytes)
+                    append(prefixes[i])
+                    append(lengths[n - 2])
+                    append(buf[start : start + 10] + b"T" + buf[start + 11 : pos - 3] + b"Z")
                 elif k == K_LONG:
                     append(prefixes[i] + zigzag(int(buf[start:pos])))
                 elif k == K_BOOL:
@@ -148,7 +156,7 @@ class Transcoder:
                 else:
                     raw = codec.convs[i](buf[start:pos].decode()).encode()  # type: ignore[misc]
                     append(prefixes[i])
-                    append(LENGTHS[len(raw)] if len(raw) < 16384 else zigzag(len(raw)))
+                    append(lengths[len(raw)] if len(raw) < 16384 else zigzag(len(raw)))
                     append(raw)
                 if i == pk:
                     key = buf[start:pos]
@@ -164,11 +172,14 @@ class Transcoder:
         wire = tx.wire
         if wire is None:
             wire = tx.wire = (zigzag(tx.commit_ms), SOME + zigzag(tx.xid), SOME + string(tx.id))
-        tx.total += 1
+        total = tx.total = tx.total + 1
         n = tx.per_table.get(codec.oid, 0) + 1
         tx.per_table[codec.oid] = n
+        ms = int(self.clock() * 1000)
+        if ms != self._now[0]:
+            self._now = (ms, zigzag(ms))
         parts += (
-            self.src_head, wire[0], codec.src_mid, wire[1], SOME, zigzag(lsn), NONE,
-            op, SOME, zigzag(int(self.clock() * 1000)), wire[2], zigzag(tx.total), zigzag(n),
+            self.src_head, wire[0], codec.src_mid, wire[1], SOME, zigzag(lsn), NONE, op, SOME, self._now[1], wire[2],
+            LENGTHS[total] if total < 16384 else zigzag(total), LENGTHS[n] if n < 16384 else zigzag(n),
         )
         return b"".join(parts)
