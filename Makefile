@@ -105,3 +105,14 @@ drill-gateway: $(STAMP) ## gateway no-loss drill: stop/start Kafka under load; e
 
 fuzz-gateway: $(STAMP) ## schemathesis against the gateway's own OpenAPI (>=1,000 requests, zero 5xx; part of `make test`)
 	$(PY) -m pytest tests/integration/test_gateway_fuzz.py -q -s -p no:cacheprovider
+
+# ---------------------------------------------------------------------------------------------
+# Simulators (lambdas/simulators: one seeded world -> gateway, Kafka, PostgreSQL; see lambdas/simulators/README.md)
+# ---------------------------------------------------------------------------------------------
+.PHONY: simulate bench-simulators
+
+simulate: $(STAMP) ## run the simulators in the foreground (SIM_ARGS="--scenario load --duration 60"); `make local-up` runs the default as program simulators
+	$(PY) -m lambdas.simulators run $(SIM_ARGS)
+
+bench-simulators: $(STAMP) ## simulators: events/s to Kafka per source and all together (Avro, acked) beside a bare producer; rate accuracy 1k/s for 60 s
+	$(PY) -m bench.simulators $(BENCH_SIMULATORS_ARGS)

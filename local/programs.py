@@ -61,6 +61,10 @@ PROGRAMS: Sequence[ProgramSpec] = (
     # CDC relay: slot travel_cdc over users/bookings/payments -> topic_cdc_changes; lag on :9187/metrics.
     python_program("cdc", "lambdas.cdc", "run", "--metrics-port", "9187",
                    health_url="http://127.0.0.1:9187/status", port=9187),
+    # Simulators: the default scenario, ~300 events/min (app events -> gateway, streams -> Kafka, OLTP ->
+    # PostgreSQL); a live rate line in its log every minute.
+    python_program("simulators", "lambdas.simulators", "run", "--scenario", "default", "--display", "plain",
+                   "--set", "display_every_s=60"),
 )
 
 
