@@ -83,6 +83,23 @@ class Settings(BaseSettings):
     emr_application_id: str | None = None
     emr_execution_role_arn: str | None = None
 
+    # --- Gateway limits and deadlines (lambdas.gateway.config.GatewayConfig is their view) ---------
+    #: A request is answered 503 when the broker has not acknowledged within this deadline.
+    gateway_ack_timeout_ms: int = Field(default=5000, ge=1500, le=60_000)
+    #: librdkafka's message timeout is this much shorter than the deadline, so an unacknowledged message
+    #: *fails* before the client is answered 503 instead of being delivered behind the client's back.
+    gateway_ack_margin_ms: int = Field(default=1500, ge=500)
+    gateway_max_event_bytes: int = Field(default=64 * 1024, ge=1024)
+    gateway_max_batch_bytes: int = Field(default=1024 * 1024, ge=1024)
+    gateway_max_batch_events: int = Field(default=500, ge=1, le=10_000)
+    #: Producer batching delay for the gateway (None = kafka_linger_ms).
+    gateway_linger_ms: int | None = Field(default=None, ge=0, le=1000)
+    gateway_retry_after_s: int = Field(default=5, ge=1)
+    #: How often keys from Secrets Manager are re-read (rotation).
+    gateway_key_refresh_s: int = Field(default=300, ge=10)
+    #: Readiness probes are cached this long (a metadata request per probe otherwise).
+    gateway_ready_cache_s: float = Field(default=1.0, ge=0)
+
     log_level: str = "INFO"
     log_json: bool = True
 

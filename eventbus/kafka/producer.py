@@ -54,6 +54,7 @@ class Producer:
         self.failed = 0
         self._failed_since_flush = 0
         self._errors: deque[str] = deque(maxlen=100)
+        self._last_error_log = 0.0
         self._closed = threading.Event()
         self._poller: threading.Thread | None = None
         if background_poll:
@@ -69,11 +70,21 @@ class Producer:
         self._failed_since_flush += 1
         detail = f"{msg.topic()}: {err.str()}"
         self._errors.append(detail)
-        log.error("delivery failed", extra={"topic": msg.topic(), "error": err.str()})
+        # One line per second at most: an outage fails thousands of messages at once.
+        now = time.monotonic()
+        if now - self._last_error_log >= 1.0:
+            log.error(
+                "delivery failed",
+                extra={"topic": msg.topic(), "error": err.str(), "failed_total": self.failed},
+            )
+            self._last_error_log = now
 
     def _poll_loop(self) -> None:
         while not self._closed.is_set():
-            self._producer.poll(0.05)
+            try:
+                self._producer.poll(0.05)
+            except Exception:  # a user delivery callback raised: keep serving the others
+                log.exception("delivery callback raised")
 
     # -- API -------------------------------------------------------------------------------
     def produce(
@@ -121,6 +132,9 @@ class Producer:
     def __len__(self) -> int:
         """Messages queued or in flight."""
         return len(self._producer)
+
+    def __bool__(self) -> bool:  # an idle producer (len 0) is still a producer
+        return True
 
     @property
     def errors(self) -> list[str]:

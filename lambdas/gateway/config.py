@@ -1,42 +1,43 @@
-"""The gateway's own knobs (env ``EB_GATEWAY_*``), beside the shared ``eventbus.settings.Settings``.
-
-The connection settings (broker, registry, API keys) come from the shared model; these are the limits
-and deadlines of the HTTP edge::
+"""The gateway's limits and deadlines: a typed view of the ``gateway_*`` fields of the one settings model
+(env ``EB_GATEWAY_*``), with overrides for tests::
 
     >>> from lambdas.gateway.config import GatewayConfig
-    >>> GatewayConfig().ack_timeout_ms
+    >>> GatewayConfig.from_settings(Settings()).ack_timeout_ms
     5000
 """
 
 from __future__ import annotations
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from typing import Any
 
-# TODO(lead): move these into eventbus.settings.Settings (gateway section) — kept here so the shared
-# model is not edited by a component.
+from pydantic import BaseModel, ConfigDict
+
+from eventbus.settings import Settings, get_settings
 
 
-class GatewayConfig(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="EB_GATEWAY_", env_file=".env", extra="ignore")
+class GatewayConfig(BaseModel):
+    model_config = ConfigDict(frozen=True)
 
     topic: str = "topic_app_events"
-    #: A request is answered 503 when the broker has not acknowledged within this deadline.
-    ack_timeout_ms: int = Field(default=5000, ge=1500, le=60_000)
-    #: librdkafka's own message timeout is set this much shorter than the deadline, so a message that
-    #: was not acknowledged in time *fails* (delivery report with an error) before the client is
-    #: answered 503 — it is not delivered later behind the client's back.
-    ack_margin_ms: int = Field(default=1500, ge=500)
-    max_event_bytes: int = Field(default=64 * 1024, ge=1024)
-    max_batch_bytes: int = Field(default=1024 * 1024, ge=1024)
-    max_batch_events: int = Field(default=500, ge=1, le=10_000)
-    #: Producer batching delay; a few ms buys throughput at a small latency cost.
-    linger_ms: int | None = Field(default=None, ge=0, le=1000)
-    retry_after_s: int = Field(default=5, ge=1)
-    #: How often keys from Secrets Manager are re-read (rotation).
-    key_refresh_s: int = Field(default=300, ge=10)
-    #: Readiness probes are cached this long (a metadata request per probe otherwise).
-    ready_cache_s: float = Field(default=1.0, ge=0)
+    ack_timeout_ms: int
+    ack_margin_ms: int
+    max_event_bytes: int
+    max_batch_bytes: int
+    max_batch_events: int
+    linger_ms: int | None
+    retry_after_s: int
+    key_refresh_s: int
+    ready_cache_s: float
+
+    @classmethod
+    def from_settings(cls, settings: Settings | None = None, **overrides: Any) -> GatewayConfig:
+        """The ``gateway_*`` settings without their prefix; ``overrides`` replace single values."""
+        settings = settings or get_settings()
+        prefix = "gateway_"
+        values = {
+            name: getattr(settings, prefix + name) for name in cls.model_fields if hasattr(settings, prefix + name)
+        }
+        return cls(**{**values, **overrides})
 
     @property
     def delivery_timeout_ms(self) -> int:

@@ -3,7 +3,7 @@
 One ``Gateway`` per process (uvicorn worker or Lambda container) holds the producer, serde, keys and
 counters::
 
-    gw = Gateway(settings, GatewayConfig())
+    gw = Gateway(settings, GatewayConfig.from_settings(settings))
     event_id, outcome = await gw.ingest_one(AppEventIn.model_validate_json(body), meta)
     results = await gw.ingest_batch(validate_items(orjson.loads(body)["events"]), meta)
 """
@@ -127,7 +127,7 @@ class Gateway:
         keys: ApiKeys | None = None,
     ) -> None:
         self.settings = settings
-        self.config = config or GatewayConfig()
+        self.config = config or GatewayConfig.from_settings(settings)
         self.topic = self.config.topic
         self.serde = serde if serde is not None else AvroSerde(settings)
         self.encoder = EventEncoder(self.serde, self.topic)
