@@ -6,11 +6,11 @@ All in one run, on a bookings-like table of its own (own slot, publication and t
    pgoutput -> framed Avro envelopes (the transcoder the relay uses); then streaming a backlog from
    the slot through the relay with a sink that acknowledges at once;
 2. max — a backlog of changes written while the relay is stopped, drained into Kafka;
-3. fixed rates (1k, 5k, 10k changes/s by default) — a separate writer process commits transactions
+3. fixed rates (1k, 5k, 10k and 20k changes/s by default) — a separate writer process commits transactions
    of batched INSERT/UPDATE at the rate while the relay streams; latency is commit timestamp
    (PostgreSQL) -> the transaction's last Kafka acknowledgement, per transaction.
 
-    python -m bench.cdc --rates 1000,5000,10000 --duration 15 --backlog 200000
+    python -m bench.cdc --rates 1000,5000,10000,20000 --duration 15 --backlog 300000
 """
 
 from __future__ import annotations
@@ -276,9 +276,9 @@ def _wait(cond: Callable[[], Any], timeout: float, what: str, progress: Callable
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.cdc", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rates", default="1000,5000,10000", help="fixed rates in changes/s")
+    parser.add_argument("--rates", default="1000,5000,10000,20000", help="fixed rates in changes/s")
     parser.add_argument("--duration", type=float, default=15.0, help="seconds per fixed rate")
-    parser.add_argument("--backlog", type=int, default=200_000, help="changes for the raw and max phases")
+    parser.add_argument("--backlog", type=int, default=300_000, help="changes for the raw and max phases")
     parser.add_argument("--batch", type=int, default=20, help="row changes per transaction")
     parser.add_argument("--linger-ms", type=int, default=None, help="producer linger.ms (default: settings)")
     args = parser.parse_args(argv)

@@ -24,6 +24,7 @@ from eventbus.exceptions import EventBusError
 from eventbus.logging import configure_logging, get_logger
 from eventbus.settings import get_settings
 from lambdas.cdc.exceptions import CdcError
+from lambdas.cdc.pgoutput import format_lsn
 from lambdas.cdc.relay import DEFAULT_TABLES, Relay, RelayConfig
 
 log = get_logger("cdc")
@@ -132,6 +133,9 @@ def _status(args: argparse.Namespace, settings: Any) -> dict[str, Any]:
                     (args.slot,),
                 )
                 lag = dict(zip(("lag_bytes", "retained_bytes"), cur.fetchone(), strict=True))
+        if slot is not None:
+            slot = {**slot, "confirmed_flush_lsn": format_lsn(slot["confirmed_flush_lsn"]),
+                    "restart_lsn": format_lsn(slot["restart_lsn"])}
         return {
             "slot": args.slot,
             "slot_info": slot,

@@ -61,8 +61,12 @@ class RelayConfig:
     log_interval: float = 10.0
     metrics_port: int = 0
     linger_ms: int | None = None
-    drain_timeout: float = 60.0
+    drain_timeout: float = 20.0  # within ECS's / supervisord's stop timeout (30 s)
     retry_max_s: float = 30.0
+
+
+class _Stopped(Exception):
+    """Stop requested during the snapshot (it restarts on the next start)."""
 
 
 class SideChannel:
@@ -148,12 +152,21 @@ class Relay:
 
     # -- run with reconnects ----------------------------------------------------------------------
     def run(self, stop: threading.Event) -> None:
-        server = MetricsServer(self.metrics, self.cfg.metrics_port).start() if self.cfg.metrics_port else None
+        server = None
+        if self.cfg.metrics_port:
+            try:
+                server = MetricsServer(self.metrics, self.cfg.metrics_port).start()
+            except OSError as exc:
+                raise SetupError(f"cannot serve metrics on 127.0.0.1:{self.cfg.metrics_port}: {exc.strerror} — "
+                                 "choose another --metrics-port (EB_CDC_METRICS_PORT) or 0 to turn it off") from None
         backoff = 1.0
         try:
             while not stop.is_set():
                 try:
                     self._session(stop)
+                    return
+                except _Stopped:
+                    log.warning("stopped during the snapshot; it starts over on the next start")
                     return
                 except (Unavailable, StreamClosed, BrokerUnavailableError, psycopg2.OperationalError,
                         psycopg2.InterfaceError) as exc:
@@ -193,7 +206,7 @@ class Relay:
                 self.sink = self._sink_factory(inflight)
             self.sink.inflight = inflight
             self.sink.check_topic()
-            repl, start_lsn = self._prepare_slot(conn, published)
+            repl, start_lsn = self._prepare_slot(conn, published, stop)
             inflight.confirmed = start_lsn
             self._stream(repl, inflight, stop)
         finally:
@@ -202,7 +215,7 @@ class Relay:
             conn.close()
             self._side.close()
 
-    def _prepare_slot(self, conn: Any, tables: list[Table]) -> tuple[Any, int]:
+    def _prepare_slot(self, conn: Any, tables: list[Table], stop: threading.Event) -> tuple[Any, int]:
         cfg, db = self.cfg, self.db
         while True:
             slot, state = db.slot(conn, cfg.slot), db.state(conn, cfg.slot)
@@ -245,11 +258,11 @@ class Relay:
             lsn, snapshot_name = db.create_slot(repl, cfg.slot)
             db.record_snapshot_start(conn, cfg.slot, cfg.publication, format_lsn(lsn))
             log.info("slot created", extra={"slot": cfg.slot, "lsn": format_lsn(lsn), "snapshot": cfg.snapshot})
-            rows = self._snapshot(snapshot_name, tables, lsn) if cfg.snapshot else 0
+            rows = self._snapshot(snapshot_name, tables, lsn, stop) if cfg.snapshot else 0
             db.record_snapshot_done(conn, cfg.slot, rows)
             return repl, lsn
 
-    def _snapshot(self, snapshot_name: str, tables: list[Table], lsn: int) -> int:
+    def _snapshot(self, snapshot_name: str, tables: list[Table], lsn: int, stop: threading.Event) -> int:
         self.metrics.state = "snapshot"
         sink = self.sink
         sent = 0
@@ -261,6 +274,8 @@ class Relay:
             if sent % 1000 == 0:
                 sink.poll(0)
                 self.metrics.snapshot_rows = sent
+                if stop.is_set():
+                    raise _Stopped()
 
         rows = take_snapshot(
             self.db, snapshot_name, tables, self.builder, send, lsn=lsn,
