@@ -87,8 +87,8 @@ class Scratch:
                 cur.execute(ddl.format(t=table))
                 if identity_full:
                     cur.execute(f"ALTER TABLE {table} REPLICA IDENTITY FULL")
-        admin = make_admin(settings)
-        for fut in admin.create_topics([NewTopic(self.topic, 4, 1)]).values():
+        self.admin = make_admin(settings)  # kept: a collected admin client drops its pending requests
+        for fut in self.admin.create_topics([NewTopic(self.topic, 4, 1)]).values():
             fut.result()
         self._serde = AvroSerde(settings)
 
@@ -163,7 +163,8 @@ class Scratch:
             for table in self.tables:
                 self.sql(f"DROP TABLE IF EXISTS {table} CASCADE")
             self.conn.close()
-            make_admin(self.settings).delete_topics([self.topic])
+            for fut in self.admin.delete_topics([self.topic], operation_timeout=30).values():
+                fut.result()
 
 
 @contextmanager
