@@ -12,6 +12,7 @@ re-snapshot) and from "a snapshot was interrupted" (slot, row without completion
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -80,9 +81,23 @@ def _explain(exc: psycopg2.Error, where: str, user: str) -> Exception:
 class Database:
     """Normal and replication connections to the source database."""
 
-    def __init__(self, dsn: str, host: str, port: int, user: str, dbname: str) -> None:
-        self.dsn, self.user, self.dbname = dsn, user, dbname
+    def __init__(self, dsn: str | Callable[[], str], host: str, port: int, user: str, dbname: str) -> None:
+        # a callable is asked on every connect: credentials rotated in Secrets Manager apply on reconnect
+        self._dsn = dsn
+        self.user, self.dbname = user, dbname
         self.where = f"{host}:{port}"
+
+    @property
+    def dsn(self) -> str:
+        if not callable(self._dsn):
+            return self._dsn
+        try:
+            return self._dsn()
+        except Exception as exc:  # Secrets Manager (boto3) errors
+            code = str(getattr(exc, "response", {}).get("Error", {}).get("Code", ""))
+            if code in ("AccessDeniedException", "ResourceNotFoundException", "DecryptionFailure"):
+                raise SetupError(f"cannot read the database secret (EB_PG_SECRET_ARN): {exc}") from None
+            raise Unavailable(f"cannot read the database secret (EB_PG_SECRET_ARN): {exc}") from None
 
     def connect(self, replication: bool = False, autocommit: bool = True) -> Any:
         kwargs: dict[str, Any] = {"options": SESSION_OPTIONS, "application_name": "travel-cdc-relay"}

@@ -133,7 +133,7 @@ class Relay:
         check_name("publication", self.cfg.publication)
         self.settings = settings or get_settings()
         s = self.settings
-        self.db = Database(s.pg_dsn(), s.pg_host, s.pg_port, s.pg_user, s.pg_database)
+        self.db = Database(s.pg_dsn, s.pg_host, s.pg_port, s.pg_user, s.pg_database)
         self.metrics = Metrics(self.cfg.slot)
         self.builder = EnvelopeBuilder(self.cfg.server_name, s.pg_database)
         self._sink_factory = sink_factory or self._kafka_sink
@@ -313,11 +313,20 @@ class Relay:
         log.info("stopped", extra={"confirmed_lsn": format_lsn(inflight.confirmed), "changes": replicator.changes})
 
     def _key_for(self, rel: Relation) -> KeySpec:
-        table = self._tables.get(rel.oid)
-        if table is None or {c for c, _ in table.columns} != set(rel.names):
-            assert self._side is not None
+        known = self._tables.get(rel.oid)
+        if known is not None and {c for c, _ in known.columns} == set(rel.names):
+            return KeySpec(rel.namespace, rel.name, known.primary_key)
+        assert self._side is not None
+        try:
             table = self._side.describe(rel.oid)  # new table or new columns: re-read the primary key
-            self._tables[rel.oid] = table
+        except SetupError as exc:
+            # Changes of a table dropped (or stripped of its key) since they were written: never
+            # stop the stream for them — key by what is known.
+            key = known.primary_key if known is not None else (
+                tuple(c.name for c in rel.columns if c.in_identity) or rel.names)
+            log.warning(f"{rel.qualified_name}: {exc} — keying its changes by {', '.join(key)}")
+            return KeySpec(rel.namespace, rel.name, key)
+        self._tables[rel.oid] = table
         return KeySpec(rel.namespace, rel.name, table.primary_key)
 
 

@@ -249,3 +249,18 @@ def test_large_transaction_streams_with_bounded_inflight(scratch: Scratch, setti
     records = scratch.records(until=lambda r: len(r) >= 30000)
     assert len(records) == 30000 and len({r.value["source"]["txId"] for r in records}) == 1
     assert peak[0] <= 2000 + 2000  # max_inflight + one read batch
+
+
+def test_changes_of_a_table_dropped_meanwhile_do_not_stop_the_relay(scratch: Scratch, settings: Settings) -> None:
+    items, extras = scratch.tables
+    with relay_thread(scratch.config(snapshot=False), settings):
+        pass
+    scratch.sql(f"INSERT INTO {extras} (id, v) VALUES ('gone', 1)")  # written while the relay is down ...
+    scratch.sql(f"DROP TABLE {extras}")  # ... then the table is dropped before it reads them
+    with relay_thread(scratch.config(snapshot=False, tables=(items,)), settings) as relay:
+        scratch.sql(f"INSERT INTO {items} (id, v) VALUES ('after', 2)")
+        records = scratch.records(until=lambda r: len(r) >= 2)
+        assert relay.metrics.state == "streaming"
+    by_table = {r.value["source"]["table"]: r for r in records}
+    assert by_table[extras].row["id"] == "gone" and by_table[extras].key.startswith(f"public.{extras}:gone")
+    assert by_table[items].key == f"public.{items}:after"
