@@ -19,6 +19,7 @@ present            missing           adopt the slot (created elsewhere); stream 
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import threading
 from collections.abc import Callable
@@ -164,10 +165,10 @@ class Relay:
             while not stop.is_set():
                 try:
                     self._session(stop)
-                    return
+                    break
                 except _Stopped:
                     log.warning("stopped during the snapshot; it starts over on the next start")
-                    return
+                    break
                 except (Unavailable, StreamClosed, BrokerUnavailableError, psycopg2.OperationalError,
                         psycopg2.InterfaceError) as exc:
                     streamed = self.metrics.state == "streaming"
@@ -178,9 +179,15 @@ class Relay:
                     if self.sink is not None:
                         self.sink.flush(self.cfg.drain_timeout)  # in-flight acks belong to the old session
                     stop.wait(backoff)
-        finally:
+        except BaseException:
+            if self.sink is not None:  # already failing: report that, do not wait on Kafka again
+                with contextlib.suppress(Exception):
+                    self.sink.close(0)
+            raise
+        else:
             if self.sink is not None:
                 self.sink.close(self.cfg.drain_timeout)
+        finally:
             if server is not None:
                 server.stop()
 

@@ -195,9 +195,10 @@ def test_new_column_is_carried_without_a_restart(scratch: Scratch, settings: Set
 def test_restart_resumes_from_the_slot(scratch: Scratch, settings: Settings) -> None:
     items = scratch.tables[0]
     scratch.sql(f"INSERT INTO {items} (id) VALUES ('s1')")
-    with relay_thread(scratch.config(), settings):
+    with relay_thread(scratch.config(), settings) as first:
         scratch.sql(f"INSERT INTO {items} (id) VALUES ('live1')")
         scratch.records(until=lambda r: len(r) >= 2)
+    assert first.sink.producer._closed.is_set()  # graceful stop flushed and closed the producer
     scratch.sql(f"INSERT INTO {items} (id) VALUES ('while-down')")  # written while no relay runs
     with relay_thread(scratch.config(), settings) as relay:
         scratch.sql(f"INSERT INTO {items} (id) VALUES ('live2')")
