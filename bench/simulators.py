@@ -150,8 +150,11 @@ def _scenario(sources: dict[str, float], **extra: Any) -> dict[str, Any]:
     return doc
 
 
-def bench_simulators(label: str, sources: dict[str, float], workers: int, seconds: float) -> dict[str, Any]:
-    report = run_workers(validate_scenario(_scenario(sources, duration_s=seconds)), workers)
+def bench_simulators(label: str, sources: dict[str, float], workers: int, seconds: float,
+                     replay_pool: int = 0) -> dict[str, Any]:
+    doc = _scenario(sources, duration_s=seconds)
+    doc["kafka"]["replay_pool"] = replay_pool
+    report = run_workers(validate_scenario(doc), workers)
     kafka = report["sinks"]["kafka"]
     assert kafka["failed"] == 0 and kafka["rejected"] == 0 and not report["errors"], report
     elapsed = report["flushed_s"]
@@ -222,6 +225,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rate-seconds", type=float, default=60.0, help="duration of the rate-accuracy case")
     parser.add_argument("--skip-rate", action="store_true", help="skip the rate-accuracy case")
     parser.add_argument("--skip-sources", action="store_true", help="skip the per-source cases")
+    parser.add_argument("--pool", type=int, default=20_000, help="records per source in the replay case")
     args = parser.parse_args(argv)
 
     ensure_stack()
@@ -233,13 +237,17 @@ def main(argv: list[str] | None = None) -> int:
         rows.append(bare)
         print(f"  bare producer: {bare['events_per_s']:,.0f} events/s", flush=True)
         mix = {n: 1e6 * r for n, r in MIX.items()}  # unreachable rates: as fast as possible, in proportion
-        agg = bench_simulators("simulators, all sources (realistic mix, Avro, acked)", mix, args.workers,
-                               args.seconds * 1.5)
+        agg = bench_simulators("simulators, all sources, live generation (realistic mix, Avro, acked)", mix,
+                               args.workers, args.seconds * 1.5)
         rows.append(agg)
-        print(f"  all sources: {agg['events_per_s']:,.0f} events/s", flush=True)
+        print(f"  all sources, live: {agg['events_per_s']:,.0f} events/s", flush=True)
+        replay = bench_simulators(f"simulators, all sources, replay pool of {args.pool:,} per source", mix,
+                                  args.workers, args.seconds * 1.5, replay_pool=args.pool)
+        rows.append(replay)
+        print(f"  all sources, replay: {replay['events_per_s']:,.0f} events/s", flush=True)
         if not args.skip_sources:
             for name in MIX:
-                row = bench_simulators(f"simulators, {name} only", {name: 1e6}, args.workers, args.seconds)
+                row = bench_simulators(f"simulators, {name} only, live", {name: 1e6}, args.workers, args.seconds)
                 rows.append(row)
                 print(f"  {name}: {row['events_per_s']:,.0f} events/s", flush=True)
         for r in rows[1:]:
@@ -253,7 +261,8 @@ def main(argv: list[str] | None = None) -> int:
     target = 150_000
     write_results("simulators", rows, {
         "run_id": str(uuid.uuid4()), "topics": [PREFIX + t for t in _topics(settings)],
-        "aggregate_events_per_s": rows[1]["events_per_s"], "target_events_per_s": target,
+        "aggregate_live_events_per_s": agg["events_per_s"], "aggregate_replay_events_per_s": replay["events_per_s"],
+        "bare_events_per_s": bare["events_per_s"], "target_events_per_s": target,
         "note": "shared 2-core machine: other sessions' tests and the broker run beside the benchmark",
         "producer_overrides": PRODUCER})
     return 0

@@ -37,26 +37,53 @@ def _zigzag(n: int) -> bytes:
 
 
 _SMALL = [_zigzag(n) for n in range(-64, 8192)]
+#: The first two varint bytes of any zig-zag value >= 2**14 (both with the continuation bit).
+_LOW2 = [bytes(((z & 0x7F) | 0x80, ((z >> 7) & 0x7F) | 0x80)) for z in range(1 << 14)]
+_VAR14: list[bytes] = []  # filled below: varints of every zig-zag value < 2**14
+_HIGH: dict[int, bytes] = {}  # varint of (zigzag >> 14): timestamps share it for seconds at a time
+_STRINGS: dict[str, bytes] = {}  # encoded strings: ids, pages, locales… repeat across records
+_STRING_CACHE_MAX = 100_000
+
+
+def _varint(z: int) -> bytes:
+    out = bytearray()
+    while z > 0x7F:
+        out.append((z & 0x7F) | 0x80)
+        z >>= 7
+    out.append(z)
+    return bytes(out)
+
+
+_VAR14.extend(_varint(z) for z in range(1 << 14))
 
 
 def L(n: int) -> bytes:
     """Avro int/long: zig-zag varint."""
     if -64 <= n < 8192:
         return _SMALL[n + 64]
-    n = (n << 1) ^ (n >> 63)
-    out = bytearray()
-    while n > 0x7F:
-        out.append((n & 0x7F) | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
+    z = (n << 1) ^ (n >> 63)
+    hi = z >> 14
+    if not hi:
+        return _VAR14[z]
+    tail = _HIGH.get(hi)
+    if tail is None:
+        if len(_HIGH) > 4096:
+            _HIGH.clear()
+        tail = _HIGH[hi] = _varint(hi)
+    return _LOW2[z & 0x3FFF] + tail
 
 
 def S(s: str) -> bytes:
-    """Avro string: length + UTF-8."""
-    b = s.encode()
-    n = len(b)
-    return (_SMALL[n + 64] if n < 8192 else L(n)) + b
+    """Avro string: length + UTF-8 (cached: most strings in a stream repeat)."""
+    b = _STRINGS.get(s)
+    if b is None:
+        e = s.encode()
+        n = len(e)
+        b = (_SMALL[n + 64] if n < 8192 else L(n)) + e
+        if len(_STRINGS) >= _STRING_CACHE_MAX:
+            _STRINGS.clear()  # unique ids would fill it: start over, the repeating values come back fast
+        _STRINGS[s] = b
+    return b
 
 
 def B(b: bytes) -> bytes:
@@ -74,9 +101,13 @@ def _bool(v: bool) -> bytes:
 
 
 class _Compiler:
+    """Walks a schema once; emits one function per record/map/array/union and inline expressions for
+    the rest (strings, numbers, enums, ``[null, X]`` unions), so a flat record is a single ``join``."""
+
     def __init__(self) -> None:
-        self.named: dict[str, Any] = {}
-        self.env: dict[str, Any] = {"L": L, "S": S, "B": B, "D": _DOUBLE, "F": _FLOAT, "BOOL": _bool}
+        self.named: dict[str, str] = {}
+        self.env: dict[str, Any] = {"L": L, "S": S, "B": B, "D": _DOUBLE, "F": _FLOAT, "BOOL": _bool,
+                                    "SC": _STRINGS.get}
         self.defs: list[str] = []
         self.counter = 0
 
@@ -84,70 +115,79 @@ class _Compiler:
         self.counter += 1
         return f"{prefix}{self.counter}"
 
-    def _full(self, schema: dict[str, Any], namespace: str | None) -> tuple[str, str | None]:
+    @staticmethod
+    def _full(schema: dict[str, Any], namespace: str | None) -> tuple[str, str | None]:
         name = schema["name"]
-        ns = schema.get("namespace", namespace)
         if "." in name:
             return name, name.rsplit(".", 1)[0]
+        ns = schema.get("namespace", namespace)
         return (f"{ns}.{name}" if ns else name), ns
 
-    def fn(self, schema: Any, namespace: str | None) -> str:
-        """Name of a generated function ``f(value) -> bytes`` for ``schema``."""
+    def _string(self, v: str) -> str:
+        """A cache hit costs one dict lookup and no Python call; ``v`` must be a plain name (evaluated twice)."""
+        if v.isidentifier():
+            return f"(SC({v}) or S({v}))"
+        tmp = self._name("_s")
+        return f"(SC({tmp} := {v}) or S({tmp}))"
+
+    def expr(self, schema: Any, v: str, namespace: str | None) -> str:
+        """Python expression encoding the value expression ``v`` (evaluated once)."""
         if isinstance(schema, str):
-            if schema in _PRIMITIVES:
-                return {"null": "(lambda v: b'')", "boolean": "BOOL", "int": "L", "long": "L", "float": "F",
-                        "double": "D", "bytes": "B", "string": "S"}[schema]
+            prim = {"null": "b''", "boolean": f"BOOL({v})", "int": f"L({v})", "long": f"L({v})",
+                    "float": f"F({v})", "double": f"D({v})", "bytes": f"B({v})", "string": self._string(v)}
+            if schema in prim:
+                return prim[schema]
             key = schema if schema in self.named or not namespace else f"{namespace}.{schema}"
-            return self.named.get(key) or self.named[schema]
+            return f"{self.named.get(key) or self.named[schema]}({v})"
         if isinstance(schema, list):
-            return self._union(schema, namespace)
+            if len(schema) == 2 and "null" in schema:
+                null_at = schema.index("null")
+                tmp = self._name("_v")
+                inner = self.expr(schema[1 - null_at], tmp, namespace)
+                return f"({L(null_at)!r} if ({tmp} := {v}) is None else {L(1 - null_at)!r} + {inner})"
+            return f"{self._union(schema, namespace)}({v})"
         kind = schema["type"]
         if kind in _PRIMITIVES:
-            return self.fn(kind, namespace)  # logical types ride on their primitive (epoch millis)
-        if kind == "record":
-            return self._record(schema, namespace)
+            return self.expr(kind, v, namespace)  # logical types ride on their primitive (epoch millis)
         if kind == "enum":
             full, _ = self._full(schema, namespace)
-            table = {sym: L(i) for i, sym in enumerate(schema["symbols"])}
-            name = self._name("E")
-            self.env[name + "_T"] = table
-            self.defs.append(f"def {name}(v):\n    return {name}_T[v]\n")
-            self.named[full] = name
-            return name
+            table = self._name("E")
+            self.env[table] = {sym: L(i) for i, sym in enumerate(schema["symbols"])}
+            fn = self._name("EF")
+            self.defs.append(f"def {fn}(v):\n    return {table}[v]\n")
+            self.named[full] = fn
+            return f"{table}[{v}]"
+        return f"{self.fn(schema, namespace)}({v})"
+
+    def fn(self, schema: dict[str, Any], namespace: str | None) -> str:
+        """Name of a generated function for a record, fixed, array or map schema."""
+        kind = schema["type"]
+        if kind == "record":
+            return self._record(schema, namespace)
+        name = self._name(kind[0].upper())
         if kind == "fixed":
             full, _ = self._full(schema, namespace)
-            name = self._name("X")
+            self.named[full] = name
             self.defs.append(f"def {name}(v):\n    if len(v) != {schema['size']}:\n"
                              f"        raise ValueError('fixed of size {schema['size']}')\n    return bytes(v)\n")
-            self.named[full] = name
-            return name
-        if kind == "array":
-            item = self.fn(schema["items"], namespace)
-            name = self._name("A")
+        elif kind == "array":
+            item = self.expr(schema["items"], "x", namespace)
             self.defs.append(f"def {name}(v):\n    if not v:\n        return b'\\x00'\n"
-                             f"    return L(len(v)) + b''.join([{item}(x) for x in v]) + b'\\x00'\n")
-            return name
-        if kind == "map":
-            value = self.fn(schema["values"], namespace)
-            name = self._name("M")
+                             f"    return L(len(v)) + b''.join([{item} for x in v]) + b'\\x00'\n")
+        elif kind == "map":
+            value = self.expr(schema["values"], "x", namespace)
             self.defs.append(f"def {name}(v):\n    if not v:\n        return b'\\x00'\n"
-                             f"    return L(len(v)) + b''.join([S(k) + {value}(x) for k, x in v.items()]) + b'\\x00'\n")
-            return name
-        raise ValueError(f"unsupported Avro type {kind!r}")
+                             f"    return L(len(v)) + b''.join([S(k) + {value} for k, x in v.items()]) + b'\\x00'\n")
+        else:
+            raise ValueError(f"unsupported Avro type {kind!r}")
+        return name
 
     def _union(self, branches: list[Any], namespace: str | None) -> str:
+        """General union: dispatch on the Python type, in the order fastavro would pick a branch."""
         name = self._name("U")
-        if len(branches) == 2 and "null" in branches:
-            null_at = branches.index("null")
-            other = self.fn(branches[1 - null_at], namespace)
-            n, o = L(null_at), L(1 - null_at)
-            self.defs.append(f"def {name}(v):\n    return {n!r} if v is None else {o!r} + {other}(v)\n")
-            return name
-        # General union: dispatch on the Python type, in the order fastavro would pick a branch.
         checks = []
         for i, branch in enumerate(branches):
             kind = branch if isinstance(branch, str) else branch["type"] if isinstance(branch, dict) else "union"
-            f = self.fn(branch, namespace)
             test = {
                 "null": "v is None", "boolean": "v is True or v is False",
                 "int": "type(v) is int", "long": "type(v) is int",
@@ -156,7 +196,7 @@ class _Compiler:
                 "map": "type(v) is dict", "record": "type(v) is dict", "array": "type(v) is list",
                 "enum": "type(v) is str",
             }.get(kind, "False")
-            checks.append(f"    if {test}:\n        return {L(i)!r} + {f}(v)\n")
+            checks.append(f"    if {test}:\n        return {L(i)!r} + {self.expr(branch, 'v', namespace)}\n")
         self.defs.append(f"def {name}(v):\n{''.join(checks)}    raise TypeError(f'no union branch for {{v!r}}')\n")
         return name
 
@@ -166,14 +206,11 @@ class _Compiler:
         self.named[full] = name
         parts = [repr(prefix)] if prefix else []
         for f in schema["fields"]:
-            enc = self.fn(f["type"], ns)
-            fname = f["name"]
-            value = f"r.get({fname!r}, {name}_D{len(parts)})" if "default" in f else f"r[{fname!r}]"
-            if "default" in f:
-                self.env[f"{name}_D{len(parts)}"] = f["default"]
-            parts.append(f"{enc}({value})")
-        body = ", ".join(parts) + ("," if len(parts) == 1 else "")
-        self.defs.append(f"def {name}(r):\n    return b''.join(({body}))\n")
+            # r[name] even for fields with a default: a record without one raises KeyError and the caller
+            # takes AvroSerde's path (which applies defaults); complete records, the generators' case, are fast.
+            parts.append(self.expr(f["type"], f"r[{f['name']!r}]", ns))
+        body = ",\n        ".join(parts) + ("," if len(parts) == 1 else "")
+        self.defs.append(f"def {name}(r):\n    return b''.join((\n        {body}))\n")
         return name
 
     def top(self, schema: dict[str, Any], prefix: bytes) -> Callable[[dict[str, Any]], bytes]:

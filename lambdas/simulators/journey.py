@@ -18,7 +18,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any
 
 from lambdas.simulators import booking as bk
@@ -26,6 +26,7 @@ from lambdas.simulators.places import SEGMENT_PRICE, Hotel
 from lambdas.simulators.world import Device, User, Weighted, World, uuid4_of
 
 Action = tuple[str, Any]  # ("signup", User) | ("booking", Booking)
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 _METHOD = Weighted(bk.PAYMENT_METHODS, bk.PAYMENT_METHOD_WEIGHTS)
 _FILTERS = (("price_max", ("1000000", "2000000", "3500000", "6000000")), ("stars", ("3", "4", "5")),
             ("amenities", ("pool", "breakfast", "free_cancellation", "beachfront", "airport_shuttle")),
@@ -58,8 +59,14 @@ class Session:
 class Journey:
     """Context of one session while its flow is walked: the events built so far and the choices made."""
 
-    def __init__(self, world: World, rng: random.Random, session: Session, now_ms: int, platform: str) -> None:
+    def __init__(self, world: World, rng: random.Random, session: Session, now_ms: int, platform: str,
+                 light: bool = False) -> None:
         self.world, self.rng, self.s, self.now_ms, self.platform = world, rng, session, now_ms, platform
+        self.light = light
+        dev, user = session.device, session.user
+        self._fixed = (user.user_id, session.session_id, platform, dev.device_id, dev.app_version, user.locale,
+                       dev.ip, dev.user_agent)
+        self._day: date | None = None
         self.page: str | None = None
         self.destination: str | None = None
         self.hotel: Hotel | None = None
@@ -71,26 +78,33 @@ class Journey:
     # -- building events -------------------------------------------------------------------------
     def event(self, event_type: str, page: str | None, action: Action | None = None,
               booking_id: str | None = None, amount: float | None = None, **props: str) -> dict[str, Any]:
-        dev, user = self.s.device, self.s.user
+        hotel = self.hotel
+        if self.light:  # the same random draws, only what the clickstream and logs read
+            self.rng.getrandbits(128)
+            light = {"event_type": event_type, "page": page, "hotel_id": hotel.hotel_id if hotel is not None else None}
+            self.page = page
+            self.s.events.append(Emit(light, action))
+            return light
+        user_id, session_id, platform, device_id, app_version, locale, ip, ua = self._fixed
         rec = {
             "event_id": uuid4_of(self.rng.getrandbits(128)),
             "event_type": event_type,
             "event_ts": 0,
             "received_ts": 0,
-            "user_id": user.user_id,
-            "session_id": self.s.session_id,
-            "platform": self.platform,
-            "device_id": dev.device_id,
-            "app_version": dev.app_version,
-            "locale": user.locale,
+            "user_id": user_id,
+            "session_id": session_id,
+            "platform": platform,
+            "device_id": device_id,
+            "app_version": app_version,
+            "locale": locale,
             "page": page,
             "destination": self.destination,
-            "hotel_id": self.hotel.hotel_id if self.hotel else None,
+            "hotel_id": hotel.hotel_id if hotel is not None else None,
             "booking_id": booking_id,
             "amount": amount,
             "currency": "VND" if amount is not None else None,
-            "client_ip": dev.ip,
-            "user_agent": dev.user_agent,
+            "client_ip": ip,
+            "user_agent": ua,
             "properties": props,
         }
         self.page = page
@@ -125,9 +139,10 @@ class Journey:
         name, values = _FILTERS[int(r() * len(_FILTERS))]
         return {"filter": name, "value": values[int(r() * len(values))]}
 
-    def check_in_date(self) -> Any:
-        day = datetime.fromtimestamp(self.now_ms / 1000, tz=UTC).date()
-        return day + timedelta(days=self.check_in_days)
+    def check_in_date(self) -> date:
+        if self._day is None:
+            self._day = date.fromordinal(_EPOCH_ORDINAL + self.now_ms // 86_400_000)
+        return self._day + timedelta(days=self.check_in_days)
 
     def price(self, hotel: Hotel) -> float:
         return float(round(hotel.price_vnd * (0.9 + 0.2 * SEGMENT_PRICE[self.s.user.segment] / 2.8), -3))
@@ -191,8 +206,12 @@ class Flow:
                 raise ValueError(f"flow {self.kind}: unknown state(s) {unknown or state}")
             self._picks[state] = Weighted([s for s, _ in moves], [p for _, p in moves])
 
-    def build(self, world: World, stream: int, j: int, now_ms: int) -> Session:
-        """Session ``j`` of worker ``stream``: a pure function of the world's seed and these numbers."""
+    def build(self, world: World, stream: int, j: int, now_ms: int, light: bool = False) -> Session:
+        """Session ``j`` of worker ``stream``: a pure function of the world's seed and these numbers.
+
+        ``light`` records only event_type/page/hotel_id per event (what the clickstream and the logs
+        need), with the same random draws — so the session is the same one, built for less.
+        """
         rng = world.session_rng(self.kind, stream, j)
         new_user = rng.random() < self.new_user_share
         if new_user:
@@ -201,7 +220,7 @@ class Flow:
             user = world.active_user(rng.random())
         device = self.device_of(user)
         session = Session(self.kind, j, f"s-{rng.getrandbits(64):016x}", user, device)
-        journey = Journey(world, rng, session, now_ms, self.platform_of(device))
+        journey = Journey(world, rng, session, now_ms, self.platform_of(device), light)
         state, steps = self.start, 0
         while True:
             self.states[state](journey)

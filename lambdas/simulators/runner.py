@@ -37,6 +37,8 @@ log = logging.getLogger("simulators.runner")
 _BATCH = 2000
 #: In real time, a source wakes at most this often (events due in between go out as one batch).
 MIN_WAKE_S = 0.01
+#: At full speed, how far (simulated seconds) a source may run ahead of the slowest one.
+MAX_AHEAD_S = 0.05
 
 
 @dataclass
@@ -50,6 +52,7 @@ class SourceRun:
     emitted: int = 0
     ops: int = 0
     hasher: Any = None
+    replay: Any = None  # a ReplayPool in replay mode
     error: BaseException | None = None
     thread: threading.Thread | None = None
     done: threading.Event = field(default_factory=threading.Event)
@@ -83,6 +86,7 @@ class Runner:
         self.pacer: Pacer | None = None
         self.started_wall = 0.0
         self.finished_wall = 0.0
+        self.flushed_wall = 0.0
 
     # -- building ------------------------------------------------------------------------------
     def _sink(self, kind: str) -> Sink:
@@ -90,8 +94,11 @@ class Runner:
         if sink is None:
             sc = self.scenario
             if kind == "kafka":
-                overrides = {"linger.ms": sc.kafka.linger_ms} if sc.kafka.linger_ms is not None else {}
-                sink = KafkaSink(self.settings, encoder=sc.kafka.encoder, **overrides)
+                overrides: dict[str, Any] = dict(sc.kafka.producer)
+                if sc.kafka.linger_ms is not None:
+                    overrides["linger.ms"] = sc.kafka.linger_ms
+                sink = KafkaSink(self.settings, encoder=sc.kafka.encoder, topic_prefix=sc.kafka.topic_prefix,
+                                 **overrides)
             elif kind == "gateway":
                 key = self.settings.gateway_api_keys.get_secret_value().split(",")[0].strip()
                 sink = GatewaySink(sc.gateway.url or self.settings.gateway_url, key, batch_max=sc.gateway.batch_max,
@@ -146,16 +153,24 @@ class Runner:
             ctx_extras = dict(extras)
             if name == "oltp":
                 ctx_extras["store"] = self._make_store(options)
-            source = cls(SourceContext(world=world, stream=self.stream, options=options, desk=desk, extras=ctx_extras))
+            kind = self._sink_kind(name, cls, spec.sink)
+            replaying = bool(sc.kafka.replay_pool) and kind == "kafka" and cls.replay is not None
+            source = cls(SourceContext(world=world, stream=self.stream, options=options,
+                                       desk=None if replaying else desk, extras=ctx_extras))
             if name == "oltp":
                 desk = source
-            kind = self._sink_kind(name, cls, spec.sink)
             sink = self._sink(kind)
+            pool = None
             if isinstance(sink, KafkaSink) and cls.topic:
                 sink.encoder_for(cls.topic)  # registers the schema now: a registry problem fails fast
-            hasher = hashlib.sha256() if sc.hash and cls.deterministic else None
+                if replaying:
+                    from lambdas.simulators.replay import ReplayPool
+
+                    pool = ReplayPool(source, sink.serde.catalog.get(cls.topic).schema_text,
+                                      sink.serde.header(cls.topic), sc.kafka.replay_pool, self.start_ms)
+            hasher = hashlib.sha256() if sc.hash and cls.deterministic and pool is None else None
             self.runs[name] = SourceRun(name, source, sink, cls.topic, Schedule(spec.rate / self.workers, curve,
-                                        self.start_ms), limits.get(name), hasher=hasher)
+                                        self.start_ms), limits.get(name), hasher=hasher, replay=pool)
         if desk is None and any(getattr(r.source, "desk", "x") is None for r in self.runs.values()):
             log.warning("the oltp source is disabled: bookings in app events will not exist in PostgreSQL")
 
@@ -205,7 +220,10 @@ class Runner:
             if due_tick:
                 next_tick = sim_now + tick_s  # type: ignore[operator]
                 r.ops += src.tick(self.start_ms + int(sim_now * 1000))
-            if ts or due_tick:
+            if r.replay is not None and ts:
+                r.sink.send_encoded(r.topic, r.replay.take(ts))  # type: ignore[attr-defined]
+                r.emitted += len(ts)
+            elif ts or due_tick:
                 records = src.generate(ts)
                 r.emitted += len(ts)
                 if r.hasher is not None:
@@ -225,6 +243,16 @@ class Runner:
                     return
             elif not ts:
                 stop.wait(0.005)  # at its count limit, ticking until the journeys end: don't spin
+            else:
+                # Full speed, yet in step: no source runs ahead of the slowest one in simulated time, so
+                # the mix keeps its proportions and the streams stay aligned in time for consumers.
+                while sched.last_s > self._slowest_s() + MAX_AHEAD_S and not stop.is_set():
+                    stop.wait(0.001)
+
+    def _slowest_s(self) -> float:
+        behind = [r.schedule.last_s for r in self.runs.values()
+                  if r.source.tick_s is None and r.schedule.rate > 0 and not r.done.is_set()]
+        return min(behind) if behind else math.inf
 
     def start(self) -> None:
         if not self.runs:
@@ -289,6 +317,7 @@ class Runner:
                 r.error = r.error or exc
         flush_s = self.scenario.kafka.flush_timeout_s
         sinks = {s.name: s.close(flush_s) for s in self._sinks.values()}
+        self.flushed_wall = time.monotonic()
         return self.report(sinks)
 
     def report(self, sinks: dict[str, dict[str, int]]) -> dict[str, Any]:
@@ -308,6 +337,7 @@ class Runner:
         return {
             "scenario": self.scenario.name, "seed": self.seed, "start_ms": self.start_ms, "stream": self.stream,
             "workers": self.workers, "speed": self.scenario.speed, "elapsed_s": elapsed,
+            "flushed_s": max(elapsed, self.flushed_wall - self.started_wall),  # until the last ack
             "emitted": sum(r.emitted for r in self.runs.values()),
             "sources": sources, "sinks": sinks, "undelivered": undelivered,
             "errors": [s["error"] for s in sources.values() if "error" in s],

@@ -62,6 +62,13 @@ class KafkaSpec(_Strict):
     linger_ms: int | None = Field(default=None, ge=0, le=1000)
     #: Seconds to wait for outstanding acknowledgements at shutdown.
     flush_timeout_s: float = Field(default=20.0, gt=0.0)
+    #: Produce to ``<prefix><catalog topic>`` (benchmarks use throw-away topics); schemas stay the catalog's.
+    topic_prefix: str = ""
+    #: Replay mode (``replay.py``): each Kafka source pre-builds this many records and re-emits them with
+    #: fresh ids and times, pre-encoded — for load beyond live generation. 0 = live generation.
+    replay_pool: int = Field(default=0, ge=0, le=10_000_000)
+    #: Extra librdkafka producer settings (idempotence and acks=all are fixed by the delivery contract).
+    producer: dict[str, str | int | float | bool] = Field(default_factory=dict)
 
 
 class FileSpec(_Strict):

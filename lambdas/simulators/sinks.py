@@ -131,7 +131,7 @@ class KafkaSink(Sink):
     name = "kafka"
 
     def __init__(self, settings: Settings, *, encoder: str = "compiled", producer: Any = None,
-                 serde: Any = None, **producer_overrides: Any) -> None:
+                 serde: Any = None, topic_prefix: str = "", **producer_overrides: Any) -> None:
         super().__init__()
         from eventbus.kafka import Producer
         from eventbus.serde import AvroSerde
@@ -141,6 +141,7 @@ class KafkaSink(Sink):
         self.producer = producer or Producer(settings, client_id="simulators", enqueue_timeout=5.0,
                                              **producer_overrides)
         self.encoder = encoder
+        self.topic_prefix = topic_prefix
         self._encoders: dict[str, Callable[[dict[str, Any]], bytes]] = {}
 
     def encoder_for(self, topic: str) -> Callable[[dict[str, Any]], bytes]:
@@ -170,12 +171,25 @@ class KafkaSink(Sink):
         enc = self.encoder_for(topic)
         p = self.producer
         raw = p.raw.produce
+        target = self.topic_prefix + topic
         for key, rec in batch:
             value = enc(rec)
             try:
-                raw(topic, value, key)  # delivery reports go to the shared Producer's accounting
+                raw(target, value, key)  # delivery reports go to the shared Producer's accounting
             except BufferError:
-                self._produce_blocking(topic, value, key)
+                self._produce_blocking(target, value, key)
+        p.poll(0)
+
+    def send_encoded(self, topic: str, batch: list[tuple[str, bytes]]) -> None:
+        """Records already in the wire format (replay mode)."""
+        p = self.producer
+        raw = p.raw.produce
+        target = self.topic_prefix + topic
+        for key, value in batch:
+            try:
+                raw(target, value, key)
+            except BufferError:
+                self._produce_blocking(target, value, key)
         p.poll(0)
 
     def _produce_blocking(self, topic: str, value: bytes, key: str) -> None:

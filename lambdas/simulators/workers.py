@@ -77,6 +77,7 @@ def merge_reports(reports: dict[int, dict[str, Any]]) -> dict[str, Any]:
     for s in sources.values():
         s["rate"] = s["emitted"] / elapsed
     return {**first, "workers": len(reports), "elapsed_s": elapsed, "sources": sources, "sinks": sinks,
+            "flushed_s": max(r.get("flushed_s", r["elapsed_s"]) for r in reports.values()),
             "emitted": sum(r["emitted"] for r in reports.values()),
             "undelivered": sum(r["undelivered"] for r in reports.values()),
             "errors": [e for r in reports.values() for e in r["errors"]],

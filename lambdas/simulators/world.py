@@ -29,10 +29,13 @@ def mix(*parts: object) -> int:
     return int.from_bytes(digest, "big")
 
 
+_VARIANT = {c: "89ab"[int(c, 16) & 3] for c in "0123456789abcdef"}
+
+
 def uuid4_of(bits: int) -> str:
     """A version-4 UUID string from 128 random bits (deterministic when the bits are)."""
-    h = f"{(bits & ~(0xF << 76) | (0x4 << 76)) & ~(0x3 << 62) | (0x2 << 62):032x}"
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+    h = "%032x" % bits  # noqa: UP031 - the fastest formatting here
+    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:]}"
 
 
 class Weighted:

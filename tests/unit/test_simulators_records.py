@@ -89,3 +89,29 @@ def test_app_events_are_accepted_by_the_gateway_models(name: str) -> None:
         if rec["event_type"] in BOOKING_EVENT_TYPES and not booking:
             assert rec["event_type"] == "booking_view"
     assert routes["booking"] and routes["user"]
+
+
+@pytest.mark.parametrize("name", KAFKA_SOURCES)
+def test_replay_pool_emits_valid_records_with_fresh_ids_and_scheduled_times(name: str) -> None:
+    from lambdas.simulators.replay import ReplayPool
+
+    cls = REGISTRY[name]
+    spec = load_catalog().get(cls.topic)  # type: ignore[arg-type]
+    src = cls(SourceContext(world=World(seed=3, users=300), extras={"start_ms": START}))
+    pool = ReplayPool(src, spec.schema_text, b"H" * 18, 300, START)
+    ts = list(range(START + 10**9, START + 10**9 + 700))  # more than two passes over the pool
+    out = pool.take(ts)
+    records = [fastavro.schemaless_reader(io.BytesIO(v[18:]), spec.schema, spec.schema) for _, v in out]
+    id_field = {"mobile": "event_id", "web": "event_id", "clickstream": "click_id", "app_logs": "log_id",
+                "external": "record_id"}[name]
+    assert len({r[id_field] for r in records}) == len(records)  # never a repeated id
+    time_field = cls.replay.time  # type: ignore[union-attr]
+    assert [int(r[time_field].timestamp() * 1000) for r in records] == ts
+    if "session_id" in cls.replay.per_pass and name != "app_logs":  # type: ignore[union-attr]
+        first, third = records[5]["session_id"], records[605]["session_id"]
+        assert third == first + "-2"  # the same session replayed on pass 2 is a new session
+    if name == "clickstream":
+        assert all(key == rec["session_id"] for (key, _), rec in zip(out, records, strict=True))
+    for rec in records[:50]:  # everything else is the live generator's content
+        assert validate({k: (int(v.timestamp() * 1000) if hasattr(v, "timestamp") else v) for k, v in rec.items()},
+                        spec.schema, raise_errors=True)

@@ -9,11 +9,14 @@ logs carry the user_id/session_id of the world's live sessions, so they join wit
 from __future__ import annotations
 
 import math
+import random
 from dataclasses import dataclass
+from functools import cached_property
 
 from pydantic import Field
 
 from lambdas.simulators.journey import Session
+from lambdas.simulators.replay import ReplaySpec
 from lambdas.simulators.sources.base import Keyed, Source, SourceContext, SourceOptions
 from lambdas.simulators.sources.mobile import MOBILE
 from lambdas.simulators.sources.web import WEB
@@ -45,6 +48,22 @@ class Service:
     routes: tuple[tuple[str, str, float], ...]  # (method, path, median latency ms)
     upstream: str
 
+    @cached_property
+    def loggers(self) -> tuple[str, str]:
+        base = self.name.replace("-", "_")
+        return f"{base}.http", f"{base}.internal"
+
+    @cached_property
+    def attributes(self) -> tuple[dict[str, str], dict[str, str]]:
+        """(normal, during an incident)."""
+        return tuple({"region": "ap-southeast-1", "env": "prod", "lang": self.lang, "incident": flag}  # type: ignore[return-value]
+                     for flag in ("false", "true"))
+
+    @property
+    def sessions(self) -> bool:
+        """Whether its requests carry a user session (notifications are sent by the back office)."""
+        return self.name != "notification-svc"
+
 
 SERVICES = (
     Service("api-gateway", "go", 24, 6, (("POST", "/events/user", 4), ("POST", "/events/batch", 9),
@@ -62,6 +81,8 @@ SERVICES = (
             "ses"),
 )
 _SERVICE = Weighted(SERVICES, [s.share for s in SERVICES])
+#: Latency spread around a route's median: exp(N(0, 0.6)) quantiles, one table lookup per log line.
+_SPREAD = tuple(math.exp(random.Random(5).gauss(0.0, 0.6)) for _ in range(4096))
 _LEVEL = Weighted(("DEBUG", "INFO", "WARN", "ERROR", "FATAL"), (15, 70, 10, 4.5, 0.5))
 _ERRORS = {
     "python": (("UpstreamError", "{up} answered 503"), ("TimeoutError", "{up} did not answer within 3000 ms"),
@@ -91,6 +112,7 @@ class AppLogsSource(Source):
     name = "app_logs"
     topic = "topic_app_logs"
     Options = AppLogsOptions
+    replay = ReplaySpec(fresh=("log_id", "trace_id", "span_id"), per_pass=("session_id",), time="ts")
 
     def __init__(self, ctx: SourceContext) -> None:
         super().__init__(ctx)
@@ -107,7 +129,7 @@ class AppLogsSource(Source):
 
     def _session(self, now_ms: int) -> Session:
         flow = WEB if self.rng.random() < 0.4 else MOBILE
-        s = flow.build(self.world, self.stream, self.next_j, now_ms)
+        s = flow.build(self.world, self.stream, self.next_j, now_ms, light=True)
         self.next_j += 1
         return s
 
@@ -129,59 +151,65 @@ class AppLogsSource(Source):
         out: list[Keyed] = []
         rng = self.rng
         rnd, bits = rng.random, rng.getrandbits
+        spread, n_spread = _SPREAD, len(_SPREAD)
+        error_share = self.opts.incident_error_share
+        sessions, n_sessions = self.sessions, len(self.sessions)
         for ts in timestamps:
             svc = _SERVICE.pick(rnd())
-            down = self._incident(ts)
+            down = self._incident(ts) if ts >= self.next_incident or ts < self.incident_until else None
             if down is not None and rnd() < 0.5:
                 svc = down  # the failing service logs twice as much during its incident
+            failing = svc is down
             level = _LEVEL.pick(rnd())
-            if svc is down and rnd() < self.opts.incident_error_share:
+            if failing and rnd() < error_share:
                 level = "FATAL" if rnd() < 0.04 else "ERROR"
             method, path, median = svc.routes[int(rnd() * len(svc.routes))]
-            latency = median * math.exp(rng.gauss(0.0, 0.6)) * (8.0 if svc is down else 1.0)
-            status, stack, message = 200, None, ""
-            if level in ("ERROR", "FATAL"):
-                exc, msg = _ERRORS[svc.lang][int(rnd() * len(_ERRORS[svc.lang]))]
+            latency = median * spread[int(rnd() * n_spread)] * (8.0 if failing else 1.0)
+            status, stack = 200, None
+            if level == "INFO":
+                status = 201 if method == "POST" and rnd() < 0.5 else 200
+                message = "%s %s %d %d ms" % (method, path, status, latency)  # noqa: UP031 - hot path
+            elif level == "ERROR" or level == "FATAL":
+                errors = _ERRORS[svc.lang]
+                exc, msg = errors[int(rnd() * len(errors))]
                 msg = msg.format(up=svc.upstream)
-                status = 503 if "503" in msg or svc is down else 500
+                status = 503 if "503" in msg or failing else 500
                 message = f"{method} {path} failed: {exc.rsplit('.', 1)[-1]}: {msg}"
                 stack = self._stack(svc, exc, msg)
             elif level == "WARN":
                 message = _WARN[int(rnd() * len(_WARN))].format(up=svc.upstream, ms=int(latency))
                 status = 429 if message.startswith("rate limit") else 200
-            elif level == "DEBUG":
+            else:
                 message = _DEBUG[int(rnd() * len(_DEBUG))].format(key=f"h{bits(24):06x}", up=svc.upstream,
                                                                  ms=int(latency / 10))
-            else:
-                status = 201 if method == "POST" and rnd() < 0.5 else 200
-                message = _INFO_OK.format(method=method, path=path, status=status, ms=int(latency))
-            session = None
-            if svc.name != "notification-svc" and rnd() < 0.6:
-                k = int(rnd() * len(self.sessions))
-                session = self.sessions[k]
+            user_id = session_id = None
+            if svc.sessions and rnd() < 0.6:
+                k = int(rnd() * n_sessions)
+                session = sessions[k]
+                user_id, session_id = session.user.user_id, session.session_id
                 if rnd() < 0.02:
-                    self.sessions[k] = self._session(ts)
-            rec = {
-                "log_id": f"log-{bits(64):016x}",
+                    sessions[k] = self._session(ts)
+            name = svc.name
+            out.append((name, {
+                "log_id": "log-%016x" % bits(64),  # noqa: UP031
                 "ts": ts,
-                "service": svc.name,
-                "host": self.host_names[svc.name][int(rnd() * svc.hosts)],
+                "service": name,
+                "host": self.host_names[name][int(rnd() * svc.hosts)],
                 "level": level,
-                "logger": f"{svc.name.replace('-', '_')}.{'http' if level != 'DEBUG' else 'internal'}",
+                "logger": svc.loggers[level == "DEBUG"],
                 "message": message,
-                "trace_id": f"{bits(128):032x}",
-                "span_id": f"{bits(64):016x}",
-                "user_id": session.user.user_id if session else None,
-                "session_id": session.session_id if session else None,
+                "trace_id": "%032x" % bits(128),  # noqa: UP031
+                "span_id": "%016x" % bits(64),  # noqa: UP031
+                "user_id": user_id,
+                "session_id": session_id,
                 "http_method": method,
                 "path": path,
                 "status_code": status,
                 "latency_ms": round(latency, 2),
                 "stack_trace": stack,
-                "attributes": {"region": "ap-southeast-1", "env": "prod", "lang": svc.lang,
-                               "incident": "true" if svc is down else "false"},
-            }
-            out.append((svc.name, rec))
+                # Shared per (service, incident): records are read-only once generated.
+                "attributes": svc.attributes[failing],
+            }))
         return out
 
     def _stack(self, svc: Service, exc: str, msg: str) -> str:

@@ -21,6 +21,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
+from lambdas.simulators.replay import ReplaySpec
 from lambdas.simulators.world import World
 
 Keyed = tuple[str, dict[str, Any]]  # (Kafka key, record)
@@ -62,6 +63,8 @@ class Source(ABC):
     tick_s: ClassVar[float | None] = None
     #: Whether the content is a pure function of seed + scenario (enters the run's content hash).
     deterministic: ClassVar[bool] = True
+    #: Fields that change per emission in replay mode (``kafka.replay_pool``); None = live only.
+    replay: ClassVar[ReplaySpec | None] = None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

@@ -12,6 +12,7 @@ from typing import Any
 from pydantic import Field
 
 from lambdas.simulators.journey import Session
+from lambdas.simulators.replay import ReplaySpec
 from lambdas.simulators.sources.base import Keyed, Source, SourceContext, SourceOptions
 from lambdas.simulators.sources.mobile import MOBILE
 from lambdas.simulators.sources.web import WEB, page_url
@@ -64,6 +65,7 @@ class ClickstreamSource(Source):
     name = "clickstream"
     topic = "topic_clickstream"
     Options = ClickstreamOptions
+    replay = ReplaySpec(fresh=("click_id",), per_pass=("session_id",), time="event_ts", key="session_id")
 
     def __init__(self, ctx: SourceContext) -> None:
         super().__init__(ctx)
@@ -78,7 +80,7 @@ class ClickstreamSource(Source):
         kind, flow = ("web", WEB) if web else ("mobile", MOBILE)
         j = self.next_j[kind]
         self.next_j[kind] = j + 1
-        session = flow.build(self.world, self.stream, j, now_ms)
+        session = flow.build(self.world, self.stream, j, now_ms, light=True)
         clicks = self._clicks(session, web)
         return clicks[::-1]  # popped from the end
 
@@ -132,7 +134,7 @@ class ClickstreamSource(Source):
             rec = clicks.pop()
             if not clicks:
                 pool[i] = self._next(ts)
-            rec["click_id"] = f"clk-{bits(64):016x}"
+            rec["click_id"] = "clk-%016x" % bits(64)  # noqa: UP031 - hot path
             rec["event_ts"] = ts
             out.append((rec["session_id"], rec))
         return out

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from pydantic import Field
 
 from lambdas.simulators import places
+from lambdas.simulators.replay import ReplaySpec
 from lambdas.simulators.sources.base import Keyed, Source, SourceContext, SourceOptions
 from lambdas.simulators.world import Weighted
 
@@ -44,6 +45,8 @@ class ExternalSource(Source):
     name = "external"
     topic = "topic_external_data"
     Options = ExternalOptions
+    replay = ReplaySpec(fresh=("record_id",), time="observed_ts", offsets=("fetched_ts",),
+                        hour=("data_interval_start", "data_interval_end"))
 
     def __init__(self, ctx: SourceContext) -> None:
         super().__init__(ctx)

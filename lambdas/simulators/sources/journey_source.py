@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 from pydantic import Field
 
 from lambdas.simulators.journey import Emit, Flow, Session
+from lambdas.simulators.replay import ReplaySpec
 from lambdas.simulators.sources.base import Keyed, Source, SourceContext, SourceOptions
 
 log = logging.getLogger("simulators.journey")
@@ -29,6 +30,8 @@ class JourneySource(Source):
     flow: ClassVar[Flow]
     default_sink = "gateway"
     Options = JourneyOptions
+    replay = ReplaySpec(fresh=("event_id",), per_pass=("session_id", "booking_id"), time="event_ts",
+                        offsets=("received_ts",))
 
     def __init__(self, ctx: SourceContext) -> None:
         super().__init__(ctx)
