@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import itertools
 import json
 import multiprocessing as mp
 import os
@@ -206,7 +207,7 @@ def bench_rate(rate: float, seconds: float) -> dict[str, Any]:
     samples: list[tuple[float, int]] = []
     report = runner.run(on_tick=lambda snap: samples.append(
         (snap["elapsed_s"], sum(s["emitted"] for s in snap["sources"].values()))), every_s=1.0)
-    per_s = [(b[1] - a[1]) / (b[0] - a[0]) for a, b in zip(samples, samples[1:], strict=False) if b[0] > a[0]]
+    per_s = [(b[1] - a[1]) / (b[0] - a[0]) for a, b in itertools.pairwise(samples) if b[0] > a[0]]
     achieved = report["emitted"] / seconds
     delivered = report["sinks"]["kafka"]["delivered"]
     return {"case": f"rate accuracy: {rate:,.0f} events/s for {seconds:.0f} s (real time, Kafka, 1 process)",
