@@ -87,7 +87,8 @@ class Scratch:
                 cur.execute(ddl.format(t=table))
                 if identity_full:
                     cur.execute(f"ALTER TABLE {table} REPLICA IDENTITY FULL")
-        self.admin = make_admin(settings)  # kept: a collected admin client drops its pending requests
+        # kept: a collected admin client drops its pending requests; quiet during the Kafka drill
+        self.admin = make_admin(settings, log_level=0)
         for fut in self.admin.create_topics([NewTopic(self.topic, 4, 1)]).values():
             fut.result()
         self._serde = AvroSerde(settings)
