@@ -1,6 +1,6 @@
 """Lag metrics of the relay: how far behind the database it is, in bytes and in milliseconds.
 
-* ``lag_bytes``     server's current WAL position minus the LSN the relay confirmed (Kafka-acked);
+* ``lag_bytes``     server's current WAL position minus the slot's confirmed LSN (both read together);
 * ``retained_bytes`` WAL the slot forces PostgreSQL to keep (current position minus restart_lsn);
 * ``lag_ms``        age of the oldest transaction not yet fully acknowledged (0 when caught up);
 * ``heartbeat_lag_ms`` emit -> confirmable time of the last heartbeat (end-to-end liveness);
@@ -68,7 +68,9 @@ class Metrics:
 
     @property
     def lag_bytes(self) -> int:
-        return max(0, self.server_lsn - self.confirmed_lsn) if self.server_lsn else 0
+        if not self.server_lsn or not self.slot_confirmed_lsn:
+            return 0
+        return max(0, self.server_lsn - self.slot_confirmed_lsn)
 
     def on_complete(self, unit: Unit, now_ms: float) -> None:
         """InFlight listener: a transaction's last record was acknowledged (or a heartbeat came back)."""

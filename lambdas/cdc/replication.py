@@ -229,8 +229,11 @@ class Replicator:
         self._sync_metrics()
 
     def _heartbeat(self) -> None:
-        if self.side is not None and self.side.heartbeat(HEARTBEAT_PREFIX, f"{self.slot}:{int(time.time() * 1000)}"):
+        if self.side is None:
+            return
+        if self.side.heartbeat(HEARTBEAT_PREFIX, f"{self.slot}:{int(time.time() * 1000)}"):
             self.metrics.heartbeats_sent += 1
+        self.side.refresh(self.metrics)  # server WAL position and slot gauges (lag_bytes, retained_bytes)
 
     def _sync_metrics(self) -> None:
         m = self.metrics

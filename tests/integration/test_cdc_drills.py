@@ -124,7 +124,11 @@ def test_kafka_down_30s_under_load_loses_nothing(
         writer.stop_event.set()
         if relay.proc.poll() is None:
             relay.kill()
-    errors = [ln for ln in relay.log_text().splitlines() if '"level": "ERROR"' in ln]
+    lines = relay.log_text().splitlines()
+    errors = [ln for ln in lines if '"level": "ERROR"' in ln]
     assert errors == [], errors[:3]
+    # the lag gauges saw the outage: ms behind and bytes behind both grew while Kafka was away
+    status = [json.loads(ln) for ln in lines if '"msg": "cdc status"' in ln]
+    assert max(s["lag_ms"] for s in status) > 10_000 and max(s["lag_bytes"] for s in status) > 100_000
     result = verify(scratch, writer, scratch.records(settle=2.0))
     report("kafka_down_30s", {**result, "outage_s": round(outage, 1)})
