@@ -28,8 +28,9 @@ from eventbus.settings import Settings, get_settings
 from lambdas.simulators.exceptions import SimulatorError
 from lambdas.simulators.rate import Curve, Pacer, Schedule
 from lambdas.simulators.scenario import Scenario, source_options
-from lambdas.simulators.sinks import DiscardSink, GatewaySink, JsonLinesSink, KafkaSink, Sink
+from lambdas.simulators.sinks import KafkaSink, Sink
 from lambdas.simulators.sources import REGISTRY, Source, SourceContext
+from lambdas.simulators.wiring import make_sink, make_store, sink_kind, split_count
 from lambdas.simulators.world import World
 
 log = logging.getLogger("simulators.runner")
@@ -37,8 +38,6 @@ log = logging.getLogger("simulators.runner")
 _BATCH = 2000
 #: In real time, a source wakes at most this often (events due in between go out as one batch).
 MIN_WAKE_S = 0.01
-#: At full speed, how far (simulated seconds) a source may run ahead of the slowest one.
-MAX_AHEAD_S = 0.05
 
 
 @dataclass
@@ -56,16 +55,6 @@ class SourceRun:
     error: BaseException | None = None
     thread: threading.Thread | None = None
     done: threading.Event = field(default_factory=threading.Event)
-
-
-def split_count(total: int, weights: dict[str, float], workers: int = 1, stream: int = 0) -> dict[str, int]:
-    """``total`` events shared by ``weights`` (largest remainder), then among ``workers``; exact sums."""
-    wsum = sum(weights.values()) or 1.0
-    raw = {k: total * w / wsum for k, w in weights.items()}
-    out = {k: int(v) for k, v in raw.items()}
-    for k in sorted(raw, key=lambda k: (out[k] - raw[k], k))[: total - sum(out.values())]:
-        out[k] += 1
-    return {k: n // workers + (stream < n % workers) for k, n in out.items()}
 
 
 class Runner:
@@ -90,51 +79,9 @@ class Runner:
 
     # -- building ------------------------------------------------------------------------------
     def _sink(self, kind: str) -> Sink:
-        sink = self._sinks.get(kind)
-        if sink is None:
-            sc = self.scenario
-            if kind == "kafka":
-                overrides: dict[str, Any] = dict(sc.kafka.producer)
-                if sc.kafka.linger_ms is not None:
-                    overrides["linger.ms"] = sc.kafka.linger_ms
-                sink = KafkaSink(self.settings, encoder=sc.kafka.encoder, topic_prefix=sc.kafka.topic_prefix,
-                                 **overrides)
-            elif kind == "gateway":
-                key = self.settings.gateway_api_keys.get_secret_value().split(",")[0].strip()
-                sink = GatewaySink(sc.gateway.url or self.settings.gateway_url, key, batch_max=sc.gateway.batch_max,
-                                   timeout_s=sc.gateway.timeout_s)
-            elif kind == "jsonl":
-                path = sc.file.path if self.workers == 1 else f"{sc.file.path}.{self.stream}"
-                sink = JsonLinesSink(path)
-            elif kind == "stdout":
-                sink = JsonLinesSink()
-            else:
-                sink = DiscardSink()
-            self._sinks[kind] = sink
-        return sink
-
-    def _make_store(self, options: Any) -> Any:
-        if self._store is not None:
-            return self._store
-        if options.store == "postgres":
-            from lambdas.simulators.store import PostgresStore
-
-            return PostgresStore(self.settings.pg_dsn())
-        from lambdas.simulators.store import MemoryStore
-
-        return MemoryStore()
-
-    def _sink_kind(self, name: str, cls: type[Source], chosen: str) -> str:
-        """The source's own choice, else the scenario-wide one where it applies, else the default."""
-        fits = {"gateway": cls.default_sink == "gateway", "kafka": cls.topic is not None}
-        if chosen != "auto":
-            if not fits.get(chosen, True):
-                where = "app events only" if chosen == "gateway" else "catalog topics only"
-                raise SimulatorError(f"sources.{name}.sink: {chosen} takes {where}; "
-                                     f"use {cls.default_sink}, jsonl, stdout or discard for {name}")
-            return chosen
-        overall = self.scenario.sink
-        return overall if overall != "auto" and fits.get(overall, True) else cls.default_sink
+        if kind not in self._sinks:
+            self._sinks[kind] = make_sink(kind, self.scenario, self.settings, self.workers, self.stream)
+        return self._sinks[kind]
 
     def build(self) -> None:
         sc = self.scenario
@@ -152,8 +99,8 @@ class Runner:
             options = source_options(sc, name)
             ctx_extras = dict(extras)
             if name == "oltp":
-                ctx_extras["store"] = self._make_store(options)
-            kind = self._sink_kind(name, cls, spec.sink)
+                ctx_extras["store"] = self._store if self._store is not None else make_store(options, self.settings)
+            kind = sink_kind(sc, name, cls, spec.sink)
             replaying = bool(sc.kafka.replay_pool) and kind == "kafka" and cls.replay is not None
             source = cls(SourceContext(world=world, stream=self.stream, options=options,
                                        desk=None if replaying else desk, extras=ctx_extras))
@@ -185,17 +132,42 @@ class Runner:
     def stopped(self) -> bool:
         return self._stop.is_set()
 
-    def _loop(self, r: SourceRun) -> None:
+    def _loop(self, runs: list[SourceRun], body: Any) -> None:
         try:
-            self._pace(r)
+            body()
         except BaseException as exc:  # a source or sink bug stops the whole run, loudly
-            r.error = exc
-            log.exception("source %s failed", r.name)
+            failed = next((r for r in runs if r.name == getattr(exc, "source", None)), runs[0])
+            failed.error = exc
+            log.exception("source %s failed", failed.name)
             self.stop()
         finally:
-            r.done.set()
+            for r in runs:
+                r.done.set()
+
+    def _emit(self, r: SourceRun, ts: list[int], ticked: bool) -> None:
+        """Generate (or replay) the records of ``ts`` and ship them to the source's sink."""
+        try:
+            if r.replay is not None:
+                if ts:
+                    r.sink.send_encoded(r.topic, r.replay.take(ts))  # type: ignore[attr-defined]
+                    r.emitted += len(ts)
+                return
+            if not ts and not ticked:
+                return
+            records = r.source.generate(ts)
+            r.emitted += len(ts)
+            if r.hasher is not None:
+                update = r.hasher.update
+                for _, rec in records:
+                    update(json.dumps(rec, sort_keys=True, separators=(",", ":"), default=str).encode() + b"\n")
+            if records:
+                r.sink.send(r.topic, records)
+        except BaseException as exc:
+            exc.source = r.name  # type: ignore[attr-defined]
+            raise
 
     def _pace(self, r: SourceRun) -> None:
+        """One source on its own thread: real time, or a tick source (OLTP) at any speed."""
         sched, src, stop, pacer = r.schedule, r.source, self._stop, self.pacer
         assert pacer is not None
         tick_s, next_tick = src.tick_s, 0.0
@@ -220,18 +192,7 @@ class Runner:
             if due_tick:
                 next_tick = sim_now + tick_s  # type: ignore[operator]
                 r.ops += src.tick(self.start_ms + int(sim_now * 1000))
-            if r.replay is not None and ts:
-                r.sink.send_encoded(r.topic, r.replay.take(ts))  # type: ignore[attr-defined]
-                r.emitted += len(ts)
-            elif ts or due_tick:
-                records = src.generate(ts)
-                r.emitted += len(ts)
-                if r.hasher is not None:
-                    update = r.hasher.update
-                    for _, rec in records:
-                        update(json.dumps(rec, sort_keys=True, separators=(",", ":"), default=str).encode() + b"\n")
-                if records:
-                    r.sink.send(r.topic, records)
+            self._emit(r, ts, due_tick)
             if realtime:
                 if over:
                     return
@@ -243,16 +204,28 @@ class Runner:
                     return
             elif not ts:
                 stop.wait(0.005)  # at its count limit, ticking until the journeys end: don't spin
-            else:
-                # Full speed, yet in step: no source runs ahead of the slowest one in simulated time, so
-                # the mix keeps its proportions and the streams stay aligned in time for consumers.
-                while sched.last_s > self._slowest_s() + MAX_AHEAD_S and not stop.is_set():
-                    stop.wait(0.001)
 
-    def _slowest_s(self) -> float:
-        behind = [r.schedule.last_s for r in self.runs.values()
-                  if r.source.tick_s is None and r.schedule.rate > 0 and not r.done.is_set()]
-        return min(behind) if behind else math.inf
+    def _full_speed(self, runs: list[SourceRun]) -> None:
+        """Every non-tick source on one thread at full speed, in step: the simulated clock advances by
+        slices of ~``_BATCH`` events and each source emits what falls in the slice. The mix keeps its
+        proportions, the streams stay aligned in time, and no GIL is fought over."""
+        stop, pacer, duration = self._stop, self.pacer, self.scenario.duration_s
+        assert pacer is not None
+        active = [r for r in runs if r.schedule.rate > 0]
+        total = sum(r.schedule.rate for r in active) or 1.0
+        slice_s, horizon = _BATCH / total, 0.0
+        while active and not stop.is_set():
+            if duration is not None and pacer.elapsed() >= duration:
+                return
+            horizon += slice_s
+            for r in list(active):
+                left = None if r.limit is None else r.limit - r.emitted
+                if left is not None and left <= 0:
+                    active.remove(r)
+                    r.done.set()
+                    continue
+                cap = _BATCH * 4 if left is None else min(_BATCH * 4, left)
+                self._emit(r, r.schedule.take(horizon, cap), False)
 
     def start(self) -> None:
         if not self.runs:
@@ -261,9 +234,18 @@ class Runner:
             raise SimulatorError("no source is enabled in the scenario")
         self.pacer = Pacer(self.realtime)
         self.started_wall = time.monotonic()
+        together = [r for r in self.runs.values() if not self.realtime and r.source.tick_s is None]
+        if together:
+            thread = threading.Thread(target=self._loop, args=(together, lambda: self._full_speed(together)),
+                                      name="sim-full-speed", daemon=True)
+            for r in together:
+                r.thread = thread
+            thread.start()
         for r in self.runs.values():
-            r.thread = threading.Thread(target=self._loop, args=(r,), name=f"sim-{r.name}", daemon=True)
-            r.thread.start()
+            if not any(r is t for t in together):
+                r.thread = threading.Thread(target=self._loop, args=([r], lambda r=r: self._pace(r)),
+                                            name=f"sim-{r.name}", daemon=True)
+                r.thread.start()
 
     def wait(self, timeout: float | None = None) -> bool:
         """Wait for the non-tick sources to finish; then let the tick sources (OLTP) stop. True when done."""

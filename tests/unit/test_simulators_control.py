@@ -11,8 +11,9 @@ from lambdas.simulators.__main__ import main
 from lambdas.simulators.exceptions import ScenarioError
 from lambdas.simulators.handler import handler
 from lambdas.simulators.rate import CURVES, Curve, Schedule
-from lambdas.simulators.runner import Runner, split_count
+from lambdas.simulators.runner import Runner
 from lambdas.simulators.scenario import load_scenario, scenario_names
+from lambdas.simulators.wiring import split_count
 
 START = 1_748_764_800_000
 
