@@ -177,7 +177,7 @@ class _Compiler:
         elif kind == "map":
             value = self.expr(schema["values"], "x", namespace)
             self.defs.append(f"def {name}(v):\n    if not v:\n        return b'\\x00'\n"
-                             f"    return L(len(v)) + b''.join([S(k) + {value} for k, x in v.items()]) + b'\\x00'\n")
+                             f"    return L(len(v)) + b''.join([(SC(k) or S(k)) + {value} for k, x in v.items()]) + b'\\x00'\n")
         else:
             raise ValueError(f"unsupported Avro type {kind!r}")
         return name
