@@ -76,14 +76,25 @@ def L(n: int) -> bytes:
 def S(s: str) -> bytes:
     """Avro string: length + UTF-8 (cached: most strings in a stream repeat)."""
     b = _STRINGS.get(s)
-    if b is None:
-        e = s.encode()
-        n = len(e)
-        b = (_SMALL[n + 64] if n < 8192 else L(n)) + e
-        if len(_STRINGS) >= _STRING_CACHE_MAX:
-            _STRINGS.clear()  # unique ids would fill it: start over, the repeating values come back fast
-        _STRINGS[s] = b
+    return b if b is not None else SN(s)
+
+
+def SN(s: str) -> bytes:
+    """A cache miss: encode and remember."""
+    e = s.encode()
+    n = len(e)
+    b = (_SMALL[n + 64] if n < 8192 else L(n)) + e
+    if len(_STRINGS) >= _STRING_CACHE_MAX:
+        _STRINGS.clear()  # a rare value would fill it: start over, the repeating ones come back fast
+    _STRINGS[s] = b
     return b
+
+
+def SU(s: str) -> bytes:
+    """A string that is unique per record (ids, messages): not worth a cache slot."""
+    e = s.encode()
+    n = len(e)
+    return (_SMALL[n + 64] if n < 8192 else L(n)) + e
 
 
 def B(b: bytes) -> bytes:
@@ -104,10 +115,12 @@ class _Compiler:
     """Walks a schema once; emits one function per record/map/array/union and inline expressions for
     the rest (strings, numbers, enums, ``[null, X]`` unions), so a flat record is a single ``join``."""
 
-    def __init__(self) -> None:
+    def __init__(self, unique_fields: tuple[str, ...] = ()) -> None:
         self.named: dict[str, str] = {}
-        self.env: dict[str, Any] = {"L": L, "S": S, "B": B, "D": _DOUBLE, "F": _FLOAT, "BOOL": _bool,
-                                    "SC": _STRINGS.get}
+        self.env: dict[str, Any] = {"L": L, "S": S, "SN": SN, "SU": SU, "B": B, "D": _DOUBLE, "F": _FLOAT,
+                                    "BOOL": _bool, "SC": _STRINGS.get}
+        self.unique_fields = frozenset(unique_fields)
+        self._unique = False  # while compiling a field whose strings are unique per record
         self.defs: list[str] = []
         self.counter = 0
 
@@ -124,11 +137,13 @@ class _Compiler:
         return (f"{ns}.{name}" if ns else name), ns
 
     def _string(self, v: str) -> str:
-        """A cache hit costs one dict lookup and no Python call; ``v`` must be a plain name (evaluated twice)."""
+        """A cache hit costs one dict lookup and no Python call (``v`` is evaluated once)."""
+        if self._unique:
+            return f"SU({v})"
         if v.isidentifier():
-            return f"(SC({v}) or S({v}))"
+            return f"(SC({v}) or SN({v}))"
         tmp = self._name("_s")
-        return f"(SC({tmp} := {v}) or S({tmp}))"
+        return f"(SC({tmp} := {v}) or SN({tmp}))"
 
     def expr(self, schema: Any, v: str, namespace: str | None) -> str:
         """Python expression encoding the value expression ``v`` (evaluated once)."""
@@ -176,8 +191,9 @@ class _Compiler:
                              f"    return L(len(v)) + b''.join([{item} for x in v]) + b'\\x00'\n")
         elif kind == "map":
             value = self.expr(schema["values"], "x", namespace)
+            pairs = f"[(SC(k) or SN(k)) + {value} for k, x in v.items()]"
             self.defs.append(f"def {name}(v):\n    if not v:\n        return b'\\x00'\n"
-                             f"    return L(len(v)) + b''.join([(SC(k) or S(k)) + {value} for k, x in v.items()]) + b'\\x00'\n")
+                             f"    return L(len(v)) + b''.join({pairs}) + b'\\x00'\n")
         else:
             raise ValueError(f"unsupported Avro type {kind!r}")
         return name
@@ -208,7 +224,9 @@ class _Compiler:
         for f in schema["fields"]:
             # r[name] even for fields with a default: a record without one raises KeyError and the caller
             # takes AvroSerde's path (which applies defaults); complete records, the generators' case, are fast.
+            self._unique = f["name"] in self.unique_fields
             parts.append(self.expr(f["type"], f"r[{f['name']!r}]", ns))
+            self._unique = False
         body = ",\n        ".join(parts) + ("," if len(parts) == 1 else "")
         self.defs.append(f"def {name}(r):\n    return b''.join((\n        {body}))\n")
         return name
@@ -222,11 +240,15 @@ class _Compiler:
         return fn
 
 
-def compile_encoder(schema: dict[str, Any], prefix: bytes = b"") -> Callable[[dict[str, Any]], bytes]:
+def compile_encoder(schema: dict[str, Any], prefix: bytes = b"",
+                    unique_fields: tuple[str, ...] = ()) -> Callable[[dict[str, Any]], bytes]:
     """A function ``record -> prefix + Avro body`` for a record schema (the JSON, not fastavro-parsed).
 
-    Timestamps must be epoch millis (ints); anything else raises and the caller uses the slow path.
+    Strings go through a process-wide cache (ids, pages, locales repeat) except in ``unique_fields``
+    (top-level fields whose value is new in every record, e.g. ``event_id``): a hint, never a change
+    of output. Timestamps must be epoch millis (ints); anything else raises and the caller uses the
+    slow path.
     """
     if not isinstance(schema, dict) or schema.get("type") != "record":
         raise ValueError("compile_encoder needs a record schema")
-    return _Compiler().top(schema, prefix)
+    return _Compiler(unique_fields).top(schema, prefix)

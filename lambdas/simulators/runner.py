@@ -109,7 +109,7 @@ class Runner:
             sink = self._sink(kind)
             pool = None
             if isinstance(sink, KafkaSink) and cls.topic:
-                sink.encoder_for(cls.topic)  # registers the schema now: a registry problem fails fast
+                sink.encoder_for(cls.topic, cls.unique_fields())  # registers the schema now: fails fast
                 if replaying:
                     from lambdas.simulators.replay import ReplayPool
 

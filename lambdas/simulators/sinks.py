@@ -162,7 +162,8 @@ class KafkaSink(Sink):
         self.topic_prefix = topic_prefix
         self._encoders: dict[str, Callable[[dict[str, Any]], bytes]] = {}
 
-    def encoder_for(self, topic: str) -> Callable[[dict[str, Any]], bytes]:
+    def encoder_for(self, topic: str, unique_fields: tuple[str, ...] = ()) -> Callable[[dict[str, Any]], bytes]:
+        """The topic's encoder (built on first use; ``unique_fields`` is a speed hint, see avro_compiler)."""
         enc = self._encoders.get(topic)
         if enc is None:
             spec = self.serde.catalog.get(topic)
@@ -170,7 +171,7 @@ class KafkaSink(Sink):
             if self.encoder == "compiled" and not self.serde.compress:
                 from lambdas.simulators.avro_compiler import compile_encoder
 
-                compiled = compile_encoder(json.loads(spec.schema_text), header)
+                compiled = compile_encoder(json.loads(spec.schema_text), header, unique_fields)
                 serde_encode = self.serde.encode
 
                 def enc(rec: dict[str, Any], _c: Any = compiled, _t: str = topic) -> bytes:

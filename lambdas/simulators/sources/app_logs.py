@@ -113,6 +113,7 @@ class AppLogsSource(Source):
     topic = "topic_app_logs"
     Options = AppLogsOptions
     replay = ReplaySpec(fresh=("log_id", "trace_id", "span_id"), per_pass=("session_id",), time="ts")
+    unique_text = ("message", "stack_trace")
 
     def __init__(self, ctx: SourceContext) -> None:
         super().__init__(ctx)

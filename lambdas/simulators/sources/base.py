@@ -65,6 +65,12 @@ class Source(ABC):
     deterministic: ClassVar[bool] = True
     #: Fields that change per emission in replay mode (``kafka.replay_pool``); None = live only.
     replay: ClassVar[ReplaySpec | None] = None
+    #: Text fields new in (nearly) every record, besides the replay spec's fresh ids: an encoder hint.
+    unique_text: ClassVar[tuple[str, ...]] = ()
+
+    @classmethod
+    def unique_fields(cls) -> tuple[str, ...]:
+        return (*(cls.replay.fresh if cls.replay else ()), *cls.unique_text)
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

@@ -47,6 +47,7 @@ class ExternalSource(Source):
     Options = ExternalOptions
     replay = ReplaySpec(fresh=("record_id",), time="observed_ts", offsets=("fetched_ts",),
                         hour=("data_interval_start", "data_interval_end"))
+    unique_text = ("payload_json",)
 
     def __init__(self, ctx: SourceContext) -> None:
         super().__init__(ctx)
