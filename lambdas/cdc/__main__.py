@@ -20,10 +20,12 @@ import sys
 import threading
 from typing import Any
 
+import psycopg2.errors
+
 from eventbus.exceptions import EventBusError
 from eventbus.logging import configure_logging, get_logger
 from eventbus.settings import get_settings
-from lambdas.cdc.exceptions import CdcError
+from lambdas.cdc.exceptions import CdcError, SetupError
 from lambdas.cdc.pgoutput import format_lsn
 from lambdas.cdc.relay import DEFAULT_TABLES, Relay, RelayConfig
 
@@ -152,7 +154,11 @@ def _drop(args: argparse.Namespace, settings: Any) -> dict[str, Any]:
     relay = Relay(RelayConfig(slot=args.slot, publication=args.publication), settings)
     conn = relay.db.connect()
     try:
-        dropped = relay.db.drop_slot(conn, args.slot)
+        try:
+            dropped = relay.db.drop_slot(conn, args.slot)
+        except psycopg2.errors.ObjectInUse as exc:
+            raise SetupError(f"{str(exc).strip()} — stop the relay using it first (`make local-down` stops "
+                             "the stack's)") from None
         relay.db.drop_publication(conn, args.publication)
         relay.db.forget(conn, args.slot)
         return {"slot": args.slot, "slot_dropped": dropped, "publication_dropped": args.publication}
