@@ -70,8 +70,18 @@ class Settings(BaseSettings):
     #: Name of the DB secret the local stack creates in the emulator.
     pg_secret_name: str = "travel/oltp"
 
+    # --- CDC relay (defaults of `python -m lambdas.cdc`) -------------------------------------
+    cdc_slot: str = "travel_cdc"
     #: Publication the CDC relay reads (the AWS bootstrap creates it as the tables' owner).
     cdc_publication: str = "travel_cdc"
+    cdc_tables: str = "public.users,public.bookings,public.payments"
+    #: Debezium ``source.name``.
+    cdc_server_name: str = "travel"
+    #: Produce to this topic instead of the catalog's (same schema); tests and benchmarks.
+    cdc_kafka_topic: str | None = None
+    #: /metrics and /status on 127.0.0.1:PORT (0 = off).
+    cdc_metrics_port: int = Field(default=0, ge=0, le=65535)
+    cdc_heartbeat_s: float = Field(default=10.0, ge=0)
 
     # --- Gateway -----------------------------------------------------------------------------
     gateway_url: str = "http://127.0.0.1:8000"

@@ -4,9 +4,9 @@
     python -m lambdas.cdc status [--slot travel_cdc]
     python -m lambdas.cdc drop   [--slot travel_cdc]      # drop slot, publication and relay state
 
-Options default from EB_CDC_* environment variables (EB_CDC_SLOT, EB_CDC_PUBLICATION, EB_CDC_TABLES,
-EB_CDC_SERVER_NAME, EB_CDC_KAFKA_TOPIC, EB_CDC_METRICS_PORT, EB_CDC_HEARTBEAT_S); connections come
-from the shared settings (EB_PG_*, EB_KAFKA_*). Exit codes: 0 stopped cleanly, 2 the setup needs a fix
+Options default from the shared settings' ``cdc_*`` fields (EB_CDC_SLOT, EB_CDC_PUBLICATION, EB_CDC_TABLES,
+EB_CDC_SERVER_NAME, EB_CDC_KAFKA_TOPIC, EB_CDC_METRICS_PORT, EB_CDC_HEARTBEAT_S); connections too
+(EB_PG_*, EB_KAFKA_*). Exit codes: 0 stopped cleanly, 2 the setup needs a fix
 (the error line says which), 1 runtime failure (a restart resumes from the slot).
 """
 
@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import signal
 import sys
 import threading
@@ -24,20 +23,15 @@ import psycopg2.errors
 
 from eventbus.exceptions import EventBusError
 from eventbus.logging import configure_logging, get_logger
-from eventbus.settings import get_settings
+from eventbus.settings import Settings, get_settings
 from lambdas.cdc.exceptions import CdcError, SetupError
 from lambdas.cdc.pgoutput import format_lsn
-from lambdas.cdc.relay import DEFAULT_TABLES, Relay, RelayConfig
+from lambdas.cdc.relay import Relay, RelayConfig
 
 log = get_logger("cdc")
 
 
-def _env(name: str, default: str) -> str:
-    # TODO(eventbus): move the EB_CDC_* options into eventbus.settings.Settings.
-    return os.environ.get(f"EB_CDC_{name}", default)
-
-
-def _parser() -> argparse.ArgumentParser:
+def _parser(settings: Settings) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m lambdas.cdc",
         description="PostgreSQL logical replication (pgoutput) -> Debezium envelopes (Avro) -> Kafka.",
@@ -47,20 +41,20 @@ def _parser() -> argparse.ArgumentParser:
     status = sub.add_parser("status", help="print slot, relay state and lag as JSON")
     drop = sub.add_parser("drop", help="drop the slot, the publication and the relay state row")
     for p in (run, status, drop):
-        p.add_argument("--slot", default=_env("SLOT", "travel_cdc"), help="replication slot (default %(default)s)")
-        p.add_argument("--publication", default=_env("PUBLICATION", "travel_cdc"), help="publication name")
-    run.add_argument("--tables", default=_env("TABLES", ",".join(DEFAULT_TABLES)),
+        p.add_argument("--slot", default=settings.cdc_slot, help="replication slot (default %(default)s)")
+        p.add_argument("--publication", default=settings.cdc_publication, help="publication name")
+    run.add_argument("--tables", default=settings.cdc_tables,
                      help="comma-separated tables to publish (default %(default)s)")
     run.add_argument("--topic", default="topic_cdc_changes", help="catalog topic (schema + destination)")
-    run.add_argument("--kafka-topic", default=_env("KAFKA_TOPIC", "") or None,
+    run.add_argument("--kafka-topic", default=settings.cdc_kafka_topic,
                      help="produce to this topic instead (same schema); tests and benchmarks")
-    run.add_argument("--server-name", default=_env("SERVER_NAME", "travel"), help="Debezium source.name")
+    run.add_argument("--server-name", default=settings.cdc_server_name, help="Debezium source.name")
     run.add_argument("--no-snapshot", action="store_true", help="new slot: stream only, skip the initial snapshot")
     run.add_argument("--resnapshot", action="store_true",
                      help="drop the slot and take a new snapshot (after a dropped slot; re-emits every row as op=r)")
-    run.add_argument("--metrics-port", type=int, default=int(_env("METRICS_PORT", "0")),
+    run.add_argument("--metrics-port", type=int, default=settings.cdc_metrics_port,
                      help="serve /metrics and /status on 127.0.0.1:PORT (0 = off)")
-    run.add_argument("--heartbeat-interval", type=float, default=float(_env("HEARTBEAT_S", "10")),
+    run.add_argument("--heartbeat-interval", type=float, default=settings.cdc_heartbeat_s,
                      help="seconds between heartbeat messages (0 = off)")
     run.add_argument("--log-interval", type=float, default=10.0, help="seconds between status log lines")
     run.add_argument("--feedback-interval", type=float, default=0.2, help="seconds between LSN confirmations")
@@ -71,11 +65,12 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    args = _parser().parse_args(argv or ["run"])  # no arguments = run (the Fargate command)
-    if args.command is None:
-        _parser().print_help()
-        return 2
     settings = get_settings()
+    parser = _parser(settings)
+    args = parser.parse_args(argv or ["run"])  # no arguments = run (the Fargate command)
+    if args.command is None:
+        parser.print_help()
+        return 2
     configure_logging(settings)
     try:
         if args.command == "run":
