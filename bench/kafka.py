@@ -7,10 +7,12 @@ each beside a bare confluent-kafka producer on the same broker in the same run.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import time
 import uuid
 
 import confluent_kafka
+from confluent_kafka import KafkaException
 from confluent_kafka.admin import NewTopic
 
 from bench.common import Progress, ensure_stack, write_results
@@ -117,7 +119,9 @@ def main(argv: list[str] | None = None) -> int:
     ensure_stack()
     settings = Settings()
     admin = make_admin(settings)
-    admin.delete_topics([BENCH_TOPIC])  # a previous run's leftovers (ignored if absent)
+    for fut in admin.delete_topics([BENCH_TOPIC]).values():  # a previous run's leftovers
+        with contextlib.suppress(KafkaException):  # absent: nothing to delete
+            fut.result()
     deadline = time.monotonic() + 30
     while BENCH_TOPIC in admin.list_topics(timeout=10).topics and time.monotonic() < deadline:
         time.sleep(0.2)
@@ -127,7 +131,8 @@ def main(argv: list[str] | None = None) -> int:
         rows = bench_serde(serde, args.serde_records)
         rows += bench_producers(settings, serde, args.messages)
     finally:
-        admin.delete_topics([BENCH_TOPIC])
+        for fut in admin.delete_topics([BENCH_TOPIC]).values():
+            fut.result()
     raw_rate = rows[2]["rate_per_s"]
     for r in rows[3:]:
         r["vs_bare"] = f"{r['rate_per_s'] / raw_rate:.0%}"

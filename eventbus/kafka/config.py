@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -20,7 +21,12 @@ def _msk_iam_token(region: str) -> Callable[[str], tuple[str, float]]:
 
 def client_config(settings: Settings, client_id: str) -> dict[str, Any]:
     """Connection settings common to producers, consumers and admin clients."""
-    conf: dict[str, Any] = {"bootstrap.servers": settings.kafka_bootstrap, "client.id": client_id}
+    conf: dict[str, Any] = {
+        "bootstrap.servers": settings.kafka_bootstrap,
+        "client.id": client_id,
+        # librdkafka's own log lines go through the project's JSON logging (served by poll()).
+        "logger": logging.getLogger("librdkafka"),
+    }
     if settings.kafka_auth == "iam":
         try:
             import aws_msk_iam_sasl_signer  # noqa: F401
