@@ -5,6 +5,7 @@
     python -m lambdas.simulators run --sink stdout --only mobile --count 20 --speed max
     python -m lambdas.simulators run --scenario load --workers 2 --duration 30
     python -m lambdas.simulators run --rate mobile=50 --set sources.oltp.options.lifecycle_time_scale=0.1
+    python -m lambdas.simulators burst --time 2025-06-01T08:00:00Z   # the Lambda handler, once
     python -m lambdas.simulators sources | scenarios | validate FILE
 
 Exit status: 0 ok, 1 events undelivered or a source failed, 2 bad scenario/flags.
@@ -49,6 +50,12 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--display", choices=("auto", "tty", "plain", "off"), help="live rates on stderr")
     run.add_argument("--report", help="write the final report (JSON) to this file")
     run.add_argument("--gateway-url", help="gateway base URL (default EB_GATEWAY_URL)")
+    burst = sub.add_parser("burst", help="invoke the Lambda handler once, as EventBridge would (a local burst)")
+    burst.add_argument("--time", help="the scheduled minute, ISO-8601 (default: now); seeds the burst")
+    burst.add_argument("--scenario", default="burst", help="scenario (default: burst, a minute of baseline traffic)")
+    burst.add_argument("--count", type=int, help="events in the burst")
+    burst.add_argument("--sink", choices=_SINKS, help="sink for every source")
+    burst.add_argument("--set", action="append", default=[], metavar="KEY.PATH=VALUE")
     sub.add_parser("sources", help="list the sources")
     sub.add_parser("scenarios", help="list the scenarios")
     val = sub.add_parser("validate", help="validate a scenario (and overrides) without running it")
@@ -149,6 +156,18 @@ def start_ms_iso(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, tz=UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def cmd_burst(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    from lambdas.simulators.handler import handler
+
+    when = args.time or datetime.now(tz=UTC).replace(second=0, microsecond=0).isoformat().replace("+00:00", "Z")
+    event = {"source": "aws.events", "detail-type": "Scheduled Event", "time": when, "scenario": args.scenario,
+             "count": args.count, "sink": args.sink, "overrides": args.set}
+    print(json.dumps(handler(event, None), indent=2, default=str))
+    return 0
+
+
 def cmd_sources() -> int:
     from lambdas.simulators.sources import REGISTRY
 
@@ -174,6 +193,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "run":
             return cmd_run(args)
+        if args.command == "burst":
+            return cmd_burst(args)
         if args.command == "sources":
             return cmd_sources()
         if args.command == "scenarios":

@@ -118,7 +118,8 @@ class Runner:
             hasher = hashlib.sha256() if sc.hash and cls.deterministic and pool is None else None
             self.runs[name] = SourceRun(name, source, sink, cls.topic, Schedule(spec.rate / self.workers, curve,
                                         self.start_ms), limits.get(name), hasher=hasher, replay=pool)
-        if desk is None and any(getattr(r.source, "desk", "x") is None for r in self.runs.values()):
+        if desk is None and any(getattr(r.source, "desk", "x") is None and r.sink.name == "gateway"
+                                for r in self.runs.values()):
             log.warning("the oltp source is disabled: bookings in app events will not exist in PostgreSQL")
 
     # -- running -------------------------------------------------------------------------------

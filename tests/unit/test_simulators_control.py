@@ -171,3 +171,10 @@ def test_lambda_burst_is_reproducible_per_scheduled_minute() -> None:
     timed = handler({"duration_s": 30, "sink": "discard", "overrides": ["sources.oltp.options.store=memory",
                                                                        "speed=realtime", "count=null"]}, Ctx())
     assert timed["elapsed_s"] < 4.0  # cut to the invocation's remaining time minus the reserve
+
+
+def test_cli_burst_runs_the_lambda_handler_once(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["burst", "--time", "2025-06-01T08:00:00Z", "--sink", "discard", "--count", "40",
+                 "--set", "sources.oltp.options.store=memory"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["emitted"] == 40 and out["start_ms"] == START and out["undelivered"] == 0
