@@ -17,6 +17,7 @@ import itertools
 import json
 import multiprocessing as mp
 import os
+import queue
 import statistics
 import time
 import uuid
@@ -108,11 +109,12 @@ def _bare_worker(settings: Settings, payloads: list[tuple[str, str, bytes]], sec
     sent = 0
     while time.monotonic() < end:
         for topic, key, value in payloads:
-            try:
-                produce(topic, value, key)
-            except BufferError:
-                poll(0.01)
-                produce(topic, value, key)
+            while True:
+                try:
+                    produce(topic, value, key)
+                    break
+                except BufferError:  # queue full: serve delivery reports (backpressure)
+                    poll(0.05)
             sent += 1
             if sent % 2000 == 0:
                 poll(0)
@@ -129,7 +131,14 @@ def bench_bare(settings: Settings, workers: int, seconds: float) -> dict[str, An
     procs = [ctx.Process(target=_bare_worker, args=(settings, payloads, seconds, q)) for _ in range(workers)]
     for p in procs:
         p.start()
-    results = [q.get(timeout=seconds + 120) for _ in procs]
+    results: list[dict[str, Any]] = []
+    deadline = time.monotonic() + seconds + 120
+    while len(results) < len(procs):
+        try:
+            results.append(q.get(timeout=1.0))
+        except queue.Empty:
+            if time.monotonic() > deadline or all(not p.is_alive() for p in procs):
+                raise RuntimeError("a bare-producer worker died without a result (see its traceback above)") from None
     for p in procs:
         p.join()
     acked = sum(r["acked"] for r in results)

@@ -77,7 +77,9 @@ class Journey:
 
     # -- building events -------------------------------------------------------------------------
     def event(self, event_type: str, page: str | None, action: Action | None = None,
-              booking_id: str | None = None, amount: float | None = None, **props: str) -> dict[str, Any]:
+              booking_id: str | None = None, amount: float | None = None, props: dict[str, str] | None = None,
+              **more: str) -> dict[str, Any]:
+        """Append one event; ``props`` and keyword arguments become its ``properties``."""
         hotel = self.hotel
         if self.light:  # the same random draws, only what the clickstream and logs read
             self.rng.getrandbits(128)
@@ -105,7 +107,7 @@ class Journey:
             "currency": "VND" if amount is not None else None,
             "client_ip": ip,
             "user_agent": ua,
-            "properties": props,
+            "properties": {**props, **more} if props else more,
         }
         self.page = page
         self.s.events.append(Emit(rec, action))

@@ -315,7 +315,7 @@ class Runner:
                 sources[n]["sha256"] = r.hasher.hexdigest()
             if r.error is not None:
                 sources[n]["error"] = f"{type(r.error).__name__}: {r.error}"
-        hashes = {n: s["sha256"] for n, s in sources.items() if "sha256" in s}
+        hashes = {n: str(s["sha256"]) for n, s in sources.items() if "sha256" in s}
         undelivered = sum(c.get("failed", 0) + c.get("rejected", 0) for c in sinks.values())
         return {
             "scenario": self.scenario.name, "seed": self.seed, "start_ms": self.start_ms, "stream": self.stream,

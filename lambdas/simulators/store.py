@@ -262,7 +262,7 @@ class PostgresStore(Store):
             cur.execute("SELECT b.booking_id, p.payment_id, b.status, p.status FROM bookings b "
                         "JOIN payments p ON p.booking_id = b.booking_id "
                         "WHERE b.status IN ('pending', 'confirmed') ORDER BY b.created_at LIMIT %s", (limit,))
-            return [tuple(r) for r in cur.fetchall()]  # type: ignore[misc]
+            return [tuple(r) for r in cur.fetchall()]
 
         return self._tx(run)
 

@@ -26,7 +26,11 @@ def _worker(doc: dict[str, Any], stream: int, workers: int, seed: int, start_ms:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
         runner = Runner(validate_scenario(doc), stream=stream, workers=workers, seed=seed, start_ms=start_ms)
-        threading.Thread(target=lambda: (stop.wait(), runner.stop()), daemon=True).start()
+        def relay_stop() -> None:
+            stop.wait()
+            runner.stop()
+
+        threading.Thread(target=relay_stop, daemon=True).start()
         report = runner.run(on_tick=lambda snap: q.put(("snap", stream, snap)), every_s=every_s)
         q.put(("report", stream, report))
     except BaseException as exc:

@@ -19,6 +19,7 @@ import unicodedata
 from bisect import bisect
 from dataclasses import dataclass
 from itertools import accumulate
+from typing import Any
 
 from lambdas.simulators import places
 
@@ -50,7 +51,7 @@ class Weighted:
         self.cum = list(accumulate(float(w) for w in weights))
         self.total = self.cum[-1]
 
-    def pick(self, r: float):  # type: ignore[no-untyped-def]
+    def pick(self, r: float) -> Any:
         """The item for a uniform draw ``r`` in [0, 1)."""
         return self.items[bisect(self.cum, r * self.total)]
 
@@ -97,7 +98,7 @@ _BROWSERS = (
     ("mobile", "Mozilla/5.0 (Linux; Android 14; SM-A546E) AppleWebKit/537.36 (KHTML, like Gecko) "
                "Chrome/126.0.0.0 Mobile Safari/537.36", (412, 915)),
 )
-_BROWSER_PICK = Weighted(range(len(_BROWSERS)), (34, 18, 8, 3, 7, 18, 12))
+_BROWSER_PICK = Weighted(list(range(len(_BROWSERS))), (34, 18, 8, 3, 7, 18, 12))
 _VN_NETS = ("14.160", "14.161", "113.161", "113.185", "27.72", "27.64", "171.224", "171.236", "42.112", "116.96")
 _FOREIGN_NETS = ("211.36", "121.134", "60.112", "58.247", "1.36", "203.116", "49.228", "82.64")
 _HOME = Weighted([c for c, _ in places.HOME_CITIES], [w for _, w in places.HOME_CITIES])

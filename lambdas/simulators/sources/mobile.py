@@ -42,11 +42,11 @@ def _review(j: Journey) -> None:
 
 def _search(j: Journey) -> None:
     j.choose_trip()
-    j.event("search", "search", **j.search_props())
+    j.event("search", "search", props=j.search_props())
 
 
 def _filter(j: Journey) -> None:
-    j.event("filter_applied", "search_results", **j.filter_props())
+    j.event("filter_applied", "search_results", props=j.filter_props())
 
 
 def _hotel(j: Journey) -> None:

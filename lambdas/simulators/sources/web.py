@@ -35,7 +35,7 @@ def _deals(j: Journey) -> None:
 
 def _search(j: Journey) -> None:
     j.choose_trip()
-    j.event("search", "/search", **j.search_props())
+    j.event("search", "/search", props=j.search_props())
 
 
 def _results(j: Journey) -> None:
@@ -43,7 +43,7 @@ def _results(j: Journey) -> None:
 
 
 def _filter(j: Journey) -> None:
-    j.event("filter_applied", "/search/results", **j.filter_props())
+    j.event("filter_applied", "/search/results", props=j.filter_props())
 
 
 def _hotel(j: Journey) -> None:
