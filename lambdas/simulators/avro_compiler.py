@@ -42,7 +42,7 @@ _LOW2 = [bytes(((z & 0x7F) | 0x80, ((z >> 7) & 0x7F) | 0x80)) for z in range(1 <
 _VAR14: list[bytes] = []  # filled below: varints of every zig-zag value < 2**14
 _HIGH: dict[int, bytes] = {}  # varint of (zigzag >> 14): timestamps share it for seconds at a time
 _STRINGS: dict[str, bytes] = {}  # encoded strings: ids, pages, locales… repeat across records
-_STRING_CACHE_MAX = 100_000
+_STRING_CACHE_MAX = 300_000  # ~30 MB at most
 
 
 def _varint(z: int) -> bytes:
