@@ -30,7 +30,6 @@ from bench.gateway_support import TOPIC, end_offsets, read_range, served_gateway
 from eventbus.kafka.config import producer_config
 from eventbus.serde import AvroSerde
 from eventbus.settings import Settings, get_settings
-from lambdas.gateway.encoding import EventEncoder
 from lambdas.gateway.models import AppEventIn, to_record
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -39,11 +38,11 @@ TARGETS = {"single_req_per_s": 4000, "single_p99_ms": 25.0, "batch_events_per_s"
 
 def raw_producer_baseline(settings: Settings, seconds: float) -> dict[str, Any]:
     """A bare confluent-kafka loop: pre-encoded AppEvents (the gateway's record size), acks=all."""
-    enc = EventEncoder(AvroSerde(settings), TOPIC)
+    encode = AvroSerde(settings).encoder(TOPIC)
     values = []
     for i in range(2000):
         ev = AppEventIn.model_validate(event("raw-baseline", i))
-        values.append((ev.user_id, enc.encode(to_record(ev, event_id=f"raw-{i}", received_ts=ev.event_ts,
+        values.append((ev.user_id, encode(to_record(ev, event_id=f"raw-{i}", received_ts=ev.event_ts,
                                                          client_ip="127.0.0.1", user_agent="bench"))))
     conf = producer_config(settings, "bench-raw-baseline", {})
     delivered = Counter[str]()

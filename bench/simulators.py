@@ -28,12 +28,12 @@ import fastavro
 from confluent_kafka.admin import NewTopic
 
 from bench.common import ensure_stack, write_results
+from eventbus.avro_compiler import compile_encoder
 from eventbus.catalog import load_catalog
 from eventbus.kafka import make_admin
 from eventbus.kafka.config import producer_config
 from eventbus.serde import AvroSerde
 from eventbus.settings import Settings
-from lambdas.simulators.avro_compiler import compile_encoder
 from lambdas.simulators.runner import Runner
 from lambdas.simulators.scenario import validate_scenario
 from lambdas.simulators.sources import REGISTRY, SourceContext

@@ -19,11 +19,13 @@ import io
 import json
 import uuid
 import zlib
+from collections.abc import Callable
 from typing import Any
 
 import fastavro
 from fastavro.validation import ValidationError, validate
 
+from eventbus.avro_compiler import compile_encoder
 from eventbus.catalog import Catalog, load_catalog
 from eventbus.exceptions import SchemaValidationError, SerdeError
 from eventbus.registry import SchemaRegistry
@@ -64,7 +66,7 @@ class AvroSerde:
         self.registry = registry or SchemaRegistry(self.settings)
         self.compress = compress
         self._headers: dict[str, bytes] = {}
-        self._encoders: dict[str, tuple[bytes, Any]] = {}
+        self._encoders: dict[tuple[str, tuple[str, ...]], Callable[[dict[str, Any]], bytes]] = {}
         self._writer_schemas: dict[uuid.UUID, Any] = {}
 
     # -- encoding --------------------------------------------------------------------------------
@@ -80,16 +82,45 @@ class AvroSerde:
             self._headers[topic] = header
         return header
 
+    def encoder(self, topic: str, unique_fields: tuple[str, ...] = ()) -> Callable[[dict[str, Any]], bytes]:
+        """A fast ``record -> bytes`` function for ``topic`` (Glue header included), built once.
+
+        It runs the schema-compiled encoder (``eventbus.avro_compiler``, byte-identical to fastavro and
+        about twice as fast) and falls back to fastavro for what it does not take (datetimes, …), so a
+        bad record still raises ``SchemaValidationError`` naming the field. ``unique_fields`` names
+        string fields unique per record (ids), which skip the string cache.
+        """
+        cache_key = (topic, unique_fields)
+        enc = self._encoders.get(cache_key)
+        if enc is None:
+            header = self.header(topic)
+            slow = self.encode_fastavro
+            if self.compress:
+                enc = lambda record, _t=topic: slow(_t, record)  # noqa: E731
+            else:
+                compiled = compile_encoder(json.loads(self.catalog.get(topic).schema_text), header, unique_fields)
+
+                def enc(record: dict[str, Any], _c: Any = compiled, _t: str = topic) -> bytes:
+                    try:
+                        return _c(record)
+                    except Exception:
+                        return slow(_t, record)
+
+            self._encoders[cache_key] = enc
+        return enc
+
     def encode(self, topic: str, record: dict[str, Any]) -> bytes:
         """Avro-encode ``record`` with the topic's schema; ``SchemaValidationError`` names the field."""
-        try:
-            header, schema = self._encoders[topic]
-        except KeyError:
-            header, schema = self._encoders.setdefault(topic, (self.header(topic), self.catalog.get(topic).schema))
+        enc = self._encoders.get((topic, ()))
+        return (enc or self.encoder(topic))(record)
+
+    def encode_fastavro(self, topic: str, record: dict[str, Any]) -> bytes:
+        """fastavro: takes every value fastavro takes (datetimes too) and explains what it refuses."""
+        header = self.header(topic)
         buf = io.BytesIO()
         buf.write(header)
         try:
-            fastavro.schemaless_writer(buf, schema, record)
+            fastavro.schemaless_writer(buf, self.catalog.get(topic).schema, record)
         except Exception as exc:  # fastavro raises TypeError/ValueError/AttributeError/KeyError
             raise self._explain(topic, record, exc) from exc
         if self.compress:

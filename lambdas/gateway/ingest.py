@@ -27,7 +27,6 @@ from eventbus.settings import Settings
 from lambdas.gateway.auth import ApiKeys
 from lambdas.gateway.config import GatewayConfig
 from lambdas.gateway.delivery import Ack, AckingProducer, NotAcknowledged
-from lambdas.gateway.encoding import EventEncoder
 from lambdas.gateway.ids import new_event_id
 from lambdas.gateway.metrics import Metrics
 from lambdas.gateway.models import AppEventIn, to_record
@@ -130,7 +129,8 @@ class Gateway:
         self.config = config or GatewayConfig.from_settings(settings)
         self.topic = self.config.topic
         self.serde = serde if serde is not None else AvroSerde(settings)
-        self.encoder = EventEncoder(self.serde, self.topic)
+        # The shared serde's compiled encoder; event_id is unique per record (no string-cache slot).
+        self.encode = self.serde.encoder(self.topic, unique_fields=("event_id",))
         self.keys = keys if keys is not None else ApiKeys.from_settings(settings, self.config.key_refresh_s)
         # (not `producer or ...`: a Producer with nothing queued has len() 0 and is falsy)
         self.producer = producer if producer is not None else make_producer(settings, self.config)
@@ -149,7 +149,7 @@ class Gateway:
     async def ingest_one(self, event: AppEventIn, meta: ClientMeta) -> tuple[str, Ack | NotAcknowledged]:
         """Produce one validated event; ``SchemaValidationError`` if it cannot be encoded."""
         event_id, record = self._record(event, meta, time.time_ns() // 1_000_000)
-        value = self.encoder.encode(record)
+        value = self.encode(record)
         outcome = await self.acks.send(self.topic, event.user_id, value)
         self._count(outcome)
         return event_id, outcome
@@ -169,7 +169,7 @@ class Gateway:
         sending: list[tuple[int, str]] = []  # (index into results, event_id)
         payload: list[tuple[str, bytes]] = []
         received_ts = time.time_ns() // 1_000_000
-        encode = self.encoder.encode
+        encode = self.encode
         for i, item in enumerate(items):
             if type(item) is dict:
                 results.append(item)

@@ -25,7 +25,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from lambdas.simulators.avro_compiler import L, S, compile_encoder
+from eventbus.avro_compiler import L, S, compile_encoder
 from lambdas.simulators.world import uuid4_of
 
 _MARK = "\x00replay-slot-{}\x00"

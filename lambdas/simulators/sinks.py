@@ -135,9 +135,9 @@ def _broker_error_logger(bootstrap: str) -> Callable[[Any], None]:
 class KafkaSink(Sink):
     """Avro (Glue wire format) straight to the catalog topic, through the shared idempotent producer.
 
-    Records are encoded by a schema-compiled encoder (``avro_compiler``; byte-identical to
-    ``AvroSerde.encode``) with ``encoder="compiled"``, or by ``AvroSerde.encode`` with ``"fastavro"``. A
-    record the compiled encoder cannot take goes through ``AvroSerde.encode``, which raises
+    Records are encoded by the shared serde's schema-compiled encoder (``AvroSerde.encoder``) with
+    ``encoder="compiled"``, or by fastavro alone with ``"fastavro"`` (the comparison in the benchmark).
+    A record the compiled encoder cannot take falls back to fastavro, which raises
     ``SchemaValidationError`` naming the field. When the broker is down, librdkafka retries with
     backoff; once its queue is full ``send`` blocks (backpressure, counted in ``retries``) — no loss.
     """
@@ -163,24 +163,13 @@ class KafkaSink(Sink):
         self._encoders: dict[str, Callable[[dict[str, Any]], bytes]] = {}
 
     def encoder_for(self, topic: str, unique_fields: tuple[str, ...] = ()) -> Callable[[dict[str, Any]], bytes]:
-        """The topic's encoder (built on first use; ``unique_fields`` is a speed hint, see avro_compiler)."""
+        """The topic's encoder: the shared serde's compiled one, or plain fastavro with ``"fastavro"``."""
         enc = self._encoders.get(topic)
         if enc is None:
-            spec = self.serde.catalog.get(topic)
-            header = self.serde.header(topic)  # registers the schema version (once)
-            if self.encoder == "compiled" and not self.serde.compress:
-                from lambdas.simulators.avro_compiler import compile_encoder
-
-                compiled = compile_encoder(json.loads(spec.schema_text), header, unique_fields)
-                serde_encode = self.serde.encode
-
-                def enc(rec: dict[str, Any], _c: Any = compiled, _t: str = topic) -> bytes:
-                    try:
-                        return _c(rec)
-                    except Exception:
-                        return serde_encode(_t, rec)  # raises SchemaValidationError naming the field
+            if self.encoder == "compiled":
+                enc = self.serde.encoder(topic, unique_fields)
             else:
-                enc = lambda rec, _t=topic: self.serde.encode(_t, rec)  # noqa: E731
+                enc = lambda rec, _t=topic: self.serde.encode_fastavro(_t, rec)  # noqa: E731
             self._encoders[topic] = enc
         return enc
 

@@ -10,11 +10,11 @@ import fastavro
 import pytest
 from fastavro.validation import validate
 
+from eventbus.avro_compiler import compile_encoder
 from eventbus.catalog import load_catalog
 from eventbus.serde import AvroSerde
 from eventbus.settings import Settings
 from lambdas.gateway.models import BOOKING_EVENT_TYPES, AppEventIn, BookingEventIn
-from lambdas.simulators.avro_compiler import compile_encoder
 from lambdas.simulators.sinks import BOOKING_ROUTE_TYPES, SERVER_FIELDS
 from lambdas.simulators.sources import REGISTRY, SourceContext
 from lambdas.simulators.world import World

@@ -2,15 +2,13 @@
 
 ``fastavro`` walks the schema for every record; this module walks it once and generates a Python
 function that writes exactly the bytes fastavro writes (tests prove byte equality on every source's
-records). It is the simulators' hot path at 100k+ events/s; everything else (headers, registry,
-validation, decoding) stays in ``eventbus.serde``. When a record does not fit the compiled encoder
-(wrong type, datetime instead of epoch millis, …) the caller falls back to ``AvroSerde.encode``, which
-raises ``SchemaValidationError`` naming the field.
-
-TODO(eventbus): this is serde logic; it belongs in ``eventbus.serde`` as ``AvroSerde.compiled(topic)``.
+records). ``eventbus.serde.AvroSerde`` encodes through it; headers, registry, validation and decoding
+stay in the serde. When a record does not fit the compiled encoder (wrong type, datetime instead of
+epoch millis, …) the serde falls back to fastavro, which either encodes it or raises
+``SchemaValidationError`` naming the field.
 
     >>> import json
-    >>> from lambdas.simulators.avro_compiler import compile_encoder
+    >>> from eventbus.avro_compiler import compile_encoder
     >>> enc = compile_encoder(json.load(open("schemas/app_log.avsc")))
     >>> body = enc(record)          # Avro binary body, schemaless
 """
