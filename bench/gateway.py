@@ -26,8 +26,9 @@ from typing import Any
 import confluent_kafka
 
 from bench.gateway_load import event
-from bench.gateway_support import TOPIC, end_offsets, read_range, served_gateway
+from bench.gateway_support import TOPIC, served_gateway
 from eventbus.kafka.config import producer_config
+from eventbus.kafka.reader import end_offsets, read_range
 from eventbus.serde import AvroSerde
 from eventbus.settings import Settings, get_settings
 from lambdas.gateway.models import AppEventIn, to_record
@@ -89,7 +90,7 @@ def load(url: str, seconds: float, *, connections: int, batch: int = 0, rate: fl
 def count_run_events(settings: Settings, start: dict[int, int], end: dict[int, int], runs: list[str]) -> Counter[str]:
     found: Counter[str] = Counter()
     wanted = set(runs)
-    for _key, record in read_range(settings, start, end, containing=b"\x06run"):
+    for _key, record in read_range(settings, start, end, TOPIC, containing=b"\x06run"):
         run = record["properties"].get("run")
         if run in wanted:
             found[run] += 1
@@ -118,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
         print("raw baseline: bare confluent-kafka producer (acks=all, idempotent) ...", flush=True)
         report["raw_producer"] = raw_producer_baseline(settings, min(args.seconds, 10))
         print(f"  {report['raw_producer']['msgs_per_s']:,.0f} msgs/s", flush=True)
-        start = end_offsets(settings)
+        start = end_offsets(settings, TOPIC)
         runs: dict[str, dict[str, Any]] = {}
         with served_gateway(workers=workers, log_path=_log_path()) as url:
             for name, kwargs in [
@@ -132,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
                 r = runs[name]
                 print(f"  {r['req_per_s']:,.0f} req/s, {r['events_per_s']:,.0f} events/s, p50 {r.get('p50_ms')} ms, "
                       f"p99 {r.get('p99_ms')} ms, statuses {r['statuses']}", flush=True)
-        end = end_offsets(settings)
+        end = end_offsets(settings, TOPIC)
         report["runs"] = runs
         if not args.skip_verify:
             print("reading the topic back ...", flush=True)

@@ -30,7 +30,8 @@ from urllib.parse import urlparse
 import orjson
 
 from bench.gateway_load import Conn, connect, event, render
-from bench.gateway_support import end_offsets, http_get, read_range, served_gateway
+from bench.gateway_support import TOPIC, http_get, served_gateway
+from eventbus.kafka.reader import end_offsets, read_range
 from eventbus.settings import Settings, get_settings
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -127,7 +128,7 @@ def run_drill(
     log_path.write_bytes(b"")
     ready_seen: dict[str, bool] = {"unready_while_down": False, "ready_after_restart": False}
     with served_gateway(workers=workers, log_path=log_path) as url:
-        start = end_offsets(settings)
+        start = end_offsets(settings, TOPIC)
         stop = threading.Event()
         loader = threading.Thread(
             target=lambda: asyncio.run(_load(url, run, rate, stop, ledger, connections)), name="drill-load"
@@ -158,10 +159,10 @@ def run_drill(
         finally:
             stop.set()
             loader.join(60)
-        end = end_offsets(settings)
+        end = end_offsets(settings, TOPIC)
     # The gateway has exited (and flushed): nothing can still reach the topic for this run.
     in_kafka: Counter[str] = Counter()
-    for _key, record in read_range(settings, start, end):
+    for _key, record in read_range(settings, start, end, TOPIC):
         if record["event_id"].startswith(f"drill-{run}-"):
             in_kafka[record["event_id"]] += 1
     present = set(in_kafka)

@@ -20,11 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from confluent_kafka import TopicPartition
-
-from eventbus.kafka import make_consumer
-from eventbus.serde import AvroSerde
-from eventbus.settings import Settings
+from eventbus.kafka.reader import end_offsets, read_range  # noqa: F401 - re-exported for the gateway benches
 
 TOPIC = "topic_app_events"
 REPO = Path(__file__).resolve().parent.parent
@@ -104,45 +100,3 @@ def served_gateway(
             log.close()
 
 
-def end_offsets(settings: Settings, topic: str = TOPIC) -> dict[int, int]:
-    """High watermark of every partition."""
-    consumer = make_consumer(settings, group_id="gateway-bench-offsets")
-    try:
-        parts = consumer.list_topics(topic, timeout=10).topics[topic].partitions
-        return {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in parts}
-    finally:
-        consumer.close()
-
-
-def read_range(
-    settings: Settings,
-    start: dict[int, int],
-    end: dict[int, int],
-    topic: str = TOPIC,
-    timeout: float = 120.0,
-    containing: bytes | None = None,
-) -> Iterator[tuple[bytes | None, dict[str, Any]]]:
-    """Every (key, decoded record) between ``start`` and ``end`` offsets (only those whose raw value
-    contains ``containing``, when given: a cheap filter on a topic other writers share)."""
-    pending = {p: o for p, o in end.items() if o > start.get(p, 0)}
-    if not pending:
-        return
-    serde = AvroSerde(settings)
-    consumer = make_consumer(settings, group_id=f"gateway-bench-read-{os.getpid()}", **{"enable.partition.eof": False})
-    try:
-        consumer.assign([TopicPartition(topic, p, start.get(p, 0)) for p in pending])
-        deadline = time.monotonic() + timeout
-        while pending:
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"could not read {topic} up to {end} within {timeout:.0f}s (still {pending})")
-            for msg in consumer.consume(10_000, 1.0):
-                if msg.error():
-                    continue
-                p, offset, value = msg.partition(), msg.offset() or 0, msg.value() or b""
-                if p is not None and p in pending and offset < pending[p]:
-                    if containing is None or containing in value:
-                        yield msg.key(), serde.decode(value)
-                    if offset + 1 >= pending[p]:
-                        del pending[p]
-    finally:
-        consumer.close()

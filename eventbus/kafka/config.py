@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -19,6 +20,31 @@ def _msk_iam_token(region: str) -> Callable[[str], tuple[str, float]]:
     return oauth_cb
 
 
+ERROR_LOG_EVERY_S = 10.0
+
+
+def broker_error_logger(bootstrap: str) -> Callable[[Any], None]:
+    """An ``error_cb`` that logs client-level errors (broker down, auth) once per code per 10 s.
+
+    librdkafka repeats these on every reconnect attempt while it retries with backoff; per-message
+    failures are still counted one by one by the delivery reports.
+    """
+    last: dict[int, float] = {}
+    log = logging.getLogger("eventbus.kafka")
+    hint = " — run `make local-up`" if bootstrap.startswith(("127.", "localhost")) else ""
+
+    def error_cb(err: Any) -> None:
+        now = time.monotonic()
+        if err.fatal() or now - last.get(err.code(), 0.0) >= ERROR_LOG_EVERY_S:
+            last[err.code()] = now
+            log.warning(
+                f"kafka client error at {bootstrap}: {err.str()}{hint} (librdkafka retries with backoff)",
+                extra={"fatal": err.fatal()},
+            )
+
+    return error_cb
+
+
 def client_config(settings: Settings, client_id: str) -> dict[str, Any]:
     """Connection settings common to producers, consumers and admin clients."""
     conf: dict[str, Any] = {
@@ -26,6 +52,7 @@ def client_config(settings: Settings, client_id: str) -> dict[str, Any]:
         "client.id": client_id,
         # librdkafka's own log lines go through the project's JSON logging (served by poll()).
         "logger": logging.getLogger("librdkafka"),
+        "error_cb": broker_error_logger(settings.kafka_bootstrap),
     }
     if settings.kafka_auth == "iam":
         try:

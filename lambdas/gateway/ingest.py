@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka import KafkaException
 from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 
 from eventbus.exceptions import SchemaValidationError
@@ -75,7 +75,6 @@ def validate_items(items: list[Any]) -> Validated:
                 }
             )
     return out
-_ERROR_LOG_EVERY_S = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,19 +84,6 @@ class ClientMeta:
     user_agent: str | None
 
 
-def _broker_error_logger() -> Any:
-    last: dict[int, float] = {}
-
-    def error_cb(err: KafkaError) -> None:
-        # librdkafka repeats connection errors while the broker is down: one line per code per 10 s.
-        now = time.monotonic()
-        if err.fatal() or now - last.get(err.code(), 0.0) >= _ERROR_LOG_EVERY_S:
-            last[err.code()] = now
-            log.warning("kafka client error", extra={"error": err.str(), "fatal": err.fatal()})
-
-    return error_cb
-
-
 def make_producer(settings: Settings, config: GatewayConfig, **extra: Any) -> Producer:
     """The shared producer with the gateway's deadlines: fail undelivered messages before answering."""
     overrides: dict[str, Any] = {
@@ -105,7 +91,6 @@ def make_producer(settings: Settings, config: GatewayConfig, **extra: Any) -> Pr
         "request.timeout.ms": min(30_000, config.delivery_timeout_ms),
         # Reconnect within a second once the broker is back (default backs off to 10 s).
         "reconnect.backoff.max.ms": 1000,
-        "error_cb": _broker_error_logger(),
     }
     if config.linger_ms is not None:
         overrides["linger.ms"] = config.linger_ms

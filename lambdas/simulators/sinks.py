@@ -16,7 +16,6 @@ import logging
 import random
 import sys
 import threading
-import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from pathlib import Path
@@ -119,19 +118,6 @@ class JsonLinesSink(Sink):
         return self.counters()
 
 
-def _broker_error_logger(bootstrap: str) -> Callable[[Any], None]:
-    last: dict[int, float] = {}
-
-    def error_cb(err: Any) -> None:
-        now = time.monotonic()
-        if err.fatal() or now - last.get(err.code(), 0.0) >= 10.0:
-            last[err.code()] = now
-            hint = " — run `make local-up`" if bootstrap.startswith(("127.", "localhost")) else ""
-            log.warning("kafka %s: %s%s (librdkafka retries with backoff)", bootstrap, err.str(), hint)
-
-    return error_cb
-
-
 class KafkaSink(Sink):
     """Avro (Glue wire format) straight to the catalog topic, through the shared idempotent producer.
 
@@ -152,9 +138,7 @@ class KafkaSink(Sink):
 
         self.settings = settings
         self.serde = serde or AvroSerde(settings)
-        # Broker errors (e.g. connection refused while it restarts) once per 10 s through our logger
-        # rather than librdkafka's own line per attempt; delivery failures are still counted one by one.
-        producer_overrides.setdefault("error_cb", _broker_error_logger(settings.kafka_bootstrap))
+        # Broker errors go through the shared factory's rate-limited error_cb; librdkafka's own log is quiet.
         producer_overrides.setdefault("log_level", 2)
         self.producer = producer or Producer(settings, client_id="simulators", enqueue_timeout=5.0,
                                              **producer_overrides)

@@ -11,7 +11,8 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from bench.gateway_support import end_offsets, read_range, served_gateway
+from bench.gateway_support import TOPIC, served_gateway
+from eventbus.kafka.reader import end_offsets, read_range
 from eventbus.settings import Settings
 from lambdas.gateway.app import create_app
 from lambdas.gateway.ingest import Gateway
@@ -43,13 +44,14 @@ def _ids(prefix: str, n: int) -> list[str]:
 
 
 def _in_topic(settings: Settings, start: dict[int, int]) -> dict[str, tuple[bytes | None, dict[str, Any]]]:
-    return {rec["event_id"]: (key, rec) for key, rec in read_range(settings, start, end_offsets(settings))}
+    end = end_offsets(settings, TOPIC)
+    return {rec["event_id"]: (key, rec) for key, rec in read_range(settings, start, end, TOPIC)}
 
 
 def test_accepted_events_are_in_the_topic_decodable_keyed_and_rejected_ones_are_not(
     client: TestClient, settings: Settings
 ) -> None:
-    start = end_offsets(settings)
+    start = end_offsets(settings, TOPIC)
     good, bad = _ids("it-good", 6), _ids("it-bad", 4)
     for i, eid in enumerate(good[:3]):
         r = client.post("/events/user", json=sample_event(event_id=eid, user_id=f"it-user-{i}"), headers=KEY)
@@ -91,7 +93,7 @@ def test_limits_and_errors_against_the_real_broker(client: TestClient) -> None:
 
 
 def test_cli_runs_the_app_under_uvicorn_with_two_workers(settings: Settings) -> None:
-    start = end_offsets(settings)
+    start = end_offsets(settings, TOPIC)
     eid = _ids("it-cli", 1)[0]
     with served_gateway(workers=2) as url:
         r = httpx.post(f"{url}/events/user", json=sample_event(event_id=eid, user_id="it-cli-user"), headers=KEY)

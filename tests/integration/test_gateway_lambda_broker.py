@@ -10,7 +10,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from bench.gateway_support import end_offsets, read_range
+from bench.gateway_support import TOPIC
+from eventbus.kafka.reader import end_offsets, read_range
 from eventbus.settings import Settings
 from lambdas.gateway import handler as lambda_handler
 
@@ -31,7 +32,7 @@ def _invoke(name: str) -> dict:
 
 def test_handler_produces_to_the_broker_with_the_callers_ip(container: None) -> None:
     settings = Settings(profile="local")
-    start = end_offsets(settings)
+    start = end_offsets(settings, TOPIC)
     out = _invoke("post_user_event.json")
     assert out["statusCode"] == 200, out
     body = json.loads(out["body"])
@@ -40,7 +41,8 @@ def test_handler_produces_to_the_broker_with_the_callers_ip(container: None) -> 
     assert _invoke("post_user_no_api_key.json")["statusCode"] == 401
     assert lambda_handler._gateway is not None and len(lambda_handler._gateway.producer) == 0
 
-    found = {rec["event_id"]: (key, rec) for key, rec in read_range(settings, start, end_offsets(settings))}
+    end = end_offsets(settings, TOPIC)
+    found = {rec["event_id"]: (key, rec) for key, rec in read_range(settings, start, end, TOPIC)}
     key, record = found[body["event_id"]]
     assert key == b"user-4711"
     assert record["client_ip"] == "203.0.113.42"  # requestContext.http.sourceIp

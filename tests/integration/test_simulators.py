@@ -16,7 +16,8 @@ from typing import Any
 import psycopg2
 import pytest
 
-from bench.gateway_support import end_offsets, read_range, served_gateway
+from bench.gateway_support import served_gateway
+from eventbus.kafka.reader import end_offsets, read_range
 from eventbus.settings import Settings
 from lambdas.simulators.booking import OPERATIONS, PAYMENT_MOVES, legal, plan_for
 from lambdas.simulators.runner import Runner
