@@ -50,8 +50,10 @@ def client_config(settings: Settings, client_id: str) -> dict[str, Any]:
     conf: dict[str, Any] = {
         "bootstrap.servers": settings.kafka_bootstrap,
         "client.id": client_id,
-        # librdkafka's own log lines go through the project's JSON logging (served by poll()).
+        # librdkafka's own log lines go through the project's JSON logging (served by poll()), critical
+        # ones only: its per-attempt connection errors reach error_cb, which logs them rate-limited.
         "logger": logging.getLogger("librdkafka"),
+        "log_level": 2,
         "error_cb": broker_error_logger(settings.kafka_bootstrap),
     }
     if settings.kafka_auth == "iam":

@@ -138,8 +138,6 @@ class KafkaSink(Sink):
 
         self.settings = settings
         self.serde = serde or AvroSerde(settings)
-        # Broker errors go through the shared factory's rate-limited error_cb; librdkafka's own log is quiet.
-        producer_overrides.setdefault("log_level", 2)
         self.producer = producer or Producer(settings, client_id="simulators", enqueue_timeout=5.0,
                                              **producer_overrides)
         self.encoder = encoder
