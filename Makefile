@@ -34,7 +34,7 @@ typecheck: $(STAMP) ## mypy on the shared library
 # ---------------------------------------------------------------------------------------------
 # Tests (the one test command: `make test`)
 # ---------------------------------------------------------------------------------------------
-test: $(STAMP) ## unit + integration tests (starts the local engines it needs, stops what it started)
+test: $(STAMP) lint typecheck ## ruff + mypy, then unit + integration tests (starts the local engines it needs, stops what it started)
 	$(PY) -m pytest tests -q
 
 test-unit: $(STAMP) ## unit tests only (no services)
