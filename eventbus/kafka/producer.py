@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from collections import deque
@@ -79,6 +80,10 @@ class Producer:
             )
             self._last_error_log = now
 
+    def _report_then(self, user: DeliveryCallback, err: Any, msg: Any) -> None:
+        self._report(err, msg)
+        user(err, msg)
+
     def _poll_loop(self) -> None:
         while not self._closed.is_set():
             try:
@@ -98,13 +103,8 @@ class Producer:
         """Enqueue one message; ``on_delivery(err, msg)`` runs after the project's own accounting."""
         kwargs: dict[str, Any] = {"headers": headers} if headers else {}
         if on_delivery is not None:
-
-            def callback(err: Any, msg: Any, _user: DeliveryCallback = on_delivery) -> None:
-                self._report(err, msg)
-                _user(err, msg)
-
-            kwargs["on_delivery"] = callback
-
+            # A C-level partial, not a closure per message: this is the gateway's hot path.
+            kwargs["on_delivery"] = functools.partial(self._report_then, on_delivery)
         deadline = None
         while True:
             try:
