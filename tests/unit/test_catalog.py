@@ -83,3 +83,9 @@ def test_serverless_profile_keeps_only_configs_msk_serverless_accepts() -> None:
     assert spec.config_for(serverless=True) == {"cleanup.policy": "compact"}
     retained = load_catalog(Settings()).get("topic_app_events").config_for(serverless=True)
     assert retained == {"cleanup.policy": "delete", "retention.ms": str(7 * 86_400_000)}
+
+
+def test_env_example_lists_every_setting() -> None:
+    text = (Path(__file__).resolve().parents[2] / ".env.example").read_text()
+    missing = [name for name in Settings.model_fields if f"EB_{name.upper()}=" not in text]
+    assert missing == []
