@@ -65,6 +65,10 @@ def L(n: int) -> bytes:
         return _VAR14[z]
     tail = _HIGH.get(hi)
     if tail is None:
+        # Checked only here (never for a cached tail): an int outside 64 bits is not an Avro long. The
+        # caller falls back to fastavro, which picks another union branch (double) or refuses it.
+        if not -(1 << 63) <= n < (1 << 63):
+            raise OverflowError(f"{n} does not fit an Avro long")
         if len(_HIGH) > 4096:
             _HIGH.clear()
         tail = _HIGH[hi] = _varint(hi)
