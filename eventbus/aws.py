@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from typing import Any
 
@@ -17,3 +18,13 @@ def client(service: str, settings: Settings) -> Any:
         # The emulator accepts any credentials; these are not secrets.
         kwargs.update(aws_access_key_id="test", aws_secret_access_key="test")
     return boto3.client(service, **kwargs)  # type: ignore[call-overload]
+
+
+def secret_string(settings: Settings, secret_id: str) -> str:
+    """The ``SecretString`` of a Secrets Manager secret (never logged)."""
+    return str(client("secretsmanager", settings).get_secret_value(SecretId=secret_id)["SecretString"])
+
+
+def secret_json(settings: Settings, secret_id: str) -> Any:
+    """A secret holding JSON (RDS-style ``{"username", "password", ...}``, a list of API keys, ...)."""
+    return json.loads(secret_string(settings, secret_id))

@@ -95,8 +95,7 @@ def apply_database(settings: Settings) -> list[str]:
             )
             done.append(f"publication {settings.cdc_publication}")
         if settings.pg_replication_secret_arn:
-            raw = aws.client("secretsmanager", settings).get_secret_value(SecretId=settings.pg_replication_secret_arn)
-            secret = json.loads(raw["SecretString"])
+            secret = aws.secret_json(settings, settings.pg_replication_secret_arn)
             role, password = sql.Identifier(secret["username"]), sql.Literal(secret["password"])
             cur.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (secret["username"],))
             verb = "ALTER" if cur.fetchone() else "CREATE"

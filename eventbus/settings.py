@@ -11,7 +11,6 @@ the same names to Lambda, ECS and EMR, so one model serves both profiles::
 
 from __future__ import annotations
 
-import json
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -133,10 +132,9 @@ class Settings(BaseSettings):
         """libpq DSN; in AWS the user/password come from Secrets Manager."""
         user, password = self.pg_user, self.pg_password.get_secret_value()
         if self.pg_secret_arn:
-            from eventbus.aws import client
+            from eventbus.aws import secret_json
 
-            raw = client("secretsmanager", self).get_secret_value(SecretId=self.pg_secret_arn)
-            secret = json.loads(raw["SecretString"])
+            secret = secret_json(self, self.pg_secret_arn)
             user, password = secret["username"], secret["password"]
         return (
             f"host={self.pg_host} port={self.pg_port} dbname={self.pg_database} "

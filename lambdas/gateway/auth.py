@@ -58,8 +58,7 @@ class ApiKeys:
         if arn:
 
             def from_secret() -> list[str]:
-                raw = aws.client("secretsmanager", settings).get_secret_value(SecretId=arn)
-                return parse_secret(raw["SecretString"])
+                return parse_secret(aws.secret_string(settings, arn))
 
             return cls(from_secret, refresh_s)
         static = settings.gateway_api_keys.get_secret_value().split(",")
