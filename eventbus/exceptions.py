@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 
+def local_hint(address: str) -> str:
+    """The fix to append to a connection error when ``address`` is the local stack's."""
+    return " — run `make local-up`" if address.startswith(("127.", "localhost")) else ""
+
+
 class EventBusError(Exception):
     """Base class of the library's errors."""
 
@@ -55,5 +60,4 @@ class BrokerUnavailableError(EventBusError):
     """The broker cannot be reached."""
 
     def __init__(self, bootstrap: str, detail: str = "") -> None:
-        hint = " — run `make local-up`" if bootstrap.startswith(("127.", "localhost")) else ""
-        super().__init__(f"broker at {bootstrap} unreachable{hint}{': ' + detail if detail else ''}")
+        super().__init__(f"broker at {bootstrap} unreachable{local_hint(bootstrap)}{': ' + detail if detail else ''}")

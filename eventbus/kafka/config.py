@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from eventbus.exceptions import local_hint
 from eventbus.settings import Settings
 
 
@@ -31,7 +32,7 @@ def broker_error_logger(bootstrap: str) -> Callable[[Any], None]:
     """
     last: dict[int, float] = {}
     log = logging.getLogger("eventbus.kafka")
-    hint = " — run `make local-up`" if bootstrap.startswith(("127.", "localhost")) else ""
+    hint = local_hint(bootstrap)
 
     def error_cb(err: Any) -> None:
         now = time.monotonic()

@@ -19,7 +19,7 @@ from typing import Any
 from confluent_kafka import KafkaException
 from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 
-from eventbus.exceptions import SchemaValidationError
+from eventbus.exceptions import SchemaValidationError, local_hint
 from eventbus.kafka import Producer
 from eventbus.logging import get_logger
 from eventbus.serde import AvroSerde
@@ -199,8 +199,8 @@ class Gateway:
         try:
             md = self.producer.raw.list_topics(self.topic, timeout=2.0)
         except KafkaException as exc:
-            hint = " — run `make local-up`" if bootstrap.startswith(("127.", "localhost")) else ""
-            return False, f"broker at {bootstrap} unreachable{hint}: {exc.args[0].str() if exc.args else exc}"
+            detail = exc.args[0].str() if exc.args else exc
+            return False, f"broker at {bootstrap} unreachable{local_hint(bootstrap)}: {detail}"
         topic = md.topics.get(self.topic)
         if topic is None or topic.error is not None:
             why = topic.error.str() if topic is not None and topic.error else "missing"
