@@ -14,13 +14,12 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from eventbus.kafka.reader import end_offsets, read_range  # noqa: F401 - re-exported for the gateway benches
+from local.health import wait_until
 
 TOPIC = "topic_app_events"
 REPO = Path(__file__).resolve().parent.parent
@@ -43,15 +42,6 @@ def http_get(url: str, timeout: float = 2.0) -> tuple[int, bytes] | None:
         return e.code, e.read()
     except OSError:
         return None
-
-
-def wait_for(predicate: Any, timeout: float, what: str, interval: float = 0.1) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(interval)
-    raise TimeoutError(f"{what} not reached within {timeout:.0f}s")
 
 
 @contextmanager
@@ -86,7 +76,7 @@ def served_gateway(
             answer = http_get(url + "/ready")
             return answer is not None and answer[0] == 200
 
-        wait_for(ready, ready_timeout, f"gateway ready at {url}")
+        wait_until(ready, ready_timeout, f"gateway at {url}", interval=0.1)
         yield url
     finally:
         if proc.poll() is None:

@@ -10,7 +10,6 @@ import json
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -20,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from bench.gateway_support import free_port
 from eventbus.settings import Settings
 from tests.integration.test_cdc_kit import ROOT, Scratch, relay_thread, wait_for
 
@@ -110,12 +110,6 @@ def test_dropped_slot_is_refused_then_resnapshot_recovers(settings: Settings) ->
 
 
 # --- a server configured wrong on purpose -----------------------------------------------------------
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 class Cluster:
     """A throwaway PostgreSQL 15 cluster (as the ``postgres`` OS user when run as root)."""
 
@@ -125,7 +119,7 @@ class Cluster:
         self.root = Path(tempfile.mkdtemp(prefix="cdc-pg-"))
         self.root.chmod(0o755)
         self.data = self.root / "data"
-        self.port = _free_port()
+        self.port = free_port()
         self.as_user: list[str] = []
         if os.geteuid() == 0:
             entry = pwd.getpwnam("postgres")
