@@ -126,7 +126,7 @@ class Bench:
 
     def config(self) -> RelayConfig:
         return RelayConfig(slot=self.slot, publication=self.slot, tables=(self.table,), kafka_topic=self.topic,
-                           snapshot=False, heartbeat_interval=1.0, log_interval=3600, linger_ms=self.args.linger_ms)
+                           snapshot=False, heartbeat_s=1.0, log_interval=3600, linger_ms=self.args.linger_ms)
 
     @contextmanager
     def relay(self, null_sink: bool = False) -> Iterator[Relay]:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 
-from eventbus.settings import Settings
+if TYPE_CHECKING:  # settings.py imports this module (pg_dsn reads the DB secret): no import back
+    from eventbus.settings import Settings
 
 
 def client(service: str, settings: Settings) -> Any:

@@ -19,6 +19,7 @@ from eventbus import aws
 from eventbus.catalog import load_catalog
 from eventbus.kafka.admin import ApplyReport, apply_topics
 from eventbus.logging import configure_logging, get_logger
+from eventbus.postgres import ensure_publication
 from eventbus.registry import SchemaRegistry
 from eventbus.settings import REPO_ROOT, Settings, get_settings
 
@@ -73,27 +74,23 @@ def ensure_local_resources(settings: Settings) -> tuple[list[str], bool]:
 
 
 OLTP_SQL = REPO_ROOT / "schemas" / "sql" / "oltp.sql"
-CDC_TABLES = ("users", "bookings", "payments")
 
 
-def apply_database(settings: Settings) -> list[str]:
-    """AWS: the OLTP schema, the CDC publication and the replication role on Aurora (as the master
-    user, from ``EB_PG_SECRET_ARN``). Locally the stack does the same as the cluster's superuser."""
+def apply_database(settings: Settings, publication: str | None = None) -> list[str]:
+    """AWS: the OLTP schema, the CDC publication (the catalog's, named ``publication`` if given) and the
+    replication role on Aurora (as the master user, from ``EB_PG_SECRET_ARN``). Locally the stack does the
+    same as the cluster's superuser."""
     import psycopg2
     from psycopg2 import sql
 
     done = []
+    pub = next(spec.publication for spec in load_catalog(settings) if spec.publication is not None)
+    name = publication or pub.name
     with psycopg2.connect(settings.pg_dsn()) as conn, conn.cursor() as cur:
         cur.execute(OLTP_SQL.read_text())
         done.append("oltp schema")
-        cur.execute("SELECT 1 FROM pg_publication WHERE pubname = %s", (settings.cdc_publication,))
-        if cur.fetchone() is None:
-            cur.execute(
-                sql.SQL("CREATE PUBLICATION {} FOR TABLE {}").format(
-                    sql.Identifier(settings.cdc_publication), sql.SQL(", ").join(map(sql.Identifier, CDC_TABLES))
-                )
-            )
-            done.append(f"publication {settings.cdc_publication}")
+        if ensure_publication(cur, name, pub.tables):
+            done.append(f"publication {name}")
         if settings.pg_replication_secret_arn:
             secret = aws.secret_json(settings, settings.pg_replication_secret_arn)
             role, password = sql.Identifier(secret["username"]), sql.Literal(secret["password"])

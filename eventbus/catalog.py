@@ -30,6 +30,14 @@ SERVERLESS_CONFIGS = frozenset(
 
 
 @dataclass(frozen=True)
+class Publication:
+    """The PostgreSQL publication a CDC topic is fed from (catalog key ``publication``)."""
+
+    name: str
+    tables: tuple[str, ...]  # schema-qualified
+
+
+@dataclass(frozen=True)
 class TopicSpec:
     """One catalog entry."""
 
@@ -41,6 +49,7 @@ class TopicSpec:
     schema_file: Path
     replication_factor: int
     extra_config: dict[str, str] = field(default_factory=dict)
+    publication: Publication | None = None
 
     @property
     def config(self) -> dict[str, str]:
@@ -123,6 +132,7 @@ def parse_catalog(path: Path, replication_factor: int | None = None) -> Catalog:
         if not schema_file.is_file():
             raise ConfigurationError(f"{where}: schema file {schema_file} does not exist")
         cfg = {**default_cfg, **{str(k): str(v) for k, v in (entry.get("config") or {}).items()}}
+        publication = _publication(entry.get("publication"), where)
         topics[name] = TopicSpec(
             name=name,
             partitions=entry["partitions"],
@@ -132,8 +142,19 @@ def parse_catalog(path: Path, replication_factor: int | None = None) -> Catalog:
             schema_file=schema_file,
             replication_factor=rf,
             extra_config=cfg,
+            publication=publication,
         )
     return Catalog(topics, path)
+
+
+def _publication(raw: Any, where: str) -> Publication | None:
+    if raw is None:
+        return None
+    tables = raw.get("tables") if isinstance(raw, dict) else None
+    if not isinstance(raw.get("name") if isinstance(raw, dict) else None, str) or not isinstance(tables, list) \
+            or not tables or not all(isinstance(t, str) and "." in t for t in tables):
+        raise ConfigurationError(f"{where}: 'publication' must be {{name: ..., tables: [schema.table, ...]}}")
+    return Publication(raw["name"], tuple(tables))
 
 
 @lru_cache(maxsize=8)

@@ -1,12 +1,23 @@
-"""The one settings model for every deployable.
+"""The shared connection settings, and the base of every component's own settings model.
 
-Values come from environment variables prefixed ``EB_`` (and a ``.env`` file locally). Terraform passes
-the same names to Lambda, ECS and EMR, so one model serves both profiles::
+``Settings`` holds what more than one deployable needs to reach the shared services (Kafka, AWS, the
+registry, the buckets, PostgreSQL, the gateway) from environment variables prefixed ``EB_`` (and a
+``.env`` file locally). Terraform passes the same names to Lambda, ECS, EMR and MWAA, so one model
+serves both profiles::
 
     >>> from eventbus.settings import Settings
     >>> s = Settings(profile="local")
     >>> s.kafka_bootstrap
     '127.0.0.1:9092'
+
+A component's own knobs live in the component, in a ``ComponentSettings`` subclass with its own prefix
+(``lambdas/gateway/config.py``: ``EB_GATEWAY_*``; ``lambdas/cdc/settings.py``: ``EB_CDC_*``)::
+
+    >>> class SparkSettings(ComponentSettings):
+    ...     model_config = SettingsConfigDict(env_prefix="EB_SPARK_")
+    ...     trigger_s: float = 5.0
+    >>> SparkSettings().trigger_s
+    5.0
 """
 
 from __future__ import annotations
@@ -22,8 +33,25 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 LOCAL_AWS_ENDPOINT = "http://127.0.0.1:4566"
 
 
+class ComponentSettings(BaseSettings):
+    """Base of a component's settings model: the same ``.env`` file, unknown variables ignored.
+
+    Subclasses set ``model_config = SettingsConfigDict(env_prefix="EB_<COMPONENT>_")``; pydantic merges
+    it with this one. ``tests/unit/test_catalog.py`` finds every subclass and keeps ``.env.example``
+    in step with it.
+    """
+
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+
+def env_names(model: type[BaseSettings]) -> dict[str, str]:
+    """Field name -> the environment variable that sets it (prefix + name, upper case)."""
+    prefix = str(model.model_config.get("env_prefix") or "")
+    return {name: (prefix + name).upper() for name in model.model_fields}
+
+
 class Settings(BaseSettings):
-    """Configuration shared by the gateway, simulators, CDC relay, bootstrap, Spark jobs and DAGs."""
+    """Connection settings shared by the gateway, simulators, CDC relay, bootstrap, Spark jobs and DAGs."""
 
     model_config = SettingsConfigDict(
         env_prefix="EB_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
@@ -69,45 +97,17 @@ class Settings(BaseSettings):
     #: Name of the DB secret the local stack creates in the emulator.
     pg_secret_name: str = "travel/oltp"
 
-    # --- CDC relay (defaults of `python -m lambdas.cdc`) -------------------------------------
-    cdc_slot: str = "travel_cdc"
-    #: Publication the CDC relay reads (the AWS bootstrap creates it as the tables' owner).
-    cdc_publication: str = "travel_cdc"
-    cdc_tables: str = "public.users,public.bookings,public.payments"
-    #: Debezium ``source.name``.
-    cdc_server_name: str = "travel"
-    #: Produce to this topic instead of the catalog's (same schema); tests and benchmarks.
-    cdc_kafka_topic: str | None = None
-    #: /metrics and /status on 127.0.0.1:PORT (0 = off).
-    cdc_metrics_port: int = Field(default=0, ge=0, le=65535)
-    cdc_heartbeat_s: float = Field(default=10.0, ge=0)
-
-    # --- Gateway -----------------------------------------------------------------------------
+    # --- Gateway (how its clients reach it; its own limits: lambdas/gateway/config.py) ---------
     gateway_url: str = "http://127.0.0.1:8000"
     #: Comma-separated API keys (local); in AWS, ``gateway_api_keys_secret_arn`` (JSON list).
     gateway_api_keys: SecretStr = SecretStr("local-dev-key")
     gateway_api_keys_secret_arn: str | None = None
 
     # --- Batch (MWAA submits Spark jobs to EMR Serverless) ---------------------------------
+    # Read by emr_jobs' own settings; kept here while infra/scripts/plan_assertions.py checks the EB_*
+    # names Terraform passes against this model only.
     emr_application_id: str | None = None
     emr_execution_role_arn: str | None = None
-
-    # --- Gateway limits and deadlines (lambdas.gateway.config.GatewayConfig is their view) ---------
-    #: A request is answered 503 when the broker has not acknowledged within this deadline.
-    gateway_ack_timeout_ms: int = Field(default=5000, ge=1500, le=60_000)
-    #: librdkafka's message timeout is this much shorter than the deadline, so an unacknowledged message
-    #: *fails* before the client is answered 503 instead of being delivered behind the client's back.
-    gateway_ack_margin_ms: int = Field(default=1500, ge=500)
-    gateway_max_event_bytes: int = Field(default=64 * 1024, ge=1024)
-    gateway_max_batch_bytes: int = Field(default=1024 * 1024, ge=1024)
-    gateway_max_batch_events: int = Field(default=500, ge=1, le=10_000)
-    #: Producer batching delay for the gateway (None = kafka_linger_ms).
-    gateway_linger_ms: int | None = Field(default=None, ge=0, le=1000)
-    gateway_retry_after_s: int = Field(default=5, ge=1)
-    #: How often keys from Secrets Manager are re-read (rotation).
-    gateway_key_refresh_s: int = Field(default=300, ge=10)
-    #: Readiness probes are cached this long (a metadata request per probe otherwise).
-    gateway_ready_cache_s: float = Field(default=1.0, ge=0)
 
     log_level: str = "INFO"
     log_json: bool = True

@@ -4,9 +4,9 @@
     python -m lambdas.cdc status [--slot travel_cdc]
     python -m lambdas.cdc drop   [--slot travel_cdc]      # drop slot, publication and relay state
 
-Options default from the shared settings' ``cdc_*`` fields (EB_CDC_SLOT, EB_CDC_PUBLICATION, EB_CDC_TABLES,
-EB_CDC_SERVER_NAME, EB_CDC_KAFKA_TOPIC, EB_CDC_METRICS_PORT, EB_CDC_HEARTBEAT_S); connections too
-(EB_PG_*, EB_KAFKA_*). Exit codes: 0 stopped cleanly, 2 the setup needs a fix
+Options default from the relay's settings (``lambdas/cdc/settings.py``: EB_CDC_SLOT, EB_CDC_PUBLICATION,
+EB_CDC_TABLES, EB_CDC_METRICS_PORT, ...); connections from the shared ones (EB_PG_*, EB_KAFKA_*).
+Exit codes: 0 stopped cleanly, 2 the setup needs a fix
 (the error line says which), 1 runtime failure (a restart resumes from the slot).
 """
 
@@ -23,15 +23,17 @@ import psycopg2.errors
 
 from eventbus.exceptions import EventBusError
 from eventbus.logging import configure_logging, get_logger
-from eventbus.settings import Settings, get_settings
+from eventbus.settings import get_settings
 from lambdas.cdc.exceptions import CdcError, SetupError
 from lambdas.cdc.pgoutput import format_lsn
-from lambdas.cdc.relay import Relay, RelayConfig
+from lambdas.cdc.relay import Relay
+from lambdas.cdc.settings import RelayConfig
 
 log = get_logger("cdc")
 
 
-def _parser(settings: Settings) -> argparse.ArgumentParser:
+def _parser(defaults: RelayConfig) -> argparse.ArgumentParser:
+    """Options default from ``defaults`` (the EB_CDC_* environment); `_config` turns them back into one."""
     parser = argparse.ArgumentParser(
         prog="python -m lambdas.cdc",
         description="PostgreSQL logical replication (pgoutput) -> Debezium envelopes (Avro) -> Kafka.",
@@ -40,33 +42,44 @@ def _parser(settings: Settings) -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="snapshot (first start) and stream changes until SIGTERM")
     status = sub.add_parser("status", help="print slot, relay state and lag as JSON")
     drop = sub.add_parser("drop", help="drop the slot, the publication and the relay state row")
+    d = defaults
     for p in (run, status, drop):
-        p.add_argument("--slot", default=settings.cdc_slot, help="replication slot (default %(default)s)")
-        p.add_argument("--publication", default=settings.cdc_publication, help="publication name")
-    run.add_argument("--tables", default=settings.cdc_tables,
+        p.add_argument("--slot", default=d.slot, help="replication slot (default %(default)s)")
+        p.add_argument("--publication", default=d.publication, help="publication name")
+    run.add_argument("--tables", default=",".join(d.tables),
                      help="comma-separated tables to publish (default %(default)s)")
-    run.add_argument("--topic", default="topic_cdc_changes", help="catalog topic (schema + destination)")
-    run.add_argument("--kafka-topic", default=settings.cdc_kafka_topic,
+    run.add_argument("--topic", default=d.topic, help="catalog topic (schema + destination)")
+    run.add_argument("--kafka-topic", default=d.kafka_topic,
                      help="produce to this topic instead (same schema); tests and benchmarks")
-    run.add_argument("--server-name", default=settings.cdc_server_name, help="Debezium source.name")
-    run.add_argument("--no-snapshot", action="store_true", help="new slot: stream only, skip the initial snapshot")
-    run.add_argument("--resnapshot", action="store_true",
+    run.add_argument("--server-name", default=d.server_name, help="Debezium source.name")
+    run.add_argument("--no-snapshot", dest="snapshot", action="store_false", default=d.snapshot,
+                     help="new slot: stream only, skip the initial snapshot")
+    run.add_argument("--resnapshot", action="store_true", default=d.resnapshot,
                      help="drop the slot and take a new snapshot (after a dropped slot; re-emits every row as op=r)")
-    run.add_argument("--metrics-port", type=int, default=settings.cdc_metrics_port,
+    run.add_argument("--metrics-port", type=int, default=d.metrics_port,
                      help="serve /metrics and /status on 127.0.0.1:PORT (0 = off)")
-    run.add_argument("--heartbeat-interval", type=float, default=settings.cdc_heartbeat_s,
+    run.add_argument("--heartbeat-interval", dest="heartbeat_s", type=float, default=d.heartbeat_s,
                      help="seconds between heartbeat messages (0 = off)")
-    run.add_argument("--log-interval", type=float, default=10.0, help="seconds between status log lines")
-    run.add_argument("--feedback-interval", type=float, default=0.2, help="seconds between LSN confirmations")
-    run.add_argument("--max-inflight", type=int, default=100_000, help="records awaiting Kafka before reading pauses")
-    run.add_argument("--linger-ms", type=int, default=None, help="producer linger.ms (default: EB_KAFKA_LINGER_MS)")
+    run.add_argument("--log-interval", type=float, default=d.log_interval, help="seconds between status log lines")
+    run.add_argument("--feedback-interval", type=float, default=d.feedback_interval,
+                     help="seconds between LSN confirmations")
+    run.add_argument("--max-inflight", type=int, default=d.max_inflight,
+                     help="records awaiting Kafka before reading pauses")
+    run.add_argument("--linger-ms", type=int, default=d.linger_ms,
+                     help="producer linger.ms (default: EB_KAFKA_LINGER_MS)")
     return parser
+
+
+def _config(args: argparse.Namespace) -> RelayConfig:
+    """The relay's settings with the command line's values on top."""
+    fields = RelayConfig.model_fields
+    return RelayConfig(**{k: v for k, v in vars(args).items() if k in fields})
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     settings = get_settings()
-    parser = _parser(settings)
+    parser = _parser(RelayConfig())
     args = parser.parse_args(argv or ["run"])  # no arguments = run (the Fargate command)
     if args.command is None:
         parser.print_help()
@@ -93,14 +106,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace, settings: Any) -> int:
-    config = RelayConfig(
-        slot=args.slot, publication=args.publication,
-        tables=tuple(t.strip() for t in args.tables.split(",") if t.strip()),
-        topic=args.topic, kafka_topic=args.kafka_topic, server_name=args.server_name,
-        snapshot=not args.no_snapshot, resnapshot=args.resnapshot, metrics_port=args.metrics_port,
-        heartbeat_interval=args.heartbeat_interval, log_interval=args.log_interval,
-        feedback_interval=args.feedback_interval, max_inflight=args.max_inflight, linger_ms=args.linger_ms,
-    )
+    config = _config(args)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
@@ -109,7 +115,7 @@ def _run(args: argparse.Namespace, settings: Any) -> int:
 
 
 def _status(args: argparse.Namespace, settings: Any) -> dict[str, Any]:
-    relay = Relay(RelayConfig(slot=args.slot, publication=args.publication), settings)
+    relay = Relay(_config(args), settings)
     conn = relay.db.connect()
     try:
         slot = relay.db.slot(conn, args.slot)
@@ -146,7 +152,7 @@ def _status(args: argparse.Namespace, settings: Any) -> dict[str, Any]:
 
 
 def _drop(args: argparse.Namespace, settings: Any) -> dict[str, Any]:
-    relay = Relay(RelayConfig(slot=args.slot, publication=args.publication), settings)
+    relay = Relay(_config(args), settings)
     conn = relay.db.connect()
     try:
         try:

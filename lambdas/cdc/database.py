@@ -20,6 +20,7 @@ import psycopg2
 import psycopg2.extras
 from psycopg2 import sql
 
+from eventbus.postgres import ensure_publication
 from lambdas.cdc.exceptions import SetupError
 from lambdas.cdc.pgoutput import parse_lsn
 from lambdas.cdc.types import Converter, converter_for
@@ -161,27 +162,8 @@ class Database:
     def ensure_publication(self, conn: Any, publication: str, tables: list[Table]) -> list[Table]:
         """Create the publication over ``tables`` (or add missing ones); return every published table."""
         with conn.cursor() as cur:
-            cur.execute("SELECT puballtables FROM pg_publication WHERE pubname = %s", (publication,))
-            row = cur.fetchone()
-            idents = sql.SQL(", ").join(sql.Identifier(t.namespace, t.name) for t in tables)
             try:
-                if row is None:
-                    create = sql.SQL("CREATE PUBLICATION {} FOR TABLE {}")
-                    cur.execute(create.format(sql.Identifier(publication), idents))
-                elif not row[0]:
-                    cur.execute(
-                        "SELECT schemaname || '.' || tablename FROM pg_publication_tables WHERE pubname = %s",
-                        (publication,),
-                    )
-                    present = {r[0] for r in cur.fetchall()}
-                    missing = [t for t in tables if t.qualified not in present]
-                    if missing:
-                        cur.execute(
-                            sql.SQL("ALTER PUBLICATION {} ADD TABLE {}").format(
-                                sql.Identifier(publication),
-                                sql.SQL(", ").join(sql.Identifier(t.namespace, t.name) for t in missing),
-                            )
-                        )
+                ensure_publication(cur, publication, [t.qualified for t in tables])
             except psycopg2.errors.DuplicateObject:
                 pass  # another relay created it at the same moment
             except psycopg2.Error as exc:

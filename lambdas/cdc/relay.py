@@ -23,7 +23,6 @@ import contextlib
 import gc
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, replace
 from typing import Any
 
 import psycopg2
@@ -38,32 +37,11 @@ from lambdas.cdc.inflight import InFlight
 from lambdas.cdc.lag import Metrics, MetricsServer
 from lambdas.cdc.pgoutput import Relation, format_lsn, parse_lsn
 from lambdas.cdc.replication import Replicator
+from lambdas.cdc.settings import RelayConfig
 from lambdas.cdc.snapshot import take_snapshot
 from lambdas.cdc.walstream import StreamClosed, WalStream
 
 log = get_logger("cdc.relay")
-DEFAULT_TABLES = ("public.users", "public.bookings", "public.payments")
-
-
-@dataclass
-class RelayConfig:
-    slot: str = "travel_cdc"
-    publication: str = "travel_cdc"
-    tables: tuple[str, ...] = DEFAULT_TABLES
-    topic: str = "topic_cdc_changes"  # catalog topic (schema, and the default destination)
-    kafka_topic: str | None = None  # another destination topic (tests, benchmarks)
-    server_name: str = "travel"  # Debezium's topic.prefix / source.name
-    snapshot: bool = True
-    resnapshot: bool = False
-    max_inflight: int = 100_000
-    feedback_interval: float = 0.2
-    status_interval: float = 10.0
-    heartbeat_interval: float = 10.0
-    log_interval: float = 10.0
-    metrics_port: int = 0
-    linger_ms: int | None = None
-    drain_timeout: float = 20.0  # within ECS's / supervisord's stop timeout (30 s)
-    retry_max_s: float = 30.0
 
 
 class _Stopped(Exception):
@@ -129,7 +107,7 @@ class Relay:
         *,
         sink_factory: Callable[[InFlight], Any] | None = None,
     ) -> None:
-        self.cfg = replace(config or RelayConfig())
+        self.cfg = (config or RelayConfig()).model_copy()
         check_name("slot", self.cfg.slot)
         check_name("publication", self.cfg.publication)
         self.settings = settings or get_settings()
@@ -305,7 +283,7 @@ class Relay:
             WalStream(repl), self.sink, inflight, self.builder, self.metrics,
             key_for=self._key_for, side=self._side, log=log, slot=cfg.slot,
             max_inflight=cfg.max_inflight, feedback_interval=cfg.feedback_interval,
-            status_interval=cfg.status_interval, heartbeat_interval=cfg.heartbeat_interval,
+            status_interval=cfg.status_interval, heartbeat_interval=cfg.heartbeat_s,
             log_interval=cfg.log_interval,
         )
         self.replicator = replicator

@@ -32,7 +32,7 @@ def _container() -> tuple[Gateway, Mangum]:
     if _gateway is None or _adapter is None:
         settings = get_settings()
         configure_logging(settings)
-        _gateway = Gateway(settings, GatewayConfig.from_settings(settings))
+        _gateway = Gateway(settings, GatewayConfig())
         # lifespan="off": mangum would otherwise run startup/shutdown around *every* invocation.
         _adapter = Mangum(create_app(gateway=_gateway), lifespan="off")
     return _gateway, _adapter

@@ -3,7 +3,7 @@
 One ``Gateway`` per process (uvicorn worker or Lambda container) holds the producer, serde, keys and
 counters::
 
-    gw = Gateway(settings, GatewayConfig.from_settings(settings))
+    gw = Gateway(settings, GatewayConfig())
     event_id, outcome = await gw.ingest_one(AppEventIn.model_validate_json(body), meta)
     results = await gw.ingest_batch(validate_items(orjson.loads(body)["events"]), meta)
 """
@@ -111,7 +111,7 @@ class Gateway:
         keys: ApiKeys | None = None,
     ) -> None:
         self.settings = settings
-        self.config = config or GatewayConfig.from_settings(settings)
+        self.config = config or GatewayConfig()
         self.topic = self.config.topic
         self.serde = serde if serde is not None else AvroSerde(settings)
         # The shared serde's compiled encoder; event_id is unique per record (no string-cache slot).

@@ -52,13 +52,13 @@ def sample_booking(**overrides: Any) -> dict[str, Any]:
 
 def mock_cluster_gateway(settings: Settings, config: GatewayConfig | None = None, **producer: Any) -> Gateway:
     """A ``Gateway`` whose producer talks to librdkafka's mock cluster (``test.mock.num.brokers``)."""
-    config = config or GatewayConfig.from_settings(settings)
+    config = config or GatewayConfig()
     producer = {"test.mock.num.brokers": 1, **producer}
     return Gateway(settings, config, producer=make_producer(settings, config, **producer))
 
 
 def unreachable_gateway(settings: Settings, ack_timeout_ms: int = 1500) -> Gateway:
     """A ``Gateway`` whose broker address refuses connections: every event times out (503)."""
-    config = GatewayConfig.from_settings(settings, ack_timeout_ms=ack_timeout_ms, ack_margin_ms=500)
+    config = GatewayConfig(ack_timeout_ms=ack_timeout_ms, ack_margin_ms=500)
     unreachable = settings.model_copy(update={"kafka_bootstrap": "127.0.0.1:1"})
     return Gateway(unreachable, config, serde=None)

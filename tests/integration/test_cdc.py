@@ -215,7 +215,7 @@ def test_quiet_database_keeps_the_slot_moving(scratch: Scratch, settings: Settin
     other = f"cdct_{scratch.tag}_unpublished"
     scratch.sql(f"CREATE TABLE {other} (id serial PRIMARY KEY, pad text)")
     try:
-        with relay_thread(scratch.config(snapshot=False, heartbeat_interval=0), settings):
+        with relay_thread(scratch.config(snapshot=False, heartbeat_s=0), settings):
             scratch.sql(f"INSERT INTO {other} (pad) SELECT repeat('x', 500) FROM generate_series(1, 2000)")
             wait_caught_up(scratch, timeout=30)  # nothing published changed: keepalives alone move it
         assert scratch.records() == []
@@ -224,7 +224,7 @@ def test_quiet_database_keeps_the_slot_moving(scratch: Scratch, settings: Settin
 
 
 def test_heartbeats_measure_end_to_end_lag(scratch: Scratch, settings: Settings) -> None:
-    with relay_thread(scratch.config(snapshot=False, heartbeat_interval=0.2), settings) as relay:
+    with relay_thread(scratch.config(snapshot=False, heartbeat_s=0.2), settings) as relay:
         wait_for(lambda: relay.metrics.heartbeat_lag_ms is not None, 20, "a heartbeat to come back")
         assert relay.metrics.heartbeats_sent >= 1
         assert 0 <= relay.metrics.heartbeat_lag_ms < 5000  # type: ignore[operator]

@@ -101,7 +101,7 @@ class Scratch:
     def config(self, **overrides: Any) -> RelayConfig:
         base: dict[str, Any] = dict(
             slot=self.slot, publication=self.publication, tables=tuple(self.tables), kafka_topic=self.topic,
-            heartbeat_interval=1.0, log_interval=5.0, feedback_interval=0.1, drain_timeout=20.0,
+            heartbeat_s=1.0, log_interval=5.0, feedback_interval=0.1, drain_timeout=20.0,
         )
         base.update(overrides)
         return RelayConfig(**base)

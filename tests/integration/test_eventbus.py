@@ -121,10 +121,10 @@ def test_aws_database_bootstrap_applies_schema_and_publication_idempotently() ->
 
     from eventbus.bootstrap import apply_database
 
-    settings = Settings(profile="local", cdc_publication="it_bootstrap_pub")
+    settings = Settings(profile="local")
     try:
-        first = apply_database(settings)
-        second = apply_database(settings)
+        first = apply_database(settings, publication="it_bootstrap_pub")
+        second = apply_database(settings, publication="it_bootstrap_pub")
         assert first == ["oltp schema", "publication it_bootstrap_pub"]
         assert second == ["oltp schema"]  # the publication exists now: not created twice
         with psycopg2.connect(settings.pg_dsn()) as conn, conn.cursor() as cur:

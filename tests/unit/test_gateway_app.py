@@ -24,7 +24,7 @@ KEY = {"x-api-key": "local-dev-key"}
 
 @pytest.fixture
 def gateway(settings) -> Iterator[Gateway]:
-    config = GatewayConfig.from_settings(settings, max_batch_events=50, max_event_bytes=4096)
+    config = GatewayConfig(max_batch_events=50, max_event_bytes=4096)
     gw = mock_cluster_gateway(settings, config)
     yield gw
     gw.close()
