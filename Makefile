@@ -116,3 +116,18 @@ simulate: $(STAMP) ## run the simulators in the foreground (SIM_ARGS="--scenario
 
 bench-simulators: $(STAMP) ## simulators: events/s to Kafka per source and all together (Avro, acked) beside a bare producer; rate accuracy 1k/s for 60 s
 	$(PY) -m bench.simulators $(BENCH_SIMULATORS_ARGS)
+
+# ---------------------------------------------------------------------------------------------
+# Console (local/console: read-only web UI on 127.0.0.1:8088 + `peek`; see local/console/README.md)
+# ---------------------------------------------------------------------------------------------
+.PHONY: console peek test-e2e
+
+console: $(STAMP) ## run the web console in the foreground (127.0.0.1:8088; CONSOLE_ARGS="--port 8099"); `make local-up` runs one as program console
+	$(PY) -m local.console serve $(CONSOLE_ARGS)
+
+peek: $(STAMP) ## decoded records as JSON lines: make peek TOPIC=topic_app_events [KEY=u-1] [N=10] [PEEK_ARGS="--follow"]
+	@test -n "$(TOPIC)" || { echo "usage: make peek TOPIC=topic_app_events [KEY=...] [N=10] [PEEK_ARGS=--follow]" >&2; exit 2; }
+	$(PY) -m local.console peek --topic '$(TOPIC)' $(if $(KEY),--key '$(KEY)') $(if $(N),-n $(N)) $(PEEK_ARGS)
+
+test-e2e: $(STAMP) ## browser tests of the console (headless Debian chromium via Playwright; part of `make test`)
+	$(PY) -m pytest tests/e2e -q

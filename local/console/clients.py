@@ -1,0 +1,98 @@
+"""The console's connections, all through the shared library, every one bounded in time.
+
+One consumer factory (``eventbus.kafka.consumer.make_consumer``), one admin (``eventbus.kafka.admin``),
+one serde (``eventbus.serde.AvroSerde``) whose registry client answers within the console's deadline.
+The console only reads: it never creates a producer and never commits an offset.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import uuid
+from typing import Any
+
+import boto3
+import confluent_kafka
+from botocore.config import Config
+
+from eventbus.catalog import Catalog, load_catalog
+from eventbus.exceptions import BrokerUnavailableError, RegistryError, UnknownTopicError
+from eventbus.kafka.admin import make_admin
+from eventbus.kafka.consumer import make_consumer
+from eventbus.registry import SchemaRegistry
+from eventbus.serde import AvroSerde
+from eventbus.settings import Settings, get_settings
+from local.console.config import ConsoleSettings
+from local.console.exceptions import DependencyError, NotFoundError
+
+
+class Clients:
+    """Settings, catalog, serde and factories shared by the API routes and ``peek``."""
+
+    def __init__(self, settings: Settings | None = None, console: ConsoleSettings | None = None) -> None:
+        self.settings = settings or get_settings()
+        self.console = console or ConsoleSettings()
+        self.catalog: Catalog = load_catalog(self.settings)
+        self._glue = self._glue_client()
+        self.serde = AvroSerde(self.settings, registry=SchemaRegistry(self.settings, glue=self._glue),
+                               catalog=self.catalog)
+        self._versions: dict[uuid.UUID, int] = {}
+        self._lock = threading.Lock()
+        self._admin: Any = None
+
+    def _glue_client(self) -> Any:
+        # eventbus.aws.client with short timeouts and one attempt: a registry that does not answer is
+        # reported within the request's deadline instead of after botocore's retries.
+        kwargs: dict[str, Any] = dict(self.settings.aws_client_kwargs())
+        if self.settings.profile == "local" and not os.environ.get("AWS_ACCESS_KEY_ID"):
+            kwargs.update(aws_access_key_id="test", aws_secret_access_key="test")  # the emulator's, not secrets
+        timeout = self.console.timeout_s
+        config = Config(connect_timeout=timeout, read_timeout=timeout, retries={"max_attempts": 1})
+        return boto3.client("glue", config=config, **kwargs)
+
+    # -- catalog ------------------------------------------------------------------------------
+    def topic(self, name: str) -> Any:
+        try:
+            return self.catalog.get(name)
+        except UnknownTopicError as exc:
+            raise NotFoundError(str(exc)) from None
+
+    # -- kafka ---------------------------------------------------------------------------------
+    def consumer(self, purpose: str) -> confluent_kafka.Consumer:
+        """A consumer for ``assign()``-style reads: no group membership, no commits, EOF events on."""
+        return make_consumer(
+            self.settings,
+            group_id=f"eventbus-console-{purpose}",
+            **{"enable.partition.eof": True, "enable.auto.offset.store": False, "fetch.wait.max.ms": 20,
+               "socket.timeout.ms": max(1000, int(self.console.timeout_s * 1000))},
+        )
+
+    def admin(self) -> Any:
+        with self._lock:
+            if self._admin is None:
+                self._admin = make_admin(self.settings, client_id="eventbus-console")
+            return self._admin
+
+    def broker_error(self, exc: BaseException) -> DependencyError:
+        err = BrokerUnavailableError(self.settings.kafka_bootstrap, str(exc))
+        return DependencyError(f"{err} (no answer within {self.console.timeout_s:.0f}s)")
+
+    # -- registry -------------------------------------------------------------------------------
+    def decode(self, data: bytes, topic: str) -> tuple[dict[str, Any], uuid.UUID]:
+        """(record, schema version id); ``RegistryError`` becomes ``DependencyError``."""
+        try:
+            record = self.serde.decode(data, topic)
+        except RegistryError as exc:
+            raise DependencyError(str(exc)) from exc
+        return record, uuid.UUID(bytes=bytes(data[2:18]))
+
+    def version_number(self, version_id: uuid.UUID) -> int | None:
+        """The registry's version number of a schema version id (cached; None when unknown)."""
+        if version_id not in self._versions:
+            try:
+                got = self._glue.get_schema_version(SchemaVersionId=str(version_id))
+                self._versions[version_id] = int(got["VersionNumber"])
+            except Exception:
+                return None
+        return self._versions[version_id]

@@ -1,0 +1,109 @@
+"""The Sources panel: the gateway's counters, the simulators' rates, the CDC relay, Airflow's runs.
+
+Each source is read over HTTP (or SQL) with the console's deadline; one that does not answer is a
+panel saying so ("Airflow not running"), never an error of the whole page.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from local.console import pg
+from local.console.clients import Clients
+from local.console.exceptions import ConsoleError
+
+
+def _get(url: str, timeout: float, **kwargs: Any) -> Any:
+    resp = httpx.get(url, timeout=timeout, **kwargs)
+    resp.raise_for_status()
+    return resp.json()
+
+
+def _down(what: str, url: str, exc: Exception) -> dict[str, Any]:
+    detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return {"ok": False, "url": url, "error": f"{what} not running or not answering at {url} ({detail})"}
+
+
+def _gateway_key(clients: Clients) -> str:
+    s = clients.settings
+    if s.gateway_api_keys_secret_arn:
+        from eventbus.aws import secret_json
+
+        keys = secret_json(s, s.gateway_api_keys_secret_arn)
+        return str(keys[0]) if keys else ""
+    return s.gateway_api_keys.get_secret_value().split(",")[0].strip()
+
+
+def gateway(clients: Clients) -> dict[str, Any]:
+    """``GET /metrics?format=json`` of the gateway (requests by route and status, events accepted/failed)."""
+    url = clients.settings.gateway_url.rstrip("/") + "/metrics"
+    try:
+        data = _get(url, clients.console.timeout_s, params={"format": "json"},
+                    headers={"x-api-key": _gateway_key(clients)})
+    except Exception as exc:
+        return _down("gateway", url, exc)
+    return {"ok": True, "url": url, "metrics": data}
+
+
+def cdc(clients: Clients) -> dict[str, Any]:
+    """The CDC relay's ``/status``: state, changes, acked, lag bytes/ms, confirmed LSN."""
+    url = clients.console.cdc_status_url
+    try:
+        return {"ok": True, "url": url, "status": _get(url, clients.console.timeout_s)}
+    except Exception as exc:
+        return _down("CDC relay", url, exc)
+
+
+def simulators(clients: Clients) -> dict[str, Any]:
+    """The simulators' ``/status`` (lambdas/simulators/status.py): emitted count and rate per source."""
+    url = clients.console.simulators_status_url
+    try:
+        return {"ok": True, "url": url, "status": _get(url, clients.console.timeout_s)}
+    except Exception as exc:
+        return _down("simulators status endpoint", url, exc)
+
+
+def airflow(clients: Clients, limit: int = 15) -> dict[str, Any]:
+    """Latest DAG runs: Airflow's REST API (``/api/v2``), else its ``dag_run`` table, else "not running"."""
+    c = clients.console
+    base = c.airflow_url.rstrip("/")
+    links = {"ui": base}
+    timeout = c.timeout_s / 2
+    try:
+        with httpx.Client(base_url=base, timeout=timeout) as http:
+            token = http.get("/auth/token")  # simple auth manager with all admins: no credentials needed
+            if token.status_code >= 400:
+                token = http.post("/auth/token", json={"username": c.airflow_user,
+                                                        "password": c.airflow_password.get_secret_value()})
+            token.raise_for_status()
+            headers = {"Authorization": f"Bearer {token.json()['access_token']}"}
+            resp = http.get("/api/v2/dags/~/dagRuns", params={"order_by": "-start_date", "limit": limit},
+                            headers=headers)
+            resp.raise_for_status()
+            runs = [{k: r.get(k) for k in ("dag_id", "dag_run_id", "state", "run_type", "logical_date",
+                                           "start_date", "end_date")} for r in resp.json().get("dag_runs", [])]
+            return {"ok": True, "via": "REST API", "runs": runs, **links}
+    except Exception as api_exc:
+        api_error = str(api_exc).splitlines()[0] if str(api_exc) else type(api_exc).__name__
+    try:
+        runs = pg.airflow_runs(clients.settings, c.airflow_database, timeout, limit)
+        for r in runs:
+            r["dag_run_id"] = r.pop("run_id", None)
+        return {"ok": True, "via": f"table dag_run in database {c.airflow_database}", "runs": runs,
+                "api_error": api_error, **links}
+    except Exception as db_exc:
+        db_error = str(db_exc).splitlines()[0] if str(db_exc) else type(db_exc).__name__
+    return {"ok": False, **links, "error": f"Airflow not running: the API at {base} did not answer ({api_error}) "
+            f"and its database {c.airflow_database!r} is not readable ({db_error})"}
+
+
+def cdc_slots(clients: Clients) -> dict[str, Any]:
+    """Logical replication slots from ``pg_replication_slots``: lag in bytes, retained WAL."""
+    try:
+        return {"ok": True, "slots": pg.replication_slots(clients.settings, clients.console.timeout_s)}
+    except ConsoleError as exc:
+        return {"ok": False, "error": str(exc)}
+    except Exception as exc:
+        return {"ok": False, "error": f"cannot read pg_replication_slots: {str(exc).splitlines()[0]}"}
