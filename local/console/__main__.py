@@ -47,8 +47,9 @@ def _serve(args: argparse.Namespace) -> int:
     from local.console.config import ConsoleSettings
 
     console = ConsoleSettings()
-    host = args.host or console.host
-    port = args.port if args.port is not None else console.port
+    host = getattr(args, "host", None) or console.host
+    port = getattr(args, "port", None)
+    port = console.port if port is None else port
     from eventbus.logging import configure_logging
 
     configure_logging()

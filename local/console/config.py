@@ -11,7 +11,9 @@ import os
 from pathlib import Path
 
 from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
+
+from eventbus.settings import ComponentSettings
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -25,12 +27,10 @@ def _state_root() -> Path:
         return Path(os.environ.get("EB_LOCAL_STATE_DIR", REPO_ROOT / "local" / ".state"))
 
 
-class ConsoleSettings(BaseSettings):
+class ConsoleSettings(ComponentSettings):
     """Where the console listens, how far it reads, and where the side panels look."""
 
-    model_config = SettingsConfigDict(
-        env_prefix="EB_CONSOLE_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
-    )
+    model_config = SettingsConfigDict(env_prefix="EB_CONSOLE_")
 
     host: str = "127.0.0.1"
     port: int = Field(default=8088, ge=0, le=65535)
