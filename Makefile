@@ -131,3 +131,33 @@ peek: $(STAMP) ## decoded records as JSON lines: make peek TOPIC=topic_app_event
 
 test-e2e: $(STAMP) ## browser tests of the console (headless Debian chromium via Playwright; part of `make test`)
 	$(PY) -m pytest tests/e2e -q
+
+# ---------------------------------------------------------------------------------------------
+# Airflow DAGs (mwaa_dags/: weather, maps, config-driven -> topic_external_data; see mwaa_dags/README.md)
+# Airflow has its own venv (.venv-airflow): its pins (starlette<1, fastapi, pydantic) clash with the gateway's.
+# ---------------------------------------------------------------------------------------------
+.PHONY: airflow-install dag airflow airflow-check
+AF_VENV := .venv-airflow
+AF_STAMP := $(AF_VENV)/.installed
+AF_REQS := mwaa_dags/requirements/local.txt mwaa_dags/requirements/constraints-airflow.txt
+
+$(AF_STAMP): $(AF_REQS) pyproject.toml
+	@test -x $(AF_VENV)/bin/python || $(PY_SYS) -m venv $(AF_VENV)
+	$(AF_VENV)/bin/pip install -q --upgrade pip
+	$(AF_VENV)/bin/pip install -q -c mwaa_dags/requirements/constraints-airflow.txt -r mwaa_dags/requirements/local.txt -e .
+	@touch $(AF_STAMP)
+
+install: $(AF_STAMP)
+test: $(AF_STAMP)
+
+airflow-install: $(AF_STAMP) ## create .venv-airflow: Airflow (pinned, MWAA's version) + the shared library (part of `make install`)
+
+dag: $(STAMP) $(AF_STAMP) ## run one DAG once on the running stack: make dag DAG=weather_data_ingestion DATE=2026-01-15T06:00:00Z
+	@test -n "$(DAG)" -a -n "$(DATE)" || { echo "usage: make dag DAG=weather_data_ingestion|maps_data_ingestion|config_driven_pipeline DATE=2026-01-15T06:00:00Z" >&2; exit 2; }
+	$(PY) -m local.airflow_cli dag '$(DAG)' '$(DATE)'
+
+airflow: $(STAMP) $(AF_STAMP) ## the airflow CLI with the stack's config: make airflow ARGS="dags list"
+	$(PY) -m local.airflow_cli airflow $(ARGS)
+
+airflow-check: $(STAMP) $(AF_STAMP) ## trigger each DAG on the stack's Airflow (127.0.0.1:8080), wait, print run seconds + Airflow RSS
+	$(PY) -m local.airflow_cli check

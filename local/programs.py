@@ -12,7 +12,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-from local import broker, emulator, postgres
+from local import airflow, broker, emulator, postgres
 from local.health import http_get, port_open
 from local.spec import Ctx, ProgramSpec
 
@@ -65,6 +65,9 @@ PROGRAMS: Sequence[ProgramSpec] = (
     # PostgreSQL); a live rate line in its log every minute.
     python_program("simulators", "lambdas.simulators", "run", "--scenario", "default", "--display", "plain",
                    "--set", "display_every_s=60"),
+    # Airflow 3 (mwaa_dags/): the external-API replay server (:8090), api-server (UI + REST on :8080),
+    # scheduler, dag-processor, triggerer — from .venv-airflow, metadata in PostgreSQL db `airflow`.
+    *airflow.SPECS,
 )
 
 

@@ -1,0 +1,36 @@
+"""``python -m local.replay [--port 8090]``: serve the recorded external APIs until stopped."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import signal
+import sys
+
+from local.replay.server import ReplayServer
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m local.replay",
+        description="Serve recorded external API responses (local/replay/recordings) on 127.0.0.1. "
+                    "A call to https://HOST/PATH is made as http://127.0.0.1:PORT/HOST/PATH.",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8090, help="port (default 8090)")
+    args = parser.parse_args(argv)
+    try:
+        server = ReplayServer(args.host, args.port)
+    except OSError as exc:
+        print(f"replay: cannot bind {args.host}:{args.port}: {exc} — stop what uses it or pass --port", file=sys.stderr)
+        return 1
+    signal.signal(signal.SIGTERM, lambda *_: server.httpd.shutdown())
+    print(f"replay: serving recorded APIs at {server.url}", flush=True)
+    with contextlib.suppress(KeyboardInterrupt):
+        server.httpd.serve_forever()
+    server.httpd.server_close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,19 @@
+"""Errors of the external-data DAGs. Each message names the source (or the config key) and what to do."""
+
+from __future__ import annotations
+
+
+class ExtDataError(Exception):
+    """Base class."""
+
+
+class SourceError(ExtDataError):
+    """An external source could not be fetched or its answer was not what the config says."""
+
+    def __init__(self, source: str, detail: str) -> None:
+        self.source = source
+        super().__init__(f"source {source!r}: {detail}")
+
+
+class ConfigError(ExtDataError):
+    """The declarative source config (or the destinations file) is invalid."""

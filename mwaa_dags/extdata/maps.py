@@ -1,0 +1,74 @@
+"""Maps: Nominatim geocoding + Overpass POI counts per destination, and popularity from the OLTP database."""
+
+from __future__ import annotations
+
+from contextlib import closing
+from typing import Any
+
+from extdata.destinations import Destination
+from extdata.exceptions import SourceError
+from extdata.http import Fetcher
+from extdata.records import Interval, make_record
+from extdata.settings import DagSettings
+
+SOURCE = "maps"
+RADIUS_M = 5000
+POI = (("tourism", "attraction"), ("tourism", "museum"), ("tourism", "hotel"), ("tourism", "viewpoint"),
+       ("amenity", "restaurant"))
+
+
+def geocode(dest: Destination, fetcher: Fetcher, settings: DagSettings) -> Any:
+    body = fetcher.get_json(SOURCE, settings.url(settings.geocode_url, "/search"),
+                            {"q": dest.query, "format": "jsonv2", "limit": 1})
+    if not isinstance(body, list) or not body:
+        raise SourceError(SOURCE, f"the geocoder found no place for {dest.query!r} — fix `query` in "
+                                  "mwaa_dags/config/destinations.yaml")
+    return body
+
+
+def poi_counts(dest: Destination, interval: Interval, fetcher: Fetcher, settings: DagSettings) -> Any:
+    """One Overpass query: an ``out count`` per category around the destination, as of the interval's day."""
+    around = f"(around:{RADIUS_M},{dest.lat},{dest.lon})"
+    statements = "".join(f'node["{k}"="{v}"]{around};out count;' for k, v in POI)
+    data = f'[out:json][timeout:25][date:"{interval.start:%Y-%m-%dT%H:%M:%SZ}"];{statements}'
+    return fetcher.get_json(SOURCE, settings.url(settings.poi_url, "/api/interpreter"), {"data": data})
+
+
+def bookings_by_destination(interval: Interval) -> dict[str, dict[str, float]]:
+    """Bookings created in the interval per destination (name), from the OLTP database."""
+    import psycopg2
+
+    from eventbus.settings import get_settings
+
+    sql = """SELECT destination, count(*), coalesce(sum(guests), 0), coalesce(sum(amount), 0),
+                    count(*) FILTER (WHERE status = 'cancelled')
+             FROM bookings WHERE created_at >= %s AND created_at < %s GROUP BY destination"""
+    try:
+        with closing(psycopg2.connect(get_settings().pg_dsn())) as conn, conn.cursor() as cur:
+            cur.execute(sql, (interval.start, interval.end))
+            rows = cur.fetchall()
+    except psycopg2.Error as exc:
+        raise SourceError("oltp", f"bookings query failed: {str(exc).strip()} — is PostgreSQL up "
+                                  "(`make local-up`) / EB_PG_* right?") from None
+    return {d: {"bookings": n, "booked_guests": float(g), "booked_amount_vnd": float(a), "cancelled": c}
+            for d, n, g, a, c in rows}
+
+
+def to_record(dest: Destination, geo: Any, pois: Any, popularity: dict[str, float], interval: Interval,
+              run_id: str | None) -> dict[str, Any]:
+    try:
+        place = geo[0]
+        counts = [int(e["tags"]["total"]) for e in pois["elements"]]
+    except (KeyError, IndexError, TypeError, ValueError) as exc:
+        raise SourceError(SOURCE, f"{dest.name}: unexpected geocoder/POI answer ({exc!r})") from None
+    if len(counts) != len(POI):
+        raise SourceError(SOURCE, f"{dest.name}: expected {len(POI)} POI counts, got {len(counts)}")
+    metrics: dict[str, float] = {"lat": float(place["lat"]), "lon": float(place["lon"]),
+                                 "importance": float(place.get("importance") or 0)}
+    metrics.update({f"poi_{v}": n for (_, v), n in zip(POI, counts, strict=True)})
+    metrics["poi_total"] = sum(counts)
+    metrics.update({"bookings": 0, "booked_guests": 0, "booked_amount_vnd": 0, "cancelled": 0, **popularity})
+    attributes = {"name": dest.name, "region": dest.region, "display_name": str(place.get("display_name", "")),
+                  "osm_type": str(place.get("osm_type", "")), "osm_id": str(place.get("osm_id", "")),
+                  "poi_radius_m": str(RADIUS_M)}
+    return make_record(SOURCE, dest.code, interval, metrics=metrics, attributes=attributes, run_id=run_id)

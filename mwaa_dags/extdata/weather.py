@@ -1,0 +1,66 @@
+"""Weather: Open-Meteo hourly forecasts per destination → per-city metrics and a travel-weather score.
+
+    >>> travel_weather_score(temp_c=24, rain_mm=0, wind_kmh=10)
+    100.0
+    >>> travel_weather_score(temp_c=33, rain_mm=6, wind_kmh=35) < 40
+    True
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from extdata.destinations import Destination
+from extdata.exceptions import SourceError
+from extdata.http import Fetcher
+from extdata.records import Interval, make_record
+from extdata.settings import DagSettings
+
+SOURCE = "weather"
+HOURLY = "temperature_2m,relative_humidity_2m,precipitation,cloud_cover,wind_speed_10m"
+
+
+def travel_weather_score(temp_c: float, rain_mm: float, wind_kmh: float) -> float:
+    """0-100: 100 is dry, 20-26 °C, light wind. Loses 4/°C outside that band, 8/mm of rain, 1.5/km/h over 20."""
+    off = max(0.0, 20 - temp_c, temp_c - 26)
+    score = 100 - 4 * off - 8 * rain_mm - 1.5 * max(0.0, wind_kmh - 20)
+    return round(min(100.0, max(0.0, score)), 1)
+
+
+def fetch(dest: Destination, interval: Interval, fetcher: Fetcher, settings: DagSettings) -> Any:
+    last = interval.end - timedelta(microseconds=1)
+    params = {"latitude": dest.lat, "longitude": dest.lon, "hourly": HOURLY, "timezone": "GMT",
+              "start_date": interval.start.date().isoformat(), "end_date": last.date().isoformat()}
+    return fetcher.get_json(SOURCE, settings.url(settings.weather_url, "/v1/forecast"), params)
+
+
+def to_record(dest: Destination, body: Any, interval: Interval, run_id: str | None) -> dict[str, Any]:
+    """The interval's hours of the forecast, summarised (raises SourceError naming the city if malformed)."""
+    try:
+        hourly = body["hourly"]
+        rows = [
+            {k: hourly[k][i] for k in hourly}
+            for i, t in enumerate(hourly["time"])
+            if interval.start <= datetime.fromisoformat(t).replace(tzinfo=UTC) < interval.end
+        ]
+    except (KeyError, TypeError, IndexError, ValueError) as exc:
+        raise SourceError(SOURCE, f"{dest.name}: unexpected forecast shape ({exc!r})") from None
+    if not rows:
+        raise SourceError(SOURCE, f"{dest.name}: no hourly values inside {interval.tag}")
+    temps = [r["temperature_2m"] for r in rows]
+    rain = sum(r["precipitation"] or 0 for r in rows)
+    wind = max(r["wind_speed_10m"] for r in rows)
+    mean_t = sum(temps) / len(temps)
+    rain_per_h = rain / len(rows)
+    metrics = {
+        "temp_c_mean": round(mean_t, 2), "temp_c_min": min(temps), "temp_c_max": max(temps),
+        "rain_mm": round(rain, 1), "wind_kmh_max": wind,
+        "humidity_pct_mean": round(sum(r["relative_humidity_2m"] for r in rows) / len(rows), 1),
+        "cloud_pct_mean": round(sum(r["cloud_cover"] for r in rows) / len(rows), 1),
+        "hours": len(rows),
+        "travel_weather_score": travel_weather_score(mean_t, rain_per_h * 6, wind),
+    }
+    attributes = {"name": dest.name, "region": dest.region, "lat": str(dest.lat), "lon": str(dest.lon),
+                  "api": "open-meteo /v1/forecast"}
+    return make_record(SOURCE, dest.code, interval, metrics=metrics, attributes=attributes, run_id=run_id)
