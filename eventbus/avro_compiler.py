@@ -1,5 +1,7 @@
 """A schema-compiled Avro encoder: about twice as fast as ``fastavro.schemaless_writer`` per record.
 
+The bytes themselves come from ``eventbus.avro_wire`` (the one home of zig-zag, varint and string writers).
+
 ``fastavro`` walks the schema for every record; this module walks it once and generates a Python
 function that writes exactly the bytes fastavro writes (tests prove byte equality on every source's
 records). ``eventbus.serde.AvroSerde`` encodes through it; headers, registry, validation and decoding
@@ -15,102 +17,12 @@ epoch millis, …) the serde falls back to fastavro, which either encodes it or 
 
 from __future__ import annotations
 
-import struct
 from collections.abc import Callable
 from typing import Any
 
+from eventbus.avro_wire import BOOL, DOUBLE, FLOAT, SN, SU, B, L, S, string_cache_get
+
 _PRIMITIVES = {"null", "boolean", "int", "long", "float", "double", "bytes", "string"}
-_DOUBLE = struct.Struct("<d").pack
-_FLOAT = struct.Struct("<f").pack
-
-
-def _zigzag(n: int) -> bytes:
-    n = (n << 1) ^ (n >> 63)
-    out = bytearray()
-    while n > 0x7F:
-        out.append((n & 0x7F) | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
-
-
-_SMALL = [_zigzag(n) for n in range(-64, 8192)]
-#: The first two varint bytes of any zig-zag value >= 2**14 (both with the continuation bit).
-_LOW2 = [bytes(((z & 0x7F) | 0x80, ((z >> 7) & 0x7F) | 0x80)) for z in range(1 << 14)]
-_VAR14: list[bytes] = []  # filled below: varints of every zig-zag value < 2**14
-_HIGH: dict[int, bytes] = {}  # varint of (zigzag >> 14): timestamps share it for seconds at a time
-_STRINGS: dict[str, bytes] = {}  # encoded strings: ids, pages, locales… repeat across records
-_STRING_CACHE_MAX = 300_000  # ~30 MB at most
-
-
-def _varint(z: int) -> bytes:
-    out = bytearray()
-    while z > 0x7F:
-        out.append((z & 0x7F) | 0x80)
-        z >>= 7
-    out.append(z)
-    return bytes(out)
-
-
-_VAR14.extend(_varint(z) for z in range(1 << 14))
-
-
-def L(n: int) -> bytes:
-    """Avro int/long: zig-zag varint."""
-    if -64 <= n < 8192:
-        return _SMALL[n + 64]
-    z = (n << 1) ^ (n >> 63)
-    hi = z >> 14
-    if not hi:
-        return _VAR14[z]
-    tail = _HIGH.get(hi)
-    if tail is None:
-        # Checked only here (never for a cached tail): an int outside 64 bits is not an Avro long. The
-        # caller falls back to fastavro, which picks another union branch (double) or refuses it.
-        if not -(1 << 63) <= n < (1 << 63):
-            raise OverflowError(f"{n} does not fit an Avro long")
-        if len(_HIGH) > 4096:
-            _HIGH.clear()
-        tail = _HIGH[hi] = _varint(hi)
-    return _LOW2[z & 0x3FFF] + tail
-
-
-def S(s: str) -> bytes:
-    """Avro string: length + UTF-8 (cached: most strings in a stream repeat)."""
-    b = _STRINGS.get(s)
-    return b if b is not None else SN(s)
-
-
-def SN(s: str) -> bytes:
-    """A cache miss: encode and remember."""
-    e = s.encode()
-    n = len(e)
-    b = (_SMALL[n + 64] if n < 8192 else L(n)) + e
-    if len(_STRINGS) >= _STRING_CACHE_MAX:
-        _STRINGS.clear()  # a rare value would fill it: start over, the repeating ones come back fast
-    _STRINGS[s] = b
-    return b
-
-
-def SU(s: str) -> bytes:
-    """A string that is unique per record (ids, messages): not worth a cache slot."""
-    e = s.encode()
-    n = len(e)
-    return (_SMALL[n + 64] if n < 8192 else L(n)) + e
-
-
-def B(b: bytes) -> bytes:
-    """Avro bytes: length + raw."""
-    n = len(b)
-    return (_SMALL[n + 64] if n < 8192 else L(n)) + bytes(b)
-
-
-def _bool(v: bool) -> bytes:
-    if v is True:
-        return b"\x01"
-    if v is False:
-        return b"\x00"
-    raise TypeError(f"expected a boolean, got {type(v).__name__}")
 
 
 class _Compiler:
@@ -119,8 +31,8 @@ class _Compiler:
 
     def __init__(self, unique_fields: tuple[str, ...] = ()) -> None:
         self.named: dict[str, str] = {}
-        self.env: dict[str, Any] = {"L": L, "S": S, "SN": SN, "SU": SU, "B": B, "D": _DOUBLE, "F": _FLOAT,
-                                    "BOOL": _bool, "SC": _STRINGS.get}
+        self.env: dict[str, Any] = {"L": L, "S": S, "SN": SN, "SU": SU, "B": B, "D": DOUBLE, "F": FLOAT,
+                                    "BOOL": BOOL, "SC": string_cache_get}
         self.unique_fields = frozenset(unique_fields)
         self._unique = False  # while compiling a field whose strings are unique per record
         self.defs: list[str] = []

@@ -2,7 +2,8 @@
 
 Row values arrive as text; for most columns the Avro string is those very bytes, so they are
 copied, not decoded and re-encoded, and no Python dict is built. The result is byte-for-byte what
-``envelope.py`` + ``avro.encode_envelope`` produce for the same message (unit tests compare them).
+``envelope.py`` + the shared serde's encoder produce for the same message (unit tests compare them).
+The wire primitives are the shared ones (``eventbus.avro_wire``); what is here is the envelope's layout.
 
 Anything unusual returns ``None`` and the caller takes the general path (decoder + envelope
 builder): unchanged TOAST values ('u', filled from the before image), binary values, an update
@@ -15,21 +16,23 @@ from __future__ import annotations
 import struct
 import time
 
+from eventbus.avro_wire import DOUBLE, LENGTHS, L, S
 from lambdas.cdc import CONNECTOR, __version__
-from lambdas.cdc.avro import BOOLEAN, DOUBLE, LENGTHS, LONG, NONE, NULL, SOME, STRING, string, zigzag
 from lambdas.cdc.envelope import KeySpec, TxContext
 from lambdas.cdc.pgoutput import Relation
 from lambdas.cdc.types import BOOL, FLOAT4, FLOAT8, INT2, INT4, INT8, OID, TIMESTAMPTZ, converter_for
 
 _U16 = struct.Struct(">H").unpack_from
 _U32 = struct.Struct(">I").unpack_from
-_DOUBLE = struct.Struct("<d").pack
+# union branches of a row value ["null", "boolean", "long", "double", "string"] and of ["null", X]
+V_NULL, V_BOOLEAN, V_LONG, V_DOUBLE, V_STRING = L(0), L(1), L(2), L(3), L(4)
+SOME, NONE = L(1), L(0)
 _T, _N, _K, _O, _NEW = ord("t"), ord("n"), ord("K"), ord("O"), ord("N")
 K_TEXT, K_LONG, K_BOOL, K_DOUBLE, K_TSTZ, K_CONVERT = 0, 1, 2, 3, 4, 5
 _KINDS = {INT2: K_LONG, INT4: K_LONG, INT8: K_LONG, OID: K_LONG, BOOL: K_BOOL, FLOAT4: K_DOUBLE, FLOAT8: K_DOUBLE,
           TIMESTAMPTZ: K_TSTZ}
 _UTC = b"+00"
-OP_C, OP_U, OP_D = string("c"), string("u"), string("d")
+OP_C, OP_U, OP_D = S("c"), S("u"), S("d")
 Encoded = tuple[bytes, bytes]  # (key, value)
 
 
@@ -41,32 +44,32 @@ class RelationCodec:
     def __init__(self, rel: Relation, key: KeySpec, database: str) -> None:
         self.oid = rel.oid
         self.ncols = len(rel.columns)
-        self.count = zigzag(self.ncols)
+        self.count = L(self.ncols)
         kinds, prefixes, nulls, convs = [], [], [], []
         for col in rel.columns:
             conv = converter_for(col.type_oid)
             kind = _KINDS.get(col.type_oid, K_TEXT if conv is None else K_CONVERT)
-            name = string(col.name)
+            name = S(col.name)
             kinds.append(kind)
             convs.append(conv)
-            nulls.append(name + NULL)
-            prefixes.append(name + {K_LONG: LONG, K_BOOL: BOOLEAN, K_DOUBLE: DOUBLE}.get(kind, STRING))
+            nulls.append(name + V_NULL)
+            prefixes.append(name + {K_LONG: V_LONG, K_BOOL: V_BOOLEAN, K_DOUBLE: V_DOUBLE}.get(kind, V_STRING))
         self.kinds, self.prefixes, self.nulls, self.convs = tuple(kinds), tuple(prefixes), tuple(nulls), tuple(convs)
         self.pk = rel.names.index(key.single) if key.single is not None and key.single in rel.names else -1
         # the key is the primary key's text: exact for text-like and integer keys only
         self.fast = self.pk >= 0 and self.kinds[self.pk] in (K_TEXT, K_LONG)
         self.key_prefix = key.prefix.encode()
-        self.src_mid = string("false") + string(database) + string(rel.namespace) + string(rel.name)
+        self.src_mid = S("false") + S(database) + S(rel.namespace) + S(rel.name)
 
 
 class Transcoder:
     def __init__(self, header: bytes, server_name: str, database: str) -> None:
         self.header = header
         self.database = database
-        self.src_head = string(__version__) + string(CONNECTOR) + string(server_name)
+        self.src_head = S(__version__) + S(CONNECTOR) + S(server_name)
         self.codecs: dict[int, RelationCodec] = {}
         self.clock = time.time  # tests pin it
-        self._now = (0, zigzag(0))  # (ms, zigzag(ms)): one encoding per millisecond
+        self._now = (0, L(0))  # (ms, L(ms)): one encoding per millisecond
 
     def relation(self, rel: Relation) -> None:
         """A Relation message arrived (new table or new shape): rebuild its codec."""
@@ -140,7 +143,7 @@ class Transcoder:
                 k = kinds[i]
                 if k == K_TEXT:
                     append(prefixes[i])
-                    append(lengths[n] if n < 16384 else zigzag(n))
+                    append(lengths[n] if n < 16384 else L(n))
                     append(buf[start:pos])
                 elif k == K_TSTZ and n >= 22 and buf[pos - 3 : pos] == _UTC and buf[start + 4] == 45:
                     # "2024-05-01 10:00:00.5+00" -> "2024-05-01T10:00:00.5Z" (the common case, in bytes)
@@ -148,15 +151,15 @@ class Transcoder:
                     append(lengths[n - 2])
                     append(buf[start : start + 10] + b"T" + buf[start + 11 : pos - 3] + b"Z")
                 elif k == K_LONG:
-                    append(prefixes[i] + zigzag(int(buf[start:pos])))
+                    append(prefixes[i] + L(int(buf[start:pos])))
                 elif k == K_BOOL:
                     append(prefixes[i] + (b"\x01" if buf[start] == _T else b"\x00"))
                 elif k == K_DOUBLE:
-                    append(prefixes[i] + _DOUBLE(float(buf[start:pos])))
+                    append(prefixes[i] + DOUBLE(float(buf[start:pos])))
                 else:
                     raw = codec.convs[i](buf[start:pos].decode()).encode()  # type: ignore[misc]
                     append(prefixes[i])
-                    append(lengths[len(raw)] if len(raw) < 16384 else zigzag(len(raw)))
+                    append(lengths[len(raw)] if len(raw) < 16384 else L(len(raw)))
                     append(raw)
                 if i == pk:
                     key = buf[start:pos]
@@ -171,15 +174,15 @@ class Transcoder:
     def _finish(self, parts: list[bytes], codec: RelationCodec, tx: TxContext, lsn: int, op: bytes) -> bytes:
         wire = tx.wire
         if wire is None:
-            wire = tx.wire = (zigzag(tx.commit_ms), SOME + zigzag(tx.xid), SOME + string(tx.id))
+            wire = tx.wire = (L(tx.commit_ms), SOME + L(tx.xid), SOME + S(tx.id))
         total = tx.total = tx.total + 1
         n = tx.per_table.get(codec.oid, 0) + 1
         tx.per_table[codec.oid] = n
         ms = int(self.clock() * 1000)
         if ms != self._now[0]:
-            self._now = (ms, zigzag(ms))
+            self._now = (ms, L(ms))
         parts += (
-            self.src_head, wire[0], codec.src_mid, wire[1], SOME, zigzag(lsn), NONE, op, SOME, self._now[1], wire[2],
-            LENGTHS[total] if total < 16384 else zigzag(total), LENGTHS[n] if n < 16384 else zigzag(n),
+            self.src_head, wire[0], codec.src_mid, wire[1], SOME, L(lsn), NONE, op, SOME, self._now[1], wire[2],
+            LENGTHS[total] if total < 16384 else L(total), LENGTHS[n] if n < 16384 else L(n),
         )
         return b"".join(parts)
