@@ -28,12 +28,11 @@ from lambdas.gateway.config import GatewayConfig
 from lambdas.gateway.ids import new_request_id
 from lambdas.gateway.ingest import Gateway
 from lambdas.gateway.models import AppEventIn, BatchIn, BookingEventIn
-from lambdas.gateway.problems import HTTPProblem, json_response
-from lambdas.gateway.routes import FAST_ROUTES, REQUEST_ID, router
+from lambdas.gateway.problems import HTTPProblem, internal_error
+from lambdas.gateway.routes import FAST_ROUTES, REQUEST_ID, ROUTE_LABELS, router
 
 log = get_logger("gateway")
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
-_KNOWN_ROUTES = {"/events/user", "/events/booking", "/events/batch", "/health", "/ready", "/metrics"}
 
 DESCRIPTION = """\
 Ingest for mobile/web app events into Kafka (`topic_app_events`, Avro, key `user_id`).
@@ -74,7 +73,7 @@ class RequestContext:
         header = (b"x-request-id", rid.encode("latin-1", "replace"))
         started = False
         path = scope["path"]
-        route = path if path in _KNOWN_ROUTES else "other"
+        route = path if path in ROUTE_LABELS else "other"
 
         async def send_with_id(message: Message) -> None:
             nonlocal started
@@ -101,8 +100,7 @@ class RequestContext:
             if started:  # answered already (FastAPI's error handler logs and answers its own routes)
                 return
             log.exception("unhandled error", extra={"request_id": rid, "path": path})
-            body = {"error": "internal", "message": "unexpected error; it was logged", "request_id": rid}
-            await json_response(body, 500)(scope, receive, send_with_id)
+            await internal_error().response(rid)(scope, receive, send_with_id)
 
 
 class GatewayApp(FastAPI):
@@ -190,8 +188,7 @@ def create_app(
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:
         log.error("unhandled error", exc_info=exc, extra={"request_id": _rid(request), "path": request.url.path})
-        body = {"error": "internal", "message": "unexpected error; it was logged", "request_id": _rid(request)}
-        return json_response(body, 500)
+        return internal_error().response(_rid(request))
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> Response:

@@ -3,9 +3,9 @@
 One ``Gateway`` per process (uvicorn worker or Lambda container) holds the producer, serde, keys and
 counters::
 
-    gw = Gateway(settings, GatewayConfig())
+    gw = Gateway(settings, GatewayConfig())  # requests are parsed in parsing.py
     event_id, outcome = await gw.ingest_one(AppEventIn.model_validate_json(body), meta)
-    results = await gw.ingest_batch(validate_items(orjson.loads(body)["events"]), meta)
+    results = await gw.ingest_batch(validate_items(orjson.loads(body)["events"]), meta)  # parsing.py
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from confluent_kafka import KafkaException
-from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 
 from eventbus.exceptions import SchemaValidationError, local_hint
 from eventbus.kafka import Producer
@@ -29,54 +28,9 @@ from lambdas.gateway.config import GatewayConfig
 from lambdas.gateway.delivery import Ack, AckingProducer, NotAcknowledged
 from lambdas.gateway.ids import new_event_id
 from lambdas.gateway.metrics import Metrics
-from lambdas.gateway.models import AppEventIn, to_record
-from lambdas.gateway.problems import field_problems, reason
+from lambdas.gateway.models import AppEventIn, Validated, to_record
 
 log = get_logger("gateway")
-_EVENTS = TypeAdapter(list[AppEventIn])
-Validated = list[AppEventIn | dict[str, Any]]  # a model, or the result of a rejected event
-
-
-class _BatchBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    events: list[AppEventIn]
-
-
-_BATCH = TypeAdapter(_BatchBody)
-
-
-def validate_all_json(body: bytes) -> list[AppEventIn] | None:
-    """Every event of a ``{"events": [...]}`` body, parsed and validated in one pass of pydantic-core;
-    ``None`` when anything is wrong (then ``validate_items`` finds out what, per event)."""
-    try:
-        return _BATCH.validate_json(body).events
-    except ValidationError:
-        return None
-
-
-def validate_items(items: list[Any]) -> Validated:
-    """Each item as a model, or ``{"index", "status": "rejected", "event_id", "reason"}``."""
-    try:
-        return list(_EVENTS.validate_python(items))  # every event valid
-    except ValidationError:
-        pass
-    out: Validated = []
-    for i, item in enumerate(items):
-        try:
-            out.append(AppEventIn.model_validate(item))
-        except ValidationError as exc:
-            eid = item.get("event_id") if isinstance(item, dict) else None
-            out.append(
-                {
-                    "index": i,
-                    "status": "rejected",
-                    "event_id": eid if isinstance(eid, str) else None,
-                    "reason": reason(field_problems(exc)),
-                }
-            )
-    return out
-
-
 @dataclass(frozen=True, slots=True)
 class ClientMeta:
     request_id: str

@@ -228,3 +228,7 @@ class BatchResult(BaseModel):
     failed: int
     request_id: str
     results: list[EventResult]
+
+
+#: A batch after validation: per item a model, or the result of a rejected event.
+Validated = list[AppEventIn | dict[str, Any]]

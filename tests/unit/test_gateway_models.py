@@ -19,7 +19,7 @@ from lambdas.gateway.models import (
     BookingEventIn,
     to_record,
 )
-from lambdas.gateway.problems import field_problems
+from lambdas.gateway.parsing import field_problems
 from lambdas.gateway.testing import sample_booking, sample_event
 
 AVRO_FIELDS = {f["name"]: f for f in AVRO_SCHEMA["fields"]}
