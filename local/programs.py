@@ -62,9 +62,12 @@ PROGRAMS: Sequence[ProgramSpec] = (
     python_program("cdc", "lambdas.cdc", "run", "--metrics-port", "9187",
                    health_url="http://127.0.0.1:9187/status", port=9187),
     # Simulators: the default scenario, ~300 events/min (app events -> gateway, streams -> Kafka, OLTP ->
-    # PostgreSQL); a live rate line in its log every minute.
+    # PostgreSQL); a live rate line in its log every minute; per-source counts and rates on :9188/status.
     python_program("simulators", "lambdas.simulators", "run", "--scenario", "default", "--display", "plain",
-                   "--set", "display_every_s=60"),
+                   "--set", "display_every_s=60", "--status-port", "9188"),
+    # Console (local/console): read-only web UI on :8088 - topics, decoded messages, lag, sources, follow.
+    python_program("console", "local.console", "serve", "--port", "8088",
+                   health_url="http://127.0.0.1:8088/api/health", port=8088),
     # Airflow 3 (mwaa_dags/): the external-API replay server (:8090), api-server (UI + REST on :8080),
     # scheduler, dag-processor, triggerer — from .venv-airflow, metadata in PostgreSQL db `airflow`.
     *airflow.SPECS,

@@ -50,6 +50,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--display", choices=("auto", "tty", "plain", "off"), help="live rates on stderr")
     run.add_argument("--report", help="write the final report (JSON) to this file")
     run.add_argument("--gateway-url", help="gateway base URL (default EB_GATEWAY_URL)")
+    run.add_argument("--status-port", type=int, default=0, metavar="PORT",
+                     help="serve per-source counts and rates on 127.0.0.1:PORT/status (0 = off; status.py)")
     burst = sub.add_parser("burst", help="invoke the Lambda handler once, as EventBridge would (a local burst)")
     burst.add_argument("--time", help="the scheduled minute, ISO-8601 (default: now); seeds the burst")
     burst.add_argument("--scenario", default="burst", help="scenario (default: burst, a minute of baseline traffic)")
@@ -118,6 +120,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     from lambdas.simulators.display import Display, summary
     from lambdas.simulators.runner import Runner
     from lambdas.simulators.scenario import load_scenario
+    from lambdas.simulators.status import serve as serve_status
+    from lambdas.simulators.status import ticking
 
     scenario = load_scenario(args.scenario, overrides_of(args))
     _apply_only_and_scale(scenario, args)
@@ -137,11 +141,13 @@ def cmd_run(args: argparse.Namespace) -> int:
 
         stop = mp.get_context("spawn").Event()
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
-        report = run_workers(scenario, seed=seed, start_ms=start_ms, on_tick=display.show,
+        status = serve_status(args.status_port)
+        report = run_workers(scenario, seed=seed, start_ms=start_ms, on_tick=ticking(status, display.show),
                              every_s=scenario.display_every_s, stop=stop)
     else:
         runner = Runner(scenario, settings, seed=seed, start_ms=start_ms)
         signal.signal(signal.SIGTERM, lambda *_: runner.stop())
+        serve_status(args.status_port, runner.snapshot)
         report = runner.run(on_tick=display.show, every_s=scenario.display_every_s)
     sys.stderr.write(summary(report) + "\n")
     if args.report:
