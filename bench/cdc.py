@@ -34,7 +34,6 @@ from typing import Any
 
 import psycopg2
 import psycopg2.extras
-from confluent_kafka.admin import NewTopic
 
 from bench.common import ensure_stack, write_results
 from eventbus.avro_compiler import compile_encoder
@@ -51,6 +50,9 @@ from lambdas.cdc.relay import Relay, RelayConfig
 from lambdas.cdc.sink import NullSink
 from lambdas.cdc.transcode import Transcoder
 from lambdas.cdc.walstream import WalStream
+from local.exceptions import NotReadyError
+from local.harness import create_topics, delete_topics
+from local.health import wait_until
 
 TABLE_DDL = """CREATE TABLE {t} (
     booking_id text PRIMARY KEY, user_id text NOT NULL, session_id text, hotel_id text NOT NULL,
@@ -115,8 +117,7 @@ class Bench:
         tag = uuid.uuid4().hex[:8]
         self.table, self.slot, self.topic = f"cdc_bench_{tag}", f"cdc_bench_{tag}", f"bench_cdc_{tag}"
         self.admin = make_admin(settings)
-        for fut in self.admin.create_topics([NewTopic(self.topic, 4, 1)]).values():
-            fut.result()
+        create_topics(settings, {self.topic: 4}, self.admin)
         self.conn = psycopg2.connect(settings.pg_dsn())
         self.conn.autocommit = True
         self.sql(TABLE_DDL.format(t=self.table))
@@ -231,8 +232,7 @@ class Bench:
         self.sql(f"DROP PUBLICATION IF EXISTS {self.slot}")
         self.sql("DELETE FROM cdc_relay_state WHERE slot_name = %s", (self.slot,))
         self.sql(f"DROP TABLE IF EXISTS {self.table}")
-        for fut in self.admin.delete_topics([self.topic]).values():
-            fut.result()
+        delete_topics(self.settings, [self.topic], self.admin)
         self.conn.close()
 
 
@@ -297,14 +297,19 @@ def _row(case: str, changes: int, rate: float, offered: float | None = None,
 
 
 def _wait(cond: Callable[[], Any], timeout: float, what: str, progress: Callable[[], int] | None = None) -> None:
-    deadline, last = time.monotonic() + timeout, time.monotonic()
-    while not cond():
-        if time.monotonic() > deadline:
-            raise SystemExit(f"timed out after {timeout:.0f} s waiting for {what}")
-        if progress is not None and time.monotonic() - last >= 1:
-            last = time.monotonic()
+    """``wait_until`` at a 10 ms grain (the drains are timed), with a live count every second."""
+    last = [time.monotonic()]
+
+    def check() -> bool:
+        if progress is not None and time.monotonic() - last[0] >= 1:
+            last[0] = time.monotonic()
             sys.stderr.write(f"\r  {what}: {progress():,}   ")
-        time.sleep(0.01)
+        return bool(cond())
+
+    try:
+        wait_until(check, timeout, what, interval=0.01)
+    except NotReadyError as exc:
+        raise SystemExit(str(exc)) from None
     if progress is not None:
         sys.stderr.write("\n")
 

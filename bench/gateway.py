@@ -26,12 +26,15 @@ from typing import Any
 import confluent_kafka
 
 from bench.gateway_load import event
-from bench.gateway_support import TOPIC, served_gateway
 from eventbus.kafka.config import producer_config
 from eventbus.kafka.reader import end_offsets, read_range
 from eventbus.serde import AvroSerde
 from eventbus.settings import Settings, get_settings
+from lambdas.gateway.config import GatewayConfig
 from lambdas.gateway.models import AppEventIn, to_record
+from local.harness import served_gateway
+
+TOPIC = GatewayConfig().topic
 
 RESULTS = Path(__file__).resolve().parent / "results"
 TARGETS = {"single_req_per_s": 4000, "single_p99_ms": 25.0, "batch_events_per_s": 100_000}

@@ -30,9 +30,13 @@ from urllib.parse import urlparse
 import orjson
 
 from bench.gateway_load import Conn, connect, event, render
-from bench.gateway_support import TOPIC, http_get, served_gateway
 from eventbus.kafka.reader import end_offsets, read_range
 from eventbus.settings import Settings, get_settings
+from lambdas.gateway.config import GatewayConfig
+from local.harness import served_gateway
+from local.health import http_get
+
+TOPIC = GatewayConfig().topic
 
 RESULTS = Path(__file__).resolve().parent / "results"
 BATCH = 10

@@ -25,12 +25,10 @@ from typing import Any
 
 import confluent_kafka
 import fastavro
-from confluent_kafka.admin import NewTopic
 
 from bench.common import ensure_stack, write_results
 from eventbus.avro_compiler import compile_encoder
 from eventbus.catalog import load_catalog
-from eventbus.kafka import make_admin
 from eventbus.kafka.config import producer_config
 from eventbus.serde import AvroSerde
 from eventbus.settings import Settings
@@ -39,6 +37,7 @@ from lambdas.simulators.scenario import validate_scenario
 from lambdas.simulators.sources import REGISTRY, SourceContext
 from lambdas.simulators.workers import run_workers
 from lambdas.simulators.world import World
+from local.harness import create_topics, delete_topics
 
 PREFIX = "bench_sim_"
 #: The realistic mix (relative rates of the default scenario, without the OLTP workload).
@@ -53,22 +52,12 @@ def _topics(settings: Settings) -> list[str]:
 
 
 def _recreate_topics(settings: Settings, delete_only: bool = False) -> None:
-    admin = make_admin(settings)
+    """Fresh scratch copies of the source topics (same partitions as the catalog's)."""
     names = [PREFIX + t for t in _topics(settings)]
-    existing = admin.list_topics(timeout=10).topics
-    gone = [n for n in names if n in existing]
-    if gone:
-        for fut in admin.delete_topics(gone, operation_timeout=30).values():
-            fut.result()
-        deadline = time.monotonic() + 30
-        while any(n in admin.list_topics(timeout=10).topics for n in gone) and time.monotonic() < deadline:
-            time.sleep(0.2)
-    if delete_only:
-        return
-    catalog = load_catalog(settings)
-    new = [NewTopic(PREFIX + t, catalog.get(t).partitions, 1) for t in _topics(settings)]
-    for fut in admin.create_topics(new, operation_timeout=30).values():
-        fut.result()
+    delete_topics(settings, names)
+    if not delete_only:
+        catalog = load_catalog(settings)
+        create_topics(settings, {PREFIX + t: catalog.get(t).partitions for t in _topics(settings)})
 
 
 # -- bare producer --------------------------------------------------------------------------------

@@ -11,7 +11,8 @@ import pytest
 
 from eventbus.settings import Settings
 from lambdas.cdc.envelope import UNAVAILABLE
-from tests.integration.test_cdc_kit import Scratch, Writer, relay_thread, wait_caught_up, wait_for
+from local.health import wait_until
+from tests.support.cdc import Scratch, Writer, relay_thread, wait_caught_up
 
 # ~130 kB of md5 hex: stored out of line (TOAST) even compressed.
 BIG_ROW = "INSERT INTO {t} (id, big) SELECT 't', string_agg(md5(i::text), '') FROM generate_series(1, 4000) i"
@@ -153,9 +154,9 @@ def test_snapshot_then_stream_has_no_gap_and_no_overlap(scratch: Scratch, settin
     writer.versions = {f"pre{i}": 0 for i in range(1, 301)}
     writer.committed = {(f"pre{i}", 0) for i in range(1, 301)}
     writer.start()  # writes continue while the slot is created and the snapshot is read
-    wait_for(lambda: writer.transactions > 20, 20, "write load")
+    wait_until(lambda: writer.transactions > 20, 20, "write load")
     with relay_thread(scratch.config(), settings) as relay:
-        wait_for(lambda: writer.transactions > 100, 30, "writes after the snapshot")
+        wait_until(lambda: writer.transactions > 100, 30, "writes after the snapshot")
         writer.finish()
         wait_caught_up(scratch)
         assert relay.metrics.snapshot_rows > 300
@@ -225,7 +226,7 @@ def test_quiet_database_keeps_the_slot_moving(scratch: Scratch, settings: Settin
 
 def test_heartbeats_measure_end_to_end_lag(scratch: Scratch, settings: Settings) -> None:
     with relay_thread(scratch.config(snapshot=False, heartbeat_s=0.2), settings) as relay:
-        wait_for(lambda: relay.metrics.heartbeat_lag_ms is not None, 20, "a heartbeat to come back")
+        wait_until(lambda: relay.metrics.heartbeat_lag_ms is not None, 20, "a heartbeat to come back")
         assert relay.metrics.heartbeats_sent >= 1
         assert 0 <= relay.metrics.heartbeat_lag_ms < 5000  # type: ignore[operator]
         text = relay.metrics.prometheus()

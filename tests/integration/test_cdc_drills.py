@@ -20,7 +20,8 @@ from typing import Any
 import pytest
 
 from eventbus.settings import Settings
-from tests.integration.test_cdc_kit import ROOT, Record, RelayProcess, Scratch, Writer, wait_caught_up, wait_for
+from local.health import wait_until
+from tests.support.cdc import ROOT, Record, RelayProcess, Scratch, Writer, wait_caught_up
 
 RESULTS = ROOT / "bench" / "results" / "cdc_drills.json"
 pytestmark = pytest.mark.slow
@@ -73,14 +74,14 @@ def test_sigkill_mid_stream_then_restart_loses_nothing(scratch: Scratch, setting
     try:
         relay.wait_streaming()
         writer.start()
-        wait_for(lambda: writer.transactions >= 400, 30, "write load before the kill")
+        wait_until(lambda: writer.transactions >= 400, 30, "write load before the kill")
         acked_before = len(scratch.records(timeout=5))
         relay.kill()  # SIGKILL: no flush, no final feedback
         killed_at = writer.transactions
-        wait_for(lambda: writer.transactions >= killed_at + 300, 30, "writes while the relay is down")
+        wait_until(lambda: writer.transactions >= killed_at + 300, 30, "writes while the relay is down")
         relay = RelayProcess(scratch.cli(), tmp_path / "relay2.log")
         relay.wait_streaming()
-        wait_for(lambda: writer.transactions >= killed_at + 700, 30, "writes after the restart")
+        wait_until(lambda: writer.transactions >= killed_at + 700, 30, "writes after the restart")
         writer.finish()
         wait_caught_up(scratch)
         assert relay.stop() == 0
@@ -102,13 +103,13 @@ def test_kafka_down_30s_under_load_loses_nothing(
     try:
         relay.wait_streaming()
         writer.start()
-        wait_for(lambda: writer.transactions >= 200, 30, "write load before the outage")
+        wait_until(lambda: writer.transactions >= 200, 30, "write load before the outage")
         stack.stop_program("kafka")
         down_at = time.monotonic()
         try:
-            wait_for(lambda: time.monotonic() - down_at >= 3, 5, "the outage to begin")
+            wait_until(lambda: time.monotonic() - down_at >= 3, 5, "the outage to begin")
             frozen = scratch.slot_state()
-            wait_for(lambda: time.monotonic() - down_at >= 30 or relay.proc.poll() is not None, 40, "30 s outage")
+            wait_until(lambda: time.monotonic() - down_at >= 30 or relay.proc.poll() is not None, 40, "30 s outage")
             assert relay.proc.poll() is None, f"relay exited during the outage:\n{relay.log_text()[-2000:]}"
             written_during = writer.transactions
             # nothing was acknowledged, so nothing was confirmed: the slot holds every change since
@@ -116,7 +117,7 @@ def test_kafka_down_30s_under_load_loses_nothing(
         finally:
             stack.start_program("kafka")
             outage = time.monotonic() - down_at
-        wait_for(lambda: writer.transactions >= written_during + 200, 30, "writes after the outage")
+        wait_until(lambda: writer.transactions >= written_during + 200, 30, "writes after the outage")
         writer.finish()
         wait_caught_up(scratch, timeout=120)
         assert relay.stop() == 0

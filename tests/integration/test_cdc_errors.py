@@ -19,9 +19,10 @@ from pathlib import Path
 
 import pytest
 
-from bench.gateway_support import free_port
 from eventbus.settings import Settings
-from tests.integration.test_cdc_kit import ROOT, Scratch, relay_thread, wait_for
+from local.harness import free_port
+from local.health import wait_until
+from tests.support.cdc import ROOT, Scratch, relay_thread
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 
@@ -92,7 +93,7 @@ def test_dropped_slot_is_refused_then_resnapshot_recovers(settings: Settings) ->
         scratch.sql(f"INSERT INTO {items} (id) VALUES ('x1')")
         with relay_thread(scratch.config(), settings):
             scratch.records(until=lambda r: len(r) >= 1)
-        wait_for(lambda: scratch.slot_state()[0] is None, 15, "the walsender to release the slot")  # type: ignore[index]
+        wait_until(lambda: scratch.slot_state()[0] is None, 15, "the walsender to release the slot")  # type: ignore[index]
         scratch.sql("SELECT pg_drop_replication_slot(%s)", (scratch.slot,))
         scratch.sql(f"INSERT INTO {items} (id) VALUES ('lost-from-wal')")
 

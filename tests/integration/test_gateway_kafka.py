@@ -11,12 +11,12 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from bench.gateway_support import TOPIC, served_gateway
 from eventbus.kafka.reader import end_offsets, read_range
 from eventbus.settings import Settings
 from lambdas.gateway.app import create_app
 from lambdas.gateway.ingest import Gateway
-from lambdas.gateway.testing import sample_booking, sample_event
+from local.harness import served_gateway
+from tests.support.gateway import TOPIC, sample_booking, sample_event
 
 KEY = {"x-api-key": "local-dev-key"}
 

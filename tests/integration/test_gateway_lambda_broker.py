@@ -10,10 +10,10 @@ from types import SimpleNamespace
 
 import pytest
 
-from bench.gateway_support import TOPIC
 from eventbus.kafka.reader import end_offsets, read_range
 from eventbus.settings import Settings
 from lambdas.gateway import handler as lambda_handler
+from tests.support.gateway import TOPIC
 
 EVENTS = Path(__file__).resolve().parent.parent / "unit" / "test_gateway_apigw"
 

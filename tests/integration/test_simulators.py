@@ -16,7 +16,6 @@ from typing import Any
 import psycopg2
 import pytest
 
-from bench.gateway_support import served_gateway
 from eventbus.kafka.reader import end_offsets, read_range
 from eventbus.settings import Settings
 from lambdas.simulators.booking import OPERATIONS, PAYMENT_MOVES, legal, plan_for
@@ -24,6 +23,7 @@ from lambdas.simulators.runner import Runner
 from lambdas.simulators.scenario import load_scenario
 from lambdas.simulators.sinks import KafkaSink
 from lambdas.simulators.world import World
+from local.harness import served_gateway
 
 START = "2025-06-01T08:00:00Z"
 ID_FIELD = {"topic_app_events": "event_id", "topic_clickstream": "click_id", "topic_app_logs": "log_id",

@@ -17,7 +17,7 @@ from eventbus.serde import AvroSerde
 from lambdas.gateway.app import create_app
 from lambdas.gateway.config import GatewayConfig
 from lambdas.gateway.ingest import Gateway
-from lambdas.gateway.testing import mock_cluster_gateway, sample_booking, sample_event, unreachable_gateway
+from tests.support.gateway import mock_cluster_gateway, sample_booking, sample_event, unreachable_gateway
 
 KEY = {"x-api-key": "local-dev-key"}
 

@@ -14,7 +14,7 @@ import pytest
 
 from eventbus.settings import Settings
 from lambdas.gateway import handler as lambda_handler
-from lambdas.gateway.testing import mock_cluster_gateway
+from tests.support.gateway import mock_cluster_gateway
 
 EVENTS = Path(__file__).parent / "test_gateway_apigw"
 

@@ -20,7 +20,7 @@ from lambdas.gateway.models import (
     to_record,
 )
 from lambdas.gateway.parsing import field_problems
-from lambdas.gateway.testing import sample_booking, sample_event
+from tests.support.gateway import sample_booking, sample_event
 
 AVRO_FIELDS = {f["name"]: f for f in AVRO_SCHEMA["fields"]}
 #: Required in the record, optional in the request: the gateway assigns a UUID4.

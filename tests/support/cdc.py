@@ -22,29 +22,19 @@ from typing import Any
 
 import psycopg2
 from confluent_kafka import TopicPartition
-from confluent_kafka.admin import NewTopic
 
 from eventbus.kafka import make_admin, make_consumer
 from eventbus.serde import AvroSerde
 from eventbus.settings import Settings
 from lambdas.cdc.relay import Relay, RelayConfig
+from local.harness import create_topics, delete_topics
+from local.health import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 ITEMS_DDL = (
     "CREATE TABLE {t} (id text PRIMARY KEY, v integer NOT NULL DEFAULT 0, amount numeric(12,2), ok boolean,"
     " at timestamptz NOT NULL DEFAULT now(), day date, note text, big text)"
 )
-
-
-def wait_for(cond: Callable[[], Any], timeout: float, what: str, every: float = 0.05) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        got = cond()
-        if got:
-            return got
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(every)
 
 
 def pg(settings: Settings) -> Any:
@@ -89,8 +79,7 @@ class Scratch:
                     cur.execute(f"ALTER TABLE {table} REPLICA IDENTITY FULL")
         # kept: a collected admin client drops its pending requests; quiet during the Kafka drill
         self.admin = make_admin(settings, log_level=0)
-        for fut in self.admin.create_topics([NewTopic(self.topic, 4, 1)]).values():
-            fut.result()
+        create_topics(settings, {self.topic: 4}, self.admin)
         self._serde = AvroSerde(settings)
 
     def sql(self, statement: str, params: Any = None) -> list[tuple[Any, ...]]:
@@ -154,7 +143,7 @@ class Scratch:
             return state is None or state[0] is None
 
         try:
-            wait_for(inactive, 15, f"slot {self.slot} to be released")
+            wait_until(inactive, 15, f"slot {self.slot} to be released")
         finally:
             self.sql("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = %s",
                      (self.slot,))
@@ -164,8 +153,7 @@ class Scratch:
             for table in self.tables:
                 self.sql(f"DROP TABLE IF EXISTS {table} CASCADE")
             self.conn.close()
-            for fut in self.admin.delete_topics([self.topic], operation_timeout=30).values():
-                fut.result()
+            delete_topics(self.settings, [self.topic], self.admin)
 
 
 @contextmanager
@@ -184,7 +172,7 @@ def relay_thread(config: RelayConfig, settings: Settings, timeout: float = 60.0)
     thread = threading.Thread(target=target, name="cdc-relay", daemon=True)
     thread.start()
     try:
-        wait_for(lambda: relay.metrics.state == "streaming" or errors, timeout, "the relay to stream")
+        wait_until(lambda: relay.metrics.state == "streaming" or bool(errors), timeout, "the relay to stream")
         if errors:
             raise errors[0]
         yield relay
@@ -204,7 +192,7 @@ def wait_caught_up(scratch: Scratch, timeout: float = 60.0) -> None:
         state = scratch.slot_state()
         return bool(state and state[1] is not None and lsn_int(state[1]) >= target)
 
-    wait_for(confirmed, timeout, f"the slot {scratch.slot} to confirm everything written")
+    wait_until(confirmed, timeout, f"the slot {scratch.slot} to confirm everything written")
 
 
 def lsn_int(text: str) -> int:
@@ -226,8 +214,8 @@ class RelayProcess:
         return self.log_path.read_text(errors="replace")
 
     def wait_streaming(self, timeout: float = 60.0) -> None:
-        wait_for(lambda: '"streaming"' in self.log_text() or self.proc.poll() is not None, timeout,
-                 "the relay process to stream")
+        wait_until(lambda: '"streaming"' in self.log_text() or self.proc.poll() is not None, timeout,
+                 "the relay process to stream", interval=0.05)
         assert self.proc.poll() is None, f"relay exited {self.proc.returncode}:\n{self.log_text()[-3000:]}"
 
     def kill(self) -> None:

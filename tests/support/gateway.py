@@ -1,4 +1,4 @@
-"""Helpers for tests and benchmarks of the gateway: sample events and a gateway on librdkafka's
+"""Test helpers for the gateway (not shipped in its Lambda zip): sample events and a gateway on librdkafka's
 built-in mock cluster (a real producer acknowledged by an in-process broker, no services needed).
 
     >>> gw = mock_cluster_gateway(settings)
@@ -16,6 +16,7 @@ from lambdas.gateway.config import GatewayConfig
 from lambdas.gateway.ingest import Gateway, make_producer
 
 _seq = itertools.count()
+TOPIC = GatewayConfig().topic  # where the gateway writes (topic_app_events)
 
 
 def sample_event(**overrides: Any) -> dict[str, Any]:
