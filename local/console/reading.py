@@ -39,6 +39,8 @@ class Filter:
     key_regex: re.Pattern[str] | None = None
     path: tuple[str, ...] = ()
     value: str | None = None
+    #: The field holds strings (Avro writes them as raw UTF-8, unlike enums and numbers).
+    textual: bool = False
 
     @property
     def empty(self) -> bool:
@@ -46,7 +48,7 @@ class Filter:
 
     def raw_hint(self) -> bytes | None:
         """Bytes a matching record's value must contain (cheap pre-filter before decoding)."""
-        if self.path and self.value not in (None, "", "null", "true", "false") and not _numeric(self.value):
+        if self.textual and self.value not in (None, "", "null", "true", "false") and not _numeric(self.value):
             return str(self.value).encode()
         return None
 
@@ -107,8 +109,28 @@ def parse_filter(spec: Any, key: str | None = None, where: str | None = None) ->
         fields = [f["name"] for f in spec.schema["fields"]]
         if path[0] not in fields:
             raise BadInputError(f"unknown field {path[0]!r} in {spec.name} (fields: {', '.join(fields)})")
-        out.update(path=path, value=value.strip())
+        field_type = next(f["type"] for f in spec.schema["fields"] if f["name"] == path[0])
+        out.update(path=path, value=value.strip(), textual=_holds_strings(field_type, path[1:]))
     return Filter(**out)
+
+
+def _branches(t: Any) -> list[Any]:
+    return [b for b in (t if isinstance(t, list) else [t]) if b != "null"]
+
+
+def _holds_strings(t: Any, rest: tuple[str, ...]) -> bool:
+    """Whether the value at ``rest`` inside Avro type ``t`` can be a string (not an enum/number only)."""
+    for part in rest:
+        nxt = []
+        for b in _branches(t):
+            if isinstance(b, dict) and b.get("type") == "map":
+                nxt.append(b["values"])
+            elif isinstance(b, dict) and b.get("type") == "record":
+                nxt += [f["type"] for f in b["fields"] if f["name"] == part]
+        if not nxt:
+            return False
+        t = [x for n in nxt for x in _branches(n)]
+    return any(b == "string" or (isinstance(b, dict) and b.get("type") == "string") for b in _branches(t))
 
 
 def parse_cursor(text: str | None) -> dict[int, int] | None:

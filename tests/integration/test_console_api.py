@@ -73,6 +73,9 @@ def test_a_produced_record_comes_back_decoded_with_its_schema_version(client: Te
     by_field = client.get("/api/topics/topic_app_events/messages",
                           params={"where": f"event_id={event['event_id']}", "limit": 5}).json()
     assert [r["value"]["event_id"] for r in by_field["records"]] == [event["event_id"]]
+    by_enum = client.get("/api/topics/topic_app_events/messages",  # an enum field: written as its index
+                         params={"key": user, "where": "event_type=search", "limit": 5}).json()
+    assert [r["value"]["event_id"] for r in by_enum["records"]] == [event["event_id"]]
 
 
 def test_pages_go_backwards_without_overlap(client: TestClient) -> None:

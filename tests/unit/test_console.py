@@ -48,6 +48,15 @@ def test_field_filter_walks_nested_values(cdc_spec) -> None:  # type: ignore[no-
     assert flt.raw_hint() == b"confirmed"
     assert parse_filter(cdc_spec, where="ts_ms=5").raw_hint() is None  # numbers are not raw text in Avro
     assert parse_filter(cdc_spec, where="source.snapshot=false").value_matches({"source": {"snapshot": "false"}})
+    assert parse_filter(cdc_spec, where="source.table=bookings").raw_hint() == b"bookings"
+
+
+def test_enum_fields_are_not_prefiltered_on_raw_bytes() -> None:
+    spec = load_catalog(Settings()).get("topic_app_events")
+    # Avro writes an enum as its index, so "booking_created" is not in the raw bytes: decode and compare.
+    assert parse_filter(spec, where="event_type=booking_created").raw_hint() is None
+    assert parse_filter(spec, where="user_id=u-1").raw_hint() == b"u-1"
+    assert parse_filter(spec, where="properties.query=beach").raw_hint() == b"beach"
 
 
 @pytest.mark.parametrize(("where", "says"), [("op", "expected FIELD=VALUE"), ("=x", "expected FIELD=VALUE"),
