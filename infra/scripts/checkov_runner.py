@@ -25,11 +25,6 @@ def venv_dir() -> Path:
     return Path(os.environ.get("CHECKOV_VENV", INFRA / ".venv-checkov"))
 
 
-def checkov_python() -> Path | None:
-    py = venv_dir() / "bin" / "python"
-    return py if (venv_dir() / "bin" / "checkov").exists() and py.exists() else None
-
-
 def ensure_checkov(install: bool) -> tuple[str | None, str]:
     """Path of the checkov executable, installing it into the venv when allowed."""
     if os.environ.get("CHECKOV"):

@@ -9,7 +9,7 @@
 Exposed as Prometheus text on ``http://127.0.0.1:<port>/metrics`` and JSON on ``/status`` (port 0 =
 off) and logged every ``log_interval`` seconds as one ``cdc status`` line.
 
-    >>> m = Metrics("travel_cdc")
+    >>> m = RelayMetrics("travel_cdc")
     >>> server = MetricsServer(m, port=9187).start()
 """
 
@@ -36,7 +36,7 @@ def percentile(samples: list[float], pct: float) -> float | None:
     return ordered[min(len(ordered) - 1, max(0, math.ceil(pct / 100 * len(ordered)) - 1))]
 
 
-class Metrics:
+class RelayMetrics:
     def __init__(self, slot: str) -> None:
         self.slot = slot
         self.started = time.time()
@@ -145,7 +145,7 @@ class Metrics:
 class MetricsServer:
     """``/metrics`` (Prometheus text) and ``/status`` (JSON) on 127.0.0.1 only."""
 
-    def __init__(self, metrics: Metrics, port: int, host: str = "127.0.0.1") -> None:
+    def __init__(self, metrics: RelayMetrics, port: int, host: str = "127.0.0.1") -> None:
         self.metrics = metrics
         owner = self
 

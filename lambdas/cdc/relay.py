@@ -34,7 +34,7 @@ from lambdas.cdc.database import Database, Table, Unavailable, check_name
 from lambdas.cdc.envelope import EnvelopeBuilder, KeySpec
 from lambdas.cdc.exceptions import SetupError
 from lambdas.cdc.inflight import InFlight
-from lambdas.cdc.lag import Metrics, MetricsServer
+from lambdas.cdc.lag import MetricsServer, RelayMetrics
 from lambdas.cdc.pgoutput import Relation, format_lsn, parse_lsn
 from lambdas.cdc.replication import Replicator
 from lambdas.cdc.settings import RelayConfig
@@ -73,7 +73,7 @@ class SideChannel:
         sql = "SELECT pg_logical_emit_message(false, %s, %s)"
         return self._safely("heartbeat", lambda cur: cur.execute(sql, (prefix, content)) or True) is True
 
-    def refresh(self, metrics: Metrics) -> None:
+    def refresh(self, metrics: RelayMetrics) -> None:
         def query(cur: Any) -> None:
             cur.execute(
                 "SELECT pg_current_wal_lsn()::text, confirmed_flush_lsn::text,"
@@ -113,7 +113,7 @@ class Relay:
         self.settings = settings or get_settings()
         s = self.settings
         self.db = Database(s.pg_dsn, s.pg_host, s.pg_port, s.pg_user, s.pg_database)
-        self.metrics = Metrics(self.cfg.slot)
+        self.metrics = RelayMetrics(self.cfg.slot)
         self.builder = EnvelopeBuilder(self.cfg.server_name, s.pg_database)
         self._sink_factory = sink_factory or self._kafka_sink
         self.sink: Any = None
@@ -121,10 +121,10 @@ class Relay:
         self._side: SideChannel | None = None
 
     def _kafka_sink(self, inflight: InFlight) -> Any:
-        from lambdas.cdc.sink import KafkaSink
+        from lambdas.cdc.sink import EnvelopeSink
 
         overrides = {"linger.ms": self.cfg.linger_ms} if self.cfg.linger_ms is not None else {}
-        return KafkaSink(
+        return EnvelopeSink(
             self.settings, inflight, topic=self.cfg.topic, kafka_topic=self.cfg.kafka_topic,
             producer_overrides=overrides,
         )

@@ -23,7 +23,7 @@ from typing import Any
 from lambdas.cdc.envelope import EnvelopeBuilder, KeySpec, TxContext
 from lambdas.cdc.exceptions import ProtocolError
 from lambdas.cdc.inflight import InFlight, Unit
-from lambdas.cdc.lag import Metrics, percentile
+from lambdas.cdc.lag import RelayMetrics, percentile
 from lambdas.cdc.pgoutput import (
     Begin,
     Commit,
@@ -54,7 +54,7 @@ class Replicator:
         sink: Any,
         inflight: InFlight,
         builder: EnvelopeBuilder,
-        metrics: Metrics,
+        metrics: RelayMetrics,
         *,
         key_for: Callable[[Relation], KeySpec],
         side: Any | None,

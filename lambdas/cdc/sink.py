@@ -20,7 +20,7 @@ from lambdas.cdc.exceptions import DeliveryFailed, SetupError
 from lambdas.cdc.inflight import InFlight, Unit
 
 
-class KafkaSink:
+class EnvelopeSink:
     def __init__(
         self,
         settings: Settings,
@@ -117,7 +117,7 @@ class NullSink:
     def __init__(self, inflight: InFlight, serde: AvroSerde, topic: str = "topic_cdc_changes") -> None:
         self.inflight = inflight
         self.header = serde.header(topic)
-        self.encode = serde.encoder(topic)  # as KafkaSink encodes
+        self.encode = serde.encoder(topic)  # as EnvelopeSink encodes
         self.acked = 0
         self.failure = None
 

@@ -27,7 +27,7 @@ from lambdas.gateway.auth import ApiKeys
 from lambdas.gateway.config import GatewayConfig
 from lambdas.gateway.delivery import Ack, AckingProducer, NotAcknowledged
 from lambdas.gateway.ids import new_event_id
-from lambdas.gateway.metrics import Metrics
+from lambdas.gateway.metrics import GatewayCounters
 from lambdas.gateway.models import AppEventIn, Validated, to_record
 
 log = get_logger("gateway")
@@ -74,7 +74,7 @@ class Gateway:
         # (not `producer or ...`: a Producer with nothing queued has len() 0 and is falsy)
         self.producer = producer if producer is not None else make_producer(settings, self.config)
         self.acks = AckingProducer(self.producer, self.config.ack_timeout_ms / 1000)
-        self.metrics = Metrics()
+        self.metrics = GatewayCounters()
         self._ready: tuple[float, bool, str] = (-1e9, False, "not probed yet")
         self._ready_lock = asyncio.Lock()
 

@@ -19,7 +19,7 @@ _HELP = {
 }
 
 
-class Metrics:
+class GatewayCounters:
     def __init__(self) -> None:
         self.events_accepted = 0
         self.events_rejected = 0

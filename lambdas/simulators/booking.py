@@ -76,13 +76,6 @@ class Booking:
     created_ms: int  # simulated time the booking was made
     channel: str  # mobile / web / back_office
 
-    def as_row(self) -> dict[str, object]:
-        return {
-            "booking_id": self.booking_id, "user_id": self.user_id, "session_id": self.session_id,
-            "hotel_id": self.hotel_id, "destination": self.destination, "check_in": self.check_in,
-            "check_out": self.check_out, "guests": self.guests, "amount": self.amount, "currency": self.currency,
-        }
-
 
 @dataclass(frozen=True, slots=True)
 class Step:

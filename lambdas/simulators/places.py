@@ -127,7 +127,3 @@ def hotels_of(destination: str) -> tuple[Hotel, ...]:
             )
         )
     return tuple(hotels)
-
-
-def all_hotels() -> tuple[Hotel, ...]:
-    return tuple(h for d in DESTINATIONS for h in hotels_of(d.name))

@@ -13,7 +13,7 @@ import pytest
 
 from lambdas.cdc.envelope import Change, EnvelopeBuilder, KeySpec
 from lambdas.cdc.inflight import InFlight, Unit
-from lambdas.cdc.lag import Metrics, percentile
+from lambdas.cdc.lag import RelayMetrics, percentile
 from lambdas.cdc.pgoutput import Relation
 from lambdas.cdc.replication import HEARTBEAT_PREFIX, Replicator
 from tests.unit import test_cdc_wire as w
@@ -134,7 +134,7 @@ class FakeSink:
 def make(confirmed: int = 0x10, max_inflight: int = 1000) -> tuple[Replicator, FakeStream, FakeSink]:
     inflight = InFlight(confirmed)
     stream, sink = FakeStream(), FakeSink(inflight)
-    metrics = Metrics("t")
+    metrics = RelayMetrics("t")
     inflight._on_complete = metrics.on_complete
 
     def key_for(rel: Relation) -> KeySpec:

@@ -84,9 +84,6 @@ class Source(ABC):
         self.options = ctx.options if ctx.options is not None else self.Options()
         self.rng: random.Random = ctx.world.source_rng(self.name, ctx.stream)
 
-    def default_topic(self) -> str | None:
-        return self.topic
-
     @abstractmethod
     def generate(self, timestamps: list[int]) -> list[Keyed]:
         """One record per timestamp (epoch millis, simulated), with its Kafka key."""
