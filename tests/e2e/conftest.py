@@ -12,6 +12,7 @@ import socket
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -43,18 +44,18 @@ def stack() -> Iterator[None]:
         yield
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
 
 
-@pytest.fixture(scope="session")
-def console_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """``python -m local.console serve`` on a free port for the session."""
-    port = _free_port()
-    log = tmp_path_factory.mktemp("console") / "console.log"
-    env = {**os.environ, "EB_PROFILE": "local", "EB_CONSOLE_SAMPLE_EVERY_S": "1", "EB_LOG_LEVEL": "WARNING"}
+@contextmanager
+def served_console(log: Path, **env_overrides: str) -> Iterator[str]:
+    """``python -m local.console serve`` on a free port until the block ends; yields its URL."""
+    port = free_port()
+    env = {**os.environ, "EB_PROFILE": "local", "EB_CONSOLE_SAMPLE_EVERY_S": "1", "EB_LOG_LEVEL": "WARNING",
+           **env_overrides}
     with log.open("wb") as out:
         proc = subprocess.Popen([sys.executable, "-m", "local.console", "serve", "--port", str(port)],
                                 cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
@@ -69,6 +70,13 @@ def console_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+@pytest.fixture(scope="session")
+def console_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The console against the stack, for the session."""
+    with served_console(tmp_path_factory.mktemp("console") / "console.log") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -14,7 +14,7 @@ from eventbus.kafka.producer import Producer
 from eventbus.serde import AvroSerde
 from eventbus.settings import Settings, get_settings
 from local.health import wait_until
-from tests.e2e.conftest import ConsolePage
+from tests.e2e.conftest import ConsolePage, free_port, served_console
 
 CANVAS_HAS_PIXELS = """(id) => {
   const chart = window.consoleCharts[id];
@@ -126,3 +126,19 @@ def test_bad_input_shows_a_clear_message_on_the_page(console: ConsolePage) -> No
     assert "malformed booking_id" in tab.inner_text("#error")
     # The browser logs the 4xx answers themselves; nothing else (no uncaught exception).
     assert [e for e in console.errors if "status of 4" not in e] == []
+
+
+def test_an_unreachable_broker_is_a_message_on_the_page(browser: Any, tmp_path: Any) -> None:
+    with served_console(tmp_path / "console.log", EB_KAFKA_BOOTSTRAP=f"127.0.0.1:{free_port()}",
+                        EB_CONSOLE_TIMEOUT_S="2") as url:
+        context = browser.new_context()
+        try:
+            console = ConsolePage(context.new_page(), url)
+            for page in ("topics", "messages?topic=topic_app_events", "follow?kind=user_id&id=u-1"):
+                t0 = time.monotonic()
+                tab = console.open(page)
+                text = tab.inner_text("#error")
+                assert "unreachable" in text and "make local-up" in text, (page, text)
+                assert time.monotonic() - t0 < 20  # EB_CONSOLE_TIMEOUT_S=2 bounds the server side
+        finally:
+            context.close()
