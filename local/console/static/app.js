@@ -147,6 +147,7 @@ async function lagPage(first) {
         <td>${esc(s.server_lsn)}</td><td class="num">${fmtNum(s.lag_bytes)}</td><td class="num">${fmtNum(s.retained_bytes)}</td></tr>`))
       : `<div class="note">${esc(slots.error)}</div>`);
   const sp = data.spark;
+  document.getElementById("spark-rates").parentElement.hidden = sp.queries.length === 0;
   chart("spark-rates", {type: "bar", data: {labels: sp.queries.map((q) => q.name), datasets: [
     {label: "input rows/s", data: sp.queries.map((q) => q.input_rows_per_s), backgroundColor: "#2f6fdf"},
     {label: "processed rows/s", data: sp.queries.map((q) => q.processed_rows_per_s), backgroundColor: "#17a398"}]},
