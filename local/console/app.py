@@ -110,7 +110,7 @@ def create_app(clients: Clients | None = None, *, sample: bool = True) -> FastAP
 
     @app.get("/api/lag")
     def lag_page() -> dict[str, Any]:
-        c = get()[0]
+        c, sampler = get()
         with ThreadPoolExecutor(max_workers=3, thread_name_prefix="lag") as pool:
             relay, slots = pool.submit(sources.cdc, c), pool.submit(sources.cdc_slots, c)
             try:
@@ -119,7 +119,7 @@ def create_app(clients: Clients | None = None, *, sample: bool = True) -> FastAP
                 groups = {"groups": [], "error": str(exc)}
             cdc = {"relay": relay.result(), "slots": slots.result()}
         return {"kafka": groups, "cdc": cdc,
-                "spark": spark.queries(c.console.progress_dir()),
+                "spark": spark.queries(c.console.progress_dir(), sampler.latest()),
                 "links": {"spark_ui": c.console.spark_ui_url}}
 
     @app.get("/api/sources")

@@ -15,20 +15,33 @@ from typing import Any
 STALE_S = 120.0
 
 
-def _source_lag(source: dict[str, Any]) -> int | None:
-    """Records between the batch's end offsets and the latest offsets (Kafka sources), when both are given."""
+def _offsets(value: Any) -> dict[str, dict[str, int]] | None:
+    value = json.loads(value) if isinstance(value, str) else value
+    return value if isinstance(value, dict) else None
+
+
+def _source_lag(source: dict[str, Any], ends: dict[str, dict[int, tuple[int, int]]] | None) -> int | None:
+    """Records between the batch's end offsets and the topic's end: Spark's ``latestOffset`` when it
+    reports one, else the console's latest end-offset sample (Kafka sources)."""
     try:
-        end = source["endOffset"]
-        latest = source["latestOffset"]
-        end = json.loads(end) if isinstance(end, str) else end
-        latest = json.loads(latest) if isinstance(latest, str) else latest
-        return sum(int(latest[t][p]) - int(end.get(t, {}).get(p, 0)) for t in latest for p in latest[t])
+        end = _offsets(source.get("endOffset"))
+        if not end:
+            return None
+        latest = _offsets(source.get("latestOffset"))
+        if latest is None and ends is not None:
+            latest = {t: {str(p): hi for p, (_lo, hi) in ends[t].items()} for t in end if t in ends}
+        if not latest:
+            return None
+        return sum(max(0, int(latest[t][p]) - int(end.get(t, {}).get(p, 0))) for t in latest for p in latest[t])
     except (KeyError, TypeError, ValueError, AttributeError):
         return None
 
 
-def queries(progress_dir: Path) -> dict[str, Any]:
-    """Every query's latest progress, or a message saying that no Spark query is running."""
+def queries(progress_dir: Path, ends: dict[str, dict[int, tuple[int, int]]] | None = None) -> dict[str, Any]:
+    """Every query's latest progress, or a message saying that no Spark query is running.
+
+    ``ends``: current (low, high) watermarks per topic and partition, for the per-source lag.
+    """
     files = sorted(progress_dir.glob("*.json")) if progress_dir.is_dir() else []
     out: list[dict[str, Any]] = []
     now = time.time()
@@ -48,10 +61,11 @@ def queries(progress_dir: Path) -> dict[str, Any]:
             "num_input_rows": p.get("numInputRows"),
             "batch_duration_ms": (p.get("durationMs") or {}).get("triggerExecution"),
             "watermark": (p.get("eventTime") or {}).get("watermark"),
-            "sources": [{"description": s.get("description"), "lag_records": _source_lag(s)}
+            "sources": [{"description": s.get("description"), "lag_records": _source_lag(s, ends)}
                         for s in p.get("sources") or []],
             "age_s": round(age, 1),
-            "stale": age > STALE_S,
+            # A slow batch (a minute on a busy box) is not a stopped query: allow three batch durations.
+            "stale": age > max(STALE_S, 3 * ((p.get("durationMs") or {}).get("triggerExecution") or 0) / 1000),
         })
     running = [q for q in out if not q.get("stale") and "error" not in q]
     message = None if running else (

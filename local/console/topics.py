@@ -109,6 +109,10 @@ class RateSampler:
         return got
 
     # -- views ------------------------------------------------------------------------------------
+    def latest(self) -> dict[str, dict[int, tuple[int, int]]] | None:
+        """The newest sample's watermarks per topic and partition (None before the first sample)."""
+        return self.samples[-1][1] if self.samples else None
+
     def series(self) -> dict[str, list[list[float]]]:
         """Per topic: [[unix seconds, records/s], ...] between consecutive samples."""
         samples = list(self.samples)

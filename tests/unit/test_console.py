@@ -108,6 +108,11 @@ def test_spark_progress_files(tmp_path: Path) -> None:
     assert got["message"] is None
     assert (q["batch_id"], q["input_rows_per_s"], q["batch_duration_ms"], q["stale"]) == (7, 12.5, 620, False)
     assert q["sources"][0]["lag_records"] == 2
+    progress["sources"][0]["latestOffset"] = None  # Spark leaves it out: the console's own end offsets
+    (tmp_path / "app_events_windows.json").write_text(json.dumps(progress))
+    ends = {"topic_app_events": {0: (0, 15), 1: (0, 5)}}
+    assert spark.queries(tmp_path, ends)["queries"][0]["sources"][0]["lag_records"] == 5
+    assert spark.queries(tmp_path)["queries"][0]["sources"][0]["lag_records"] is None
     old = time.time() - spark.STALE_S - 5
     os.utime(tmp_path / "app_events_windows.json", (old, old))
     assert spark.queries(tmp_path)["queries"][0]["stale"] is True

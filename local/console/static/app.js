@@ -153,7 +153,7 @@ async function lagPage(first) {
     {label: "processed rows/s", data: sp.queries.map((q) => q.processed_rows_per_s), backgroundColor: "#17a398"}]},
     options: {scales: {y: {beginAtZero: true}}}});
   document.getElementById("spark").innerHTML = (sp.message ? `<div class="note">${esc(sp.message)}</div>` : "") +
-    table(["query", "batch#", "input rows/s#", "processed rows/s#", "batch ms#", "watermark", "source lag (records)", "age s#"],
+    table(["query", "batch#", "input rows/s#", "processed rows/s#", "batch ms#", "watermark", "lag: end offset − batch end (records)", "age s#"],
       sp.queries.map((q) => `<tr><td>${esc(q.name)}${q.stale ? ' <span class="badge bad">stale</span>' : ""}${q.error ? ` ${esc(q.error)}` : ""}</td>
         <td class="num">${fmtNum(q.batch_id)}</td><td class="num">${fmtNum(q.input_rows_per_s)}</td><td class="num">${fmtNum(q.processed_rows_per_s)}</td>
         <td class="num">${fmtNum(q.batch_duration_ms)}</td><td>${esc(q.watermark)}</td>
@@ -222,7 +222,7 @@ async function followPage(first) {
   const rows = d.entries.map((e) => `<tr class="entry" data-source="${esc(e.source)}"><td>${fmtTime(e.time)}</td>
     <td><span class="badge ${e.kind === "row" ? "row" : ""}">${esc(e.source)}</span></td><td>${esc(e.summary)}</td>
     <td>${esc(e.key)}${e.offset !== undefined ? `<br><span class="muted">p${e.partition} @${e.offset} v${e.schema_version ?? "?"}</span>` : ""}</td>
-    <td>${json(e.value)}</td></tr>`);
+    <td><details><summary class="muted">${esc(Object.keys(e.value || {}).length)} fields</summary>${json(e.value)}</details></td></tr>`);
   document.getElementById("timeline").innerHTML = table(["time (UTC)", "source", "what", "key", "record"], rows);
 }
 
