@@ -4,21 +4,47 @@ from __future__ import annotations
 
 import json
 import os
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlparse
 
 import boto3
+
+from eventbus.exceptions import ConfigurationError
 
 if TYPE_CHECKING:  # settings.py imports this module (pg_dsn reads the DB secret): no import back
     from eventbus.settings import Settings
 
 
 def client(service: str, settings: Settings) -> Any:
-    """A boto3 client for ``service``; locally it talks to the emulator with dummy credentials."""
+    """A boto3 client for ``service``: real AWS in the aws profile; locally, the emulator at
+    ``aws_endpoint_url`` through localstack-client's session (LocalStack's edge layout, which the bundled
+    moto server serves on the same port; dummy credentials, the emulator takes any)."""
+    if settings.profile == "local" and settings.aws_endpoint_url:
+        return _local_session(settings.aws_endpoint_url, settings.aws_region).client(service)
     kwargs: dict[str, Any] = dict(settings.aws_client_kwargs())
     if settings.profile == "local" and not os.environ.get("AWS_ACCESS_KEY_ID"):
-        # The emulator accepts any credentials; these are not secrets.
+        # In-process moto (unit tests, no endpoint): any credentials; these are not secrets.
         kwargs.update(aws_access_key_id="test", aws_secret_access_key="test")
     return boto3.client(service, **kwargs)  # type: ignore[call-overload]
+
+
+@lru_cache(maxsize=8)
+def _local_session(endpoint_url: str, region: str) -> Any:
+    try:
+        from localstack_client.session import Session
+    except ImportError:
+        raise ConfigurationError("the local profile needs localstack-client — pip install "
+                                 "'travel-data-sources[local]' (or `make install`)") from None
+
+    url = urlparse(endpoint_url)
+    if url.scheme not in ("http", "https") or not url.hostname:
+        raise ConfigurationError(f"EB_AWS_ENDPOINT_URL={endpoint_url!r} is not http(s)://host:port — "
+                                 "e.g. http://127.0.0.1:4566")
+    if url.scheme == "https":
+        os.environ.setdefault("USE_SSL", "true")  # how localstack-client chooses https
+    port = url.port or (443 if url.scheme == "https" else 80)
+    return Session(region_name=region, localstack_host=f"{url.hostname}:{port}")
 
 
 def secret_string(settings: Settings, secret_id: str) -> str:
