@@ -26,7 +26,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -45,9 +45,16 @@ class ComponentSettings(BaseSettings):
 
 
 def env_names(model: type[BaseSettings]) -> dict[str, str]:
-    """Field name -> the environment variable that sets it (prefix + name, upper case)."""
+    """Field name -> the environment variable that sets it: prefix + name, upper case, or the field's
+    ``validation_alias`` (its first choice) when it has one — pydantic-settings reads that name instead."""
     prefix = str(model.model_config.get("env_prefix") or "")
-    return {name: (prefix + name).upper() for name in model.model_fields}
+    out = {}
+    for name, info in model.model_fields.items():
+        alias = info.validation_alias
+        if isinstance(alias, AliasChoices):
+            alias = next((c for c in alias.choices if isinstance(c, str)), None)
+        out[name] = alias.upper() if isinstance(alias, str) else (prefix + name).upper()
+    return out
 
 
 class Settings(BaseSettings):
