@@ -74,12 +74,28 @@ def ensure_local_resources(settings: Settings) -> tuple[list[str], bool]:
 
 
 OLTP_SQL = REPO_ROOT / "schemas" / "sql" / "oltp.sql"
+#: What the OLTP workload (the simulators) may do in AWS: DML on the OLTP tables, nothing else.
+APP_ROLE_GRANTS = "SELECT, INSERT, UPDATE, DELETE"
 
 
-def apply_database(settings: Settings, publication: str | None = None) -> list[str]:
-    """AWS: the OLTP schema, the CDC publication (the catalog's, named ``publication`` if given) and the
-    replication role on Aurora (as the master user, from ``EB_PG_SECRET_ARN``). Locally the stack does the
-    same as the cluster's superuser."""
+def _login_role(cur: Any, settings: Settings, secret_arn: str) -> Any:
+    """Create (or re-password) the login role a Terraform-owned secret describes; returns its identifier."""
+    from psycopg2 import sql
+
+    secret = aws.secret_json(settings, secret_arn)
+    cur.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (secret["username"],))
+    verb = "ALTER" if cur.fetchone() else "CREATE"
+    role = sql.Identifier(secret["username"])
+    cur.execute(sql.SQL(verb + " ROLE {} WITH LOGIN PASSWORD {}").format(role, sql.Literal(secret["password"])))
+    return role
+
+
+def apply_database(
+    settings: Settings, publication: str | None = None, app_secret_arn: str | None = None
+) -> list[str]:
+    """AWS: the OLTP schema, the CDC publication (the catalog's, named ``publication`` if given), the
+    replication role and, given ``app_secret_arn``, the OLTP workload's DML-only role on Aurora (as the
+    master user, from ``EB_PG_SECRET_ARN``). Locally the stack does the same as the cluster's superuser."""
     import psycopg2
     from psycopg2 import sql
 
@@ -92,18 +108,21 @@ def apply_database(settings: Settings, publication: str | None = None) -> list[s
         if ensure_publication(cur, name, pub.tables):
             done.append(f"publication {name}")
         if settings.pg_replication_secret_arn:
-            secret = aws.secret_json(settings, settings.pg_replication_secret_arn)
-            role, password = sql.Identifier(secret["username"]), sql.Literal(secret["password"])
-            cur.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (secret["username"],))
-            verb = "ALTER" if cur.fetchone() else "CREATE"
-            cur.execute(sql.SQL(verb + " ROLE {} WITH LOGIN PASSWORD {}").format(role, password))
+            role = _login_role(cur, settings, settings.pg_replication_secret_arn)
             cur.execute(sql.SQL("GRANT rds_replication TO {}").format(role))  # Aurora's replication role
             cur.execute(sql.SQL("GRANT SELECT ON ALL TABLES IN SCHEMA public TO {}").format(role))
-            done.append(f"replication role {secret['username']}")
+            done.append("replication role")
+        if app_secret_arn:
+            app = _login_role(cur, settings, app_secret_arn)
+            cur.execute(sql.SQL("GRANT USAGE ON SCHEMA public TO {}").format(app))
+            cur.execute(sql.SQL("GRANT " + APP_ROLE_GRANTS + " ON ALL TABLES IN SCHEMA public TO {}").format(app))
+            done.append("oltp app role")
     return done
 
 
-def apply_all(settings: Settings | None = None, *, topics: bool = True) -> BootstrapReport:
+def apply_all(
+    settings: Settings | None = None, *, topics: bool = True, app_secret_arn: str | None = None
+) -> BootstrapReport:
     """Topics, schemas; locally buckets + secret; in AWS the database objects. Idempotent."""
     settings = settings or get_settings()
     report = BootstrapReport(topics=apply_topics(settings) if topics else ApplyReport())
@@ -111,7 +130,7 @@ def apply_all(settings: Settings | None = None, *, topics: bool = True) -> Boots
     if settings.profile == "local":
         report.buckets_created, report.secret_created = ensure_local_resources(settings)
     elif settings.pg_secret_arn:
-        report.database = apply_database(settings)
+        report.database = apply_database(settings, app_secret_arn=app_secret_arn)
     log.info(
         "bootstrap applied",
         extra={

@@ -50,6 +50,9 @@ class TopicSpec:
     replication_factor: int
     extra_config: dict[str, str] = field(default_factory=dict)
     publication: Publication | None = None
+    #: Components that produce to / consume from the topic (catalog keys ``writers`` / ``readers``).
+    writers: tuple[str, ...] = ()
+    readers: tuple[str, ...] = ()
 
     @property
     def config(self) -> dict[str, str]:
@@ -81,10 +84,30 @@ class TopicSpec:
         return self.name
 
 
+@dataclass(frozen=True)
+class Component:
+    """A deployable that touches topics (catalog section ``components``)."""
+
+    name: str
+    code: str  # repository-relative folder of its code
+    groups: str | None = None  # prefix of the consumer groups it reads with
+
+
 class Catalog:
-    def __init__(self, topics: dict[str, TopicSpec], path: Path) -> None:
+    def __init__(
+        self, topics: dict[str, TopicSpec], path: Path, components: dict[str, Component] | None = None
+    ) -> None:
         self.topics = topics
         self.path = path
+        self.components = components or {}
+
+    def written_by(self, component: str) -> list[str]:
+        """Topics the catalog lets ``component`` produce to."""
+        return [t.name for t in self.topics.values() if component in t.writers]
+
+    def read_by(self, component: str) -> list[str]:
+        """Topics the catalog lets ``component`` consume."""
+        return [t.name for t in self.topics.values() if component in t.readers]
 
     def get(self, topic: str) -> TopicSpec:
         try:
@@ -113,6 +136,7 @@ def parse_catalog(path: Path, replication_factor: int | None = None) -> Catalog:
     defaults = raw.get("defaults") or {}
     rf = replication_factor if replication_factor is not None else int(defaults.get("replication_factor", 1))
     default_cfg = {str(k): str(v) for k, v in (defaults.get("config") or {}).items()}
+    components = _components(raw.get("components"), path)
     topics: dict[str, TopicSpec] = {}
     for name, entry in raw["topics"].items():
         where = f"{path}: topic {name!r}"
@@ -143,8 +167,32 @@ def parse_catalog(path: Path, replication_factor: int | None = None) -> Catalog:
             replication_factor=rf,
             extra_config=cfg,
             publication=publication,
+            writers=_names(entry, "writers", where, components),
+            readers=_names(entry, "readers", where, components),
         )
-    return Catalog(topics, path)
+    return Catalog(topics, path, components)
+
+
+def _components(raw: Any, path: Path) -> dict[str, Component]:
+    if raw is None:
+        return {}
+    ok = isinstance(raw, dict) and all(isinstance(v, dict) and isinstance(v.get("code"), str) for v in raw.values())
+    if not ok:
+        raise ConfigurationError(f"{path}: 'components' must map each name to {{code: <folder>, groups: <prefix>}}")
+    return {str(k): Component(str(k), v["code"], v.get("groups")) for k, v in raw.items()}
+
+
+def _names(entry: dict[str, Any], key: str, where: str, components: dict[str, Component]) -> tuple[str, ...]:
+    names = entry.get(key) or []
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise ConfigurationError(f"{where}: '{key}' must be a list of component names")
+    unknown = sorted(set(names) - set(components))
+    if unknown:
+        raise ConfigurationError(
+            f"{where}: {key} {', '.join(unknown)} not declared under 'components' "
+            f"(known: {', '.join(sorted(components))})"
+        )
+    return tuple(names)
 
 
 def _publication(raw: Any, where: str) -> Publication | None:

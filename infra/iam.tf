@@ -1,7 +1,8 @@
 # ---------------------------------------------------------------------------------------------
 # Least-privilege policies for the data path, one per workload. MSK IAM actions are scoped to
-# the cluster, the workload's topics and the cluster's consumer groups; Glue to the registry;
-# secrets to the ones the workload reads. Service-specific extras live in the modules.
+# the cluster, the topics the catalog lets the workload's component write/read and its own consumer
+# groups; Glue to the registry; secrets to the ones the workload reads. Service-specific extras live
+# in the modules.
 # ---------------------------------------------------------------------------------------------
 locals {
   glue_prefix   = "arn:${local.partition}:glue:${var.region}:${local.account_id}"
@@ -10,18 +11,49 @@ locals {
   topic_arn     = { for t in local.topics : t => "${module.msk.topic_arn_prefix}/${t}" }
   all_topic_arn = values(local.topic_arn)
 
-  # Secrets each workload reads (besides its own module-managed ones).
+  # --- topic access, derived from the catalog (schemas/topics.yaml: components, writers, readers) ---
+  # The AWS workload (one IAM policy each) that runs each catalog component. `console` runs locally
+  # only; `bootstrap` administers every topic through its own policy below.
+  workload_component    = { gateway = "gateway", simulators = "simulators", cdc_relay = "cdc", mwaa = "dags", emr = "spark" }
+  local_only_components = ["console", "bootstrap"]
+  catalog_components    = try(local.catalog.components, {})
+  topic_access = {
+    for wl, comp in local.workload_component : wl => {
+      component = comp
+      write     = sort([for t, s in local.catalog.topics : t if contains(try(s.writers, []), comp)])
+      read      = sort([for t, s in local.catalog.topics : t if contains(try(s.readers, []), comp)])
+      groups    = try(local.catalog_components[comp].groups, null)
+    }
+  }
+  unmapped_components = sort([for c in keys(local.catalog_components) : c if !contains(concat(values(local.workload_component), local.local_only_components), c)])
+
+  # Secrets each workload reads (besides its own module-managed ones). The simulators' OLTP workload
+  # logs in as its own DML-only role, never as the master user.
   workload_secrets = {
     gateway    = []
-    simulators = [module.aurora.master_secret_arn, module.gateway.api_keys_secret_arn]
+    simulators = [module.aurora.app_secret_arn, module.gateway.api_keys_secret_arn]
     cdc_relay  = [module.aurora.replication_secret_arn]
     mwaa       = []
     emr        = []
   }
 }
 
+# Decoding looks a schema up by the version id in the record (eventbus/registry.py:
+# GetSchemaVersion(SchemaVersionId=...)); in that form Glue authorizes against `*` only, the
+# registry/schema ARNs do not match (awslabs/aws-glue-schema-registry#68; AWS's deserializer example
+# grants glue:GetSchemaVersion on "*"). That one action, alone in its statement, is all that gets `*`.
+data "aws_iam_policy_document" "schema_version_by_id" {
+  #checkov:skip=CKV_AWS_356:glue:GetSchemaVersion by SchemaVersionId is authorized against * only (awslabs/aws-glue-schema-registry#68)
+  statement {
+    sid       = "SchemaVersionById"
+    actions   = ["glue:GetSchemaVersion"]
+    resources = ["*"]
+  }
+}
+
 data "aws_iam_policy_document" "workload" {
-  for_each = var.topic_access
+  for_each                = local.topic_access
+  source_policy_documents = [data.aws_iam_policy_document.schema_version_by_id.json]
 
   statement {
     sid       = "KafkaConnect"
@@ -56,18 +88,19 @@ data "aws_iam_policy_document" "workload" {
     }
   }
 
+  # Only the reader's own consumer groups (the catalog's `groups` prefix of its component).
   dynamic "statement" {
     for_each = length(each.value.read) > 0 ? [1] : []
     content {
       sid       = "KafkaConsumerGroups"
       actions   = ["kafka-cluster:DescribeGroup", "kafka-cluster:AlterGroup"]
-      resources = ["${module.msk.group_arn_prefix}/*"]
+      resources = ["${module.msk.group_arn_prefix}/${coalesce(each.value.groups, "-")}*"]
     }
   }
 
   statement {
     sid       = "SchemaRegistryRead"
-    actions   = ["glue:GetRegistry", "glue:GetSchema", "glue:GetSchemaByDefinition", "glue:GetSchemaVersion", "glue:ListSchemaVersions"]
+    actions   = ["glue:GetRegistry", "glue:GetSchema", "glue:GetSchemaByDefinition", "glue:ListSchemaVersions"]
     resources = [local.registry_arn, local.schemas_arn]
   }
 
@@ -82,12 +115,12 @@ data "aws_iam_policy_document" "workload" {
 
   lifecycle {
     precondition {
-      condition     = alltrue([for t in concat(each.value.write, each.value.read) : contains(local.topics, t)])
-      error_message = "topic_access[\"${each.key}\"] names topics missing from the catalog (${local.catalog_path}): ${join(", ", [for t in concat(each.value.write, each.value.read) : t if !contains(local.topics, t)])}."
+      condition     = length(local.unmapped_components) == 0
+      error_message = "The catalog (${local.catalog_path}) declares components no AWS workload runs: ${join(", ", local.unmapped_components)}. Map them in local.workload_component (infra/iam.tf) or list them as local-only."
     }
     precondition {
-      condition     = contains(keys(local.workload_secrets), each.key)
-      error_message = "topic_access has an unknown workload \"${each.key}\" (known: ${join(", ", keys(local.workload_secrets))})."
+      condition     = length(each.value.read) == 0 || each.value.groups != null
+      error_message = "Component ${each.value.component} reads ${join(", ", each.value.read)} but declares no consumer-group prefix (`groups:` under components in ${local.catalog_path})."
     }
   }
 }
@@ -118,7 +151,7 @@ data "aws_iam_policy_document" "bootstrap" {
   statement {
     sid       = "ReadDatabaseSecrets"
     actions   = ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"]
-    resources = [module.aurora.master_secret_arn, module.aurora.replication_secret_arn]
+    resources = [module.aurora.master_secret_arn, module.aurora.replication_secret_arn, module.aurora.app_secret_arn]
   }
 }
 

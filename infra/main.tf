@@ -119,6 +119,8 @@ module "aurora" {
   deletion_protection = var.deletion_protection
   skip_final_snapshot = var.skip_final_snapshot
   log_retention_days  = var.log_retention_days
+  password_rotation   = var.secret_rotation
+  account_id          = local.account_id
   tags                = local.tags
 }
 
@@ -138,6 +140,8 @@ module "gateway" {
   source = "./modules/gateway"
 
   name                   = var.name
+  account_id             = local.account_id
+  key_rotation           = var.secret_rotation
   zip_path               = "${local.artifacts_dir}/gateway.zip"
   environment            = local.common_env
   policy_json            = data.aws_iam_policy_document.workload["gateway"].json
@@ -155,6 +159,7 @@ module "compute" {
   source = "./modules/compute"
 
   name               = var.name
+  account_id         = local.account_id
   subnet_ids         = module.network.private_subnet_ids
   security_group_ids = module.network.client_security_group_ids
   kms_key_arn        = module.kms.key_arn
@@ -165,7 +170,7 @@ module "compute" {
   simulators_scenario      = var.simulators_scenario
   simulators_desired_count = var.simulators_desired_count
   simulators_environment = merge(local.common_env, local.pg_env, {
-    EB_PG_SECRET_ARN               = module.aurora.master_secret_arn
+    EB_PG_SECRET_ARN               = module.aurora.app_secret_arn
     EB_GATEWAY_URL                 = module.gateway.endpoint_url
     EB_GATEWAY_API_KEYS_SECRET_ARN = module.gateway.api_keys_secret_arn
   })
@@ -184,6 +189,7 @@ module "compute" {
   bootstrap_environment = merge(local.common_env, local.pg_env, {
     EB_PG_SECRET_ARN             = module.aurora.master_secret_arn
     EB_PG_REPLICATION_SECRET_ARN = module.aurora.replication_secret_arn
+    EB_BOOTSTRAP_APP_SECRET_ARN  = module.aurora.app_secret_arn
   })
   bootstrap_policy_json = data.aws_iam_policy_document.bootstrap.json
   # Re-run the bootstrap when the catalog or a schema changes, or the cluster/DB is replaced.
@@ -193,6 +199,8 @@ module "compute" {
     cluster   = module.msk.cluster_arn
     database  = join(",", module.aurora.instance_identifiers)
     schema_id = join(",", values(module.registry.schema_arns))
+    # A rewritten login-role secret (new endpoint, rotation) must reach the role in the database.
+    secrets = join(",", [for k in sort(keys(module.aurora.login_secret_versions)) : module.aurora.login_secret_versions[k]])
   }
 
   tags = local.tags
@@ -201,18 +209,21 @@ module "compute" {
 module "emr" {
   source = "./modules/emr"
 
-  name                 = var.name
-  release_label        = var.emr_release_label
-  subnet_ids           = module.network.private_subnet_ids
-  security_group_ids   = [module.network.client_security_group_ids["emr"]]
-  max_cpu              = var.emr_max_cpu
-  max_memory           = var.emr_max_memory
-  artifacts_bucket_arn = module.storage.bucket_arns["artifacts"]
-  data_bucket_arns     = [module.storage.bucket_arns["lake"], module.storage.bucket_arns["checkpoints"]]
-  kafka_policy_json    = data.aws_iam_policy_document.workload["emr"].json
-  kms_key_arn          = module.kms.key_arn
-  log_retention_days   = var.log_retention_days
-  tags                 = local.tags
+  name                  = var.name
+  release_label         = var.emr_release_label
+  subnet_ids            = module.network.private_subnet_ids
+  security_group_ids    = [module.network.client_security_group_ids["emr"]]
+  max_cpu               = var.emr_max_cpu
+  max_memory            = var.emr_max_memory
+  artifacts_bucket_arn  = module.storage.bucket_arns["artifacts"]
+  lake_bucket_arn       = module.storage.bucket_arns["lake"]
+  checkpoint_bucket_arn = module.storage.bucket_arns["checkpoints"]
+  account_id            = local.account_id
+  entry_points          = local.emr_entry_points
+  kafka_policy_json     = data.aws_iam_policy_document.workload["emr"].json
+  kms_key_arn           = module.kms.key_arn
+  log_retention_days    = var.log_retention_days
+  tags                  = local.tags
 }
 
 module "mwaa" {
@@ -236,6 +247,7 @@ module "mwaa" {
   security_group_ids = [module.network.client_security_group_ids["mwaa"]]
   kms_key_arn        = module.kms.key_arn
   app_policy_json    = data.aws_iam_policy_document.mwaa_app.json
+  log_retention_days = var.log_retention_days
   tags               = local.tags
 }
 
@@ -245,6 +257,9 @@ module "mwaa" {
 locals {
   emr_dir   = "${local.artifacts_dir}/emr"
   emr_files = fileset(local.emr_dir, "**")
+  # Entry points `make package` found (manifest), each of which must be in the bundle.
+  emr_manifest     = "${local.emr_dir}/entrypoints.json"
+  emr_entry_points = fileexists(local.emr_manifest) ? [for e in jsondecode(file(local.emr_manifest)).entry_points : e if fileexists("${local.emr_dir}/${e}")] : []
 }
 
 resource "aws_s3_object" "emr_artifact" {

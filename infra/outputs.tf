@@ -102,3 +102,8 @@ output "component_environment" {
   description = "EB_* settings every component receives (for running a component by hand against this deployment)."
   value       = merge(local.common_env, local.pg_env)
 }
+
+output "topic_access" {
+  description = "Kafka topics each workload may write and read, derived from the catalog's writers/readers (schemas/topics.yaml)."
+  value       = local.topic_access
+}

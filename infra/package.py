@@ -8,7 +8,10 @@ Artifacts (under --out, default dist/):
   bootstrap.zip   lambdas/bootstrap + eventbus + schemas (incl. sql/) + deps (core + msk)
   simulators.zip  lambdas/simulators + eventbus + schemas + deps (core + msk + simulators)
   mwaa/           dags/ (mwaa_dags/* + eventbus + schemas + .airflowignore) and requirements.txt
-  emr/            the emr_jobs/*.py entry points + pyfiles.zip (emr_jobs + eventbus + schemas) for --py-files
+  emr/            the emr_jobs/*.py modules + pyfiles.zip (emr_jobs + eventbus + schemas) for --py-files, and
+                  entrypoints.json: the files with a __main__ guard (job entry points)
+An MWAA bundle without a DAG, or an EMR bundle without an entry point, is an error (Terraform refuses
+them too), not an empty environment.
 
 Platforms:
   lambda  pip installs wheels for the Lambda runtime (manylinux x86_64, CPython --python-version) with
@@ -23,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.metadata as md
+import json
 import re
 import shutil
 import subprocess
@@ -190,6 +194,24 @@ def build_lambda(name: str, out: Path, platform: str, python_version: str, bundl
     return zip_path
 
 
+# What makes a file a DAG / a Spark job entry point (Terraform applies the same rules before deploying:
+# infra/modules/mwaa, infra/main.tf). A bundle without one is refused rather than deployed empty.
+DAG_PATTERN = re.compile(r"(@dag\b|\bDAG\s*\()")
+ENTRY_PATTERN = re.compile(r"""^if __name__ == ["']__main__["']:""", re.M)
+
+
+def dag_files(folder: Path) -> list[str]:
+    """Top-level *.py files that import Airflow and define a DAG."""
+    return sorted(
+        p.name for p in folder.glob("*.py") if "airflow" in (text := p.read_text()) and DAG_PATTERN.search(text)
+    )
+
+
+def entry_points(folder: Path) -> list[str]:
+    """Top-level *.py files with a ``__main__`` guard: what EMR Serverless can run as ``entryPoint``."""
+    return sorted(p.name for p in folder.glob("*.py") if ENTRY_PATTERN.search(p.read_text()))
+
+
 def build_mwaa(out: Path) -> Path:
     dest = out / "mwaa"
     shutil.rmtree(dest, ignore_errors=True)
@@ -202,6 +224,12 @@ def build_mwaa(out: Path) -> Path:
             dags,
             dirs_exist_ok=True,
             ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "tests", "requirements*.txt"),
+        )
+    if not dag_files(dags):
+        raise PackagingError(
+            f"no DAG in {src}: MWAA needs at least one top-level *.py file defining a DAG (@dag / DAG(...)); "
+            "add the DAGs, or leave mwaa out (`make package PACKAGE_ARGS=\"gateway bootstrap simulators emr\"`, "
+            "enable_mwaa = false)"
         )
     copy_code(SHARED_CODE, dags)  # DAGs import eventbus; dags/ is on the workers' sys.path
     (dags / ".airflowignore").write_text("eventbus/\nschemas/\n")
@@ -230,6 +258,14 @@ def build_emr(out: Path) -> Path:
                 if entry.name != "__init__.py":
                     shutil.copy2(entry, dest / entry.name)
         write_zip(build, dest / "pyfiles.zip")
+    found = entry_points(dest)
+    if not found:
+        raise PackagingError(
+            f"no Spark job entry point in {jobs}: EMR needs at least one top-level emr_jobs/*.py with an "
+            "`if __name__ == \"__main__\":` guard (the job run's entryPoint)"
+        )
+    # Terraform reads this manifest and refuses an EMR application without entry points.
+    (dest / "entrypoints.json").write_text(json.dumps({"entry_points": found}, indent=2) + "\n")
     return dest
 
 

@@ -146,9 +146,13 @@ variable "msk_broker_count" {
 # Aurora
 # ---------------------------------------------------------------------------------------------
 variable "aurora_engine_version" {
-  description = "Aurora PostgreSQL version."
+  description = "Aurora PostgreSQL major version. Minor versions are AWS's to apply (auto minor version upgrade in the maintenance window); pinning one would make the apply after an upgrade attempt a downgrade."
   type        = string
-  default     = "16.6"
+  default     = "16"
+  validation {
+    condition     = can(regex("^[0-9]+$", var.aurora_engine_version))
+    error_message = "aurora_engine_version is a major version only (e.g. 16), not a minor such as 16.6."
+  }
 }
 
 variable "aurora_min_capacity" {
@@ -203,6 +207,12 @@ variable "gateway_api_keys" {
   sensitive   = true
 }
 
+variable "secret_rotation" {
+  description = "Bump to regenerate the generated secrets: the DB login-role passwords (replication, OLTP app) and the generated gateway key. The bootstrap re-applies the passwords to the roles."
+  type        = number
+  default     = 0
+}
+
 variable "gateway_throttling_rate_limit" {
   description = "Gateway stage steady-state rate limit (requests/s)."
   type        = number
@@ -255,28 +265,6 @@ variable "burst_enabled" {
   description = "Enable the simulator burst schedule."
   type        = bool
   default     = true
-}
-
-variable "topic_access" {
-  description = "Topics each workload may write and read (least privilege on MSK). Every name must be in the catalog."
-  type = map(object({
-    write = optional(list(string), [])
-    read  = optional(list(string), [])
-  }))
-  default = {
-    gateway    = { write = ["topic_app_events", "topic_clickstream", "topic_app_logs", "topic_dead_letter"] }
-    simulators = { write = ["topic_app_events", "topic_clickstream", "topic_app_logs", "topic_dead_letter"] }
-    cdc_relay  = { write = ["topic_cdc_changes", "topic_dead_letter"] }
-    mwaa       = { write = ["topic_external_data", "topic_dead_letter"] }
-    emr = {
-      read  = ["topic_app_events", "topic_cdc_changes", "topic_clickstream", "topic_app_logs", "topic_external_data"]
-      write = ["topic_processed_events", "topic_user_state", "topic_booking_state", "topic_dead_letter"]
-    }
-  }
-  validation {
-    condition     = toset(keys(var.topic_access)) == toset(["gateway", "simulators", "cdc_relay", "mwaa", "emr"])
-    error_message = "topic_access needs exactly the workloads gateway, simulators, cdc_relay, mwaa and emr."
-  }
 }
 
 # ---------------------------------------------------------------------------------------------

@@ -1,17 +1,25 @@
 """Security and wiring invariants, asserted on real plans and on the IAM policy source.
 
 checkov reads the HCL; these read what Terraform will actually create (the plan JSON) and fail on:
-  - a bucket without SSE-KMS (the S3 access-log bucket excepted: log delivery needs SSE-S3),
-    public access not blocked, or versioning off;
+  - a bucket without SSE-KMS (the S3 access-log bucket too: server access logging writes SSE-KMS with
+    the layer key, whose policy lets logging.s3.amazonaws.com generate data keys), public access not
+    blocked, or versioning off;
   - a log group without a KMS key or retention;
   - a Lambda outside the VPC, without active tracing or without an encrypted environment;
   - an ingress rule open to 0.0.0.0/0;
   - Aurora without encryption, IAM auth, a managed master password or rds.logical_replication = 1;
   - MSK accepting unauthenticated or plaintext clients;
   - a Glue schema that is not AVRO/BACKWARD;
-  - an EB_* variable handed to a Lambda that eventbus.settings.Settings does not define.
-and, in the policy source (`data "aws_iam_policy_document"`), an Allow statement with a `*` / `service:*`
-action, or a `*` resource for an action that supports resource-level permissions.
+  - an EB_* variable handed to a Lambda that no settings model (shared or per component) defines;
+  - start order: an ECS service or schedule that does not depend on the bootstrap invocation;
+  - secrets: a secret version with a plain `secret_string` (in state) or a constant
+    `secret_string_wo_version` (a changed value would never be written);
+  - a service trust policy without aws:SourceAccount (services that document it), a scheduled
+    function with Lambda's async retries on, an MWAA environment or Aurora cluster whose service-created
+    log groups are not created first (retention, KMS);
+  - Kafka grants that differ from the catalog's writers/readers (the `topic_access` output).
+and, in the policy source (`data "aws_iam_policy_document"` + attached managed policies), an Allow
+statement with a `*` / `service:*` action, or a `*` resource for an action outside STAR_RESOURCE_ACTIONS.
 
     python infra/scripts/plan_assertions.py plan.json [plan2.json ...]   # exit 1 on any violation
     python infra/scripts/plan_assertions.py --iam                        # policy source only
@@ -29,8 +37,43 @@ INFRA = Path(__file__).resolve().parent.parent
 SETTINGS = INFRA.parent / "eventbus" / "settings.py"
 # Settings fields Terraform also passes that the model does not (yet) define: read by specific code.
 EXTRA_ENV: set[str] = set()
-# Actions without resource-level permissions: `*` is the only possible resource.
-NO_RESOURCE_LEVEL = {"ecr:GetAuthorizationToken", "s3:GetAccountPublicAccessBlock", "cloudwatch:PutMetricData"}
+# The only actions allowed on a `*` resource, each with why (infra/README.md "Security" lists the same;
+# tests/unit/test_infra_assertions.py keeps the two in step).
+STAR_RESOURCE_ACTIONS = {
+    "ecr:GetAuthorizationToken": "no resource-level permissions (ECR)",
+    "s3:GetAccountPublicAccessBlock": "account-level action, no resource ARN (MWAA's documented minimum)",
+    "cloudwatch:PutMetricData": "no resource-level permissions; limited by the cloudwatch:namespace condition",
+    "ec2:DescribeNetworkInterfaces": "Lambda VPC ENIs: 'only works if it's allowed on all resources' (Lambda guide)",
+    "xray:PutTraceSegments": "no resource-level permissions (X-Ray); active tracing",
+    "xray:PutTelemetryRecords": "no resource-level permissions (X-Ray); active tracing",
+    "glue:GetSchemaVersion": "called by SchemaVersionId (eventbus/registry.py): Glue authorizes that form "
+    "against `*` only (awslabs/aws-glue-schema-registry#68)",
+}
+NO_RESOURCE_LEVEL = set(STAR_RESOURCE_ACTIONS)
+# AWS-managed policies the configuration may attach: their documented statements (AWS managed policy
+# reference), checked by the same rules as the inline ones. Any other managed policy is a violation.
+MANAGED_POLICIES: dict[str, list[dict[str, Any]]] = {
+    "service-role/AmazonRDSEnhancedMonitoringRole": [
+        {
+            "actions": ["logs:CreateLogGroup", "logs:PutRetentionPolicy"],
+            "resources": ["arn:aws:logs:*:*:log-group:RDS*"],
+        },
+        {
+            "actions": ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams", "logs:GetLogEvents"],
+            "resources": ["arn:aws:logs:*:*:log-group:RDS*:log-stream:*"],
+        },
+    ],
+}
+# Service principals whose trust policies must carry aws:SourceAccount (each documents the key for its
+# role type). Lambda and the ECS task *execution* role are left out: their documentation gives no
+# confused-deputy condition for assuming the role, and an unsatisfied condition would break the role.
+SOURCE_ACCOUNT_SERVICES = {
+    "scheduler.amazonaws.com",
+    "emr-serverless.amazonaws.com",
+    "airflow.amazonaws.com",
+    "monitoring.rds.amazonaws.com",
+}
+MWAA_LOG_TYPES = ("DAGProcessing", "Scheduler", "Task", "WebServer", "Worker")
 
 
 def _resources(plan: dict) -> list[dict[str, Any]]:
@@ -54,10 +97,31 @@ def _set(res: dict, key: str) -> bool:
     return res["after"].get(key) not in (None, "", []) or res["unknown"].get(key) is True
 
 
+_MODEL = re.compile(r"^class (\w+)\((?:[\w.]*\.)?(?:BaseSettings|ComponentSettings)\):", re.M)
+
+
 def settings_env_names(path: Path = SETTINGS) -> set[str]:
+    """EB_* names of the shared Settings model and of every component's settings model (read as text:
+    this runs without the project's dependencies)."""
     text = path.read_text()
     body = text.split("class Settings", 1)[1]
-    return {"EB_" + m.upper() for m in re.findall(r"^    ([a-z_][a-z0-9_]*)\s*:", body, re.M)}
+    names = {"EB_" + m.upper() for m in re.findall(r"^    ([a-z_][a-z0-9_]*)\s*:", body, re.M)}
+    repo = path.resolve().parent.parent
+    for py in repo.rglob("*.py"):
+        rel = py.relative_to(repo).parts
+        if any(part.startswith(".") or part in {"tests", "infra", "node_modules"} for part in rel):
+            continue
+        src = py.read_text(errors="replace")
+        for match in _MODEL.finditer(src):
+            if match.group(1) == "Settings":
+                continue
+            cls = src[match.end():]
+            nxt = re.search(r"^\S", cls, re.M)
+            cls = cls[: nxt.start()] if nxt else cls
+            prefix = re.search(r"env_prefix\s*=\s*[\"']([^\"']*)", cls)
+            if prefix and prefix.group(1).startswith("EB_"):
+                names |= {(prefix.group(1) + f).upper() for f in re.findall(r"^    ([a-z_][a-z0-9_]*)\s*:", cls, re.M)}
+    return names
 
 
 def check_plan(plan: dict, env_names: set[str] | None = None) -> list[str]:
@@ -69,8 +133,7 @@ def check_plan(plan: dict, env_names: set[str] | None = None) -> list[str]:
 
     for r in by_type.get("aws_s3_bucket_server_side_encryption_configuration", []):
         algo = r["after"]["rule"][0]["apply_server_side_encryption_by_default"][0]["sse_algorithm"]
-        is_log_bucket = re.search(r"\.logs$", r["address"]) is not None
-        if algo != "aws:kms" and not is_log_bucket:
+        if algo != "aws:kms":
             errors.append(f"{r['address']}: bucket encrypted with {algo}, expected aws:kms")
     buckets = len(by_type.get("aws_s3_bucket", []))
     for t in (
@@ -138,6 +201,119 @@ def check_plan(plan: dict, env_names: set[str] | None = None) -> list[str]:
     for r in by_type.get("aws_glue_schema", []):
         if (r["after"].get("data_format"), r["after"].get("compatibility")) != ("AVRO", "BACKWARD"):
             errors.append(f"{r['address']}: expected AVRO with BACKWARD compatibility")
+
+    for r in by_type.get("aws_secretsmanager_secret_version", []):
+        if r["after"].get("secret_string") not in (None, "") or r["unknown"].get("secret_string") is True:
+            errors.append(f"{r['address']}: secret_string is stored in the state; use secret_string_wo")
+    for r in by_type.get("aws_iam_role", []):
+        errors += _trust_errors(r)
+    for r in by_type.get("aws_iam_role_policy_attachment", []):
+        arn = r["after"].get("policy_arn") or ""
+        if ":iam::aws:policy/" in arn and arn.split(":iam::aws:policy/", 1)[1] not in MANAGED_POLICIES:
+            errors.append(f"{r['address']}: attaches AWS-managed {arn} (unchecked; use scoped inline statements)")
+
+    for r in by_type.get("aws_scheduler_schedule", []):
+        if not _scheduled_function_retry_off(plan, r["address"]):
+            errors.append(f"{r['address']}: its Lambda target keeps Lambda's async retries (event invoke config)")
+
+    log_groups = {r["after"].get("name") for r in by_type.get("aws_cloudwatch_log_group", [])}
+    for r in by_type.get("aws_mwaa_environment", []):
+        name = r["after"].get("name")
+        missing = [t for t in MWAA_LOG_TYPES if f"airflow-{name}-{t}" not in log_groups]
+        if missing:
+            errors.append(f"{r['address']}: MWAA would create log groups without retention: {missing}")
+    for r in by_type.get("aws_rds_cluster", []):
+        ident = r["after"].get("cluster_identifier")
+        for kind in r["after"].get("enabled_cloudwatch_logs_exports") or []:
+            if f"/aws/rds/cluster/{ident}/{kind}" not in log_groups:
+                errors.append(f"{r['address']}: RDS would create /aws/rds/cluster/{ident}/{kind} without retention")
+    for r in by_type.get("aws_rds_cluster_instance", []):
+        if r["after"].get("auto_minor_version_upgrade") and "." in str(r["after"].get("engine_version") or ""):
+            errors.append(f"{r['address']}: pinned minor engine_version + auto minor upgrades (downgrade on apply)")
+    for r in by_type.get("aws_rds_cluster", []):
+        if "." in str(r["after"].get("engine_version") or ""):
+            errors.append(f"{r['address']}: engine_version pins a minor version; AWS upgrades minors itself")
+
+    errors += check_configuration(plan)
+    return errors
+
+
+def _trust_errors(role: dict) -> list[str]:
+    policy = role["after"].get("assume_role_policy")
+    if not isinstance(policy, str) or not policy:
+        return []  # unknown offline: the source check (check_iam_source) covers it
+    out = []
+    for stmt in json.loads(policy).get("Statement", []):
+        services = (stmt.get("Principal") or {}).get("Service") or []
+        services = [services] if isinstance(services, str) else services
+        conds = {k for block in (stmt.get("Condition") or {}).values() for k in block}
+        for svc in sorted(set(services) & SOURCE_ACCOUNT_SERVICES):
+            if "aws:SourceAccount" not in conds:
+                out.append(f"{role['address']}: trust of {svc} without aws:SourceAccount")
+    return out
+
+
+def _module_of(address: str) -> str:
+    return address.rsplit(".", 2)[0] if address.count(".") >= 2 else ""
+
+
+def _scheduled_function_retry_off(plan: dict, schedule: str) -> bool:
+    """The schedule's module turns Lambda's asynchronous retries off for its target (event invoke config)."""
+    mod = _module_of(schedule)
+    return any(
+        c["type"] == "aws_lambda_function_event_invoke_config"
+        and _module_of(c["address"]) == mod
+        and (c["change"].get("after") or {}).get("maximum_retry_attempts") == 0
+        for c in plan.get("resource_changes", [])
+    )
+
+
+def _config_modules(module: dict, prefix: str = "") -> list[tuple[str, dict]]:
+    out = [(prefix, module)]
+    for name, call in (module.get("module_calls") or {}).items():
+        out += _config_modules(call.get("module") or {}, f"{prefix}module.{name}.")
+    return out
+
+
+def check_configuration(plan: dict) -> list[str]:
+    """Checks on the configuration section of the plan (what Terraform was told, not its values)."""
+    errors: list[str] = []
+    for prefix, module in _config_modules((plan.get("configuration") or {}).get("root_module") or {}):
+        resources = module.get("resources") or []
+        has_bootstrap = any(r["type"] == "aws_lambda_invocation" for r in resources)
+        for r in resources:
+            where = f"{prefix}{r['type']}.{r['name']}"
+            starts = has_bootstrap and r["type"] in ("aws_ecs_service", "aws_scheduler_schedule")
+            if starts and not any(d.startswith("aws_lambda_invocation.") for d in r.get("depends_on") or []):
+                errors.append(f"{where}: does not depend on the bootstrap invocation (starts before topics/roles)")
+            if r["type"] == "aws_secretsmanager_secret_version":
+                expr = (r.get("expressions") or {}).get("secret_string_wo_version") or {}
+                if "constant_value" in expr:
+                    errors.append(f"{where}: secret_string_wo_version is a constant; a changed value is never written")
+    return errors
+
+
+def secret_versions(plan: dict) -> dict[str, Any]:
+    """Planned `secret_string_wo_version` of each secret version (None when only known at apply)."""
+    return {
+        c["address"]: (c["change"].get("after") or {}).get("secret_string_wo_version")
+        for c in plan.get("resource_changes", [])
+        if c["type"] == "aws_secretsmanager_secret_version"
+    }
+
+
+def check_access(plan: dict, catalog: dict) -> list[str]:
+    """The Kafka grants (root output `topic_access`) are exactly the catalog's writers and readers."""
+    out = ((plan.get("planned_values") or {}).get("outputs") or {}).get("topic_access")
+    if out is None:
+        return []  # not the root configuration
+    errors = []
+    for workload, access in (out.get("value") or {}).items():
+        comp = access["component"]
+        for key, side in (("write", "writers"), ("read", "readers")):
+            want = sorted(t for t, spec in catalog["topics"].items() if comp in (spec.get(side) or []))
+            if sorted(access[key]) != want:
+                errors.append(f"topic_access[{workload}].{key} = {access[key]}, catalog {side} of {comp}: {want}")
     return errors
 
 
@@ -165,29 +341,70 @@ def _list(body: str, key: str) -> list[str] | None:
     return re.findall(r'"([^"]+)"', m.group(1))
 
 
-def check_iam_source(root: Path = INFRA) -> tuple[int, list[str]]:
-    """(statements checked, violations) over every aws_iam_policy_document in the configuration."""
-    errors, checked = [], 0
+def _statement_errors(where: str, actions: list[str], resources: list[str]) -> list[str]:
+    errors = []
+    for act in actions:
+        if act == "*" or act.endswith(":*"):
+            errors.append(f"{where}: Allow statement with wildcard action {act!r}")
+    if "*" in resources and not set(actions) <= NO_RESOURCE_LEVEL:
+        errors.append(f"{where}: `*` resource for {sorted(set(actions) - NO_RESOURCE_LEVEL)}")
+    return errors
+
+
+def iam_statements(root: Path = INFRA, deny: bool = False) -> list[tuple[str, list[str], list[str]]]:
+    """(where, actions, resources) of every Allow statement (and Deny ones with ``deny``): policy documents
+    and attached managed policies."""
+    out = []
     for tf in sorted(root.rglob("*.tf")):
         if ".terraform" in tf.parts or ".venv-checkov" in tf.parts:
             continue
         text = re.sub(r"#[^\n]*", "", tf.read_text())
+        where = f"{tf.relative_to(root.parent)}"
         for doc in _blocks(text, 'data "aws_iam_policy_document"'):
             for stmt in _blocks(doc, "statement {") + _blocks(doc, "content {"):
                 actions = _list(stmt, "actions") or []
-                if not actions:
-                    continue
-                checked += 1
-                if re.search(r'effect\s*=\s*"Deny"', stmt):
-                    continue
-                where = f"{tf.relative_to(root.parent)}"
-                for act in actions:
-                    if act == "*" or act.endswith(":*"):
-                        errors.append(f"{where}: Allow statement with wildcard action {act!r}")
-                resources = _list(stmt, "resources") or []
-                if "*" in resources and not set(actions) <= NO_RESOURCE_LEVEL:
-                    errors.append(f"{where}: `*` resource for {sorted(set(actions) - NO_RESOURCE_LEVEL)}")
-    return checked, errors
+                if actions and (deny or not re.search(r'effect\s*=\s*"Deny"', stmt)):
+                    out.append((where, actions, _list(stmt, "resources") or []))
+        for arn in re.findall(r'(?:policy_arn|managed_policy_arns)\s*=\s*\[?\s*"([^"]*:iam::aws:policy/[^"]+)"', text):
+            name = arn.split(":iam::aws:policy/", 1)[1]
+            if name not in MANAGED_POLICIES:
+                out.append((f"{where}: AWS-managed {name} (content unknown to the checker)", ["*"], ["*"]))
+            for managed in MANAGED_POLICIES.get(name, []):
+                out.append((f"{where}: AWS-managed {name}", managed["actions"], managed["resources"]))
+    return out
+
+
+def check_iam_source(root: Path = INFRA) -> tuple[int, list[str]]:
+    """(statements checked, violations) over every aws_iam_policy_document and attached managed policy,
+    plus who gets the Aurora master secret."""
+    stmts = iam_statements(root)
+    errors = [e for where, actions, resources in stmts for e in _statement_errors(where, actions, resources)]
+    errors += check_master_secret_readers(root)
+    return len(iam_statements(root, deny=True)), errors
+
+
+def check_master_secret_readers(root: Path = INFRA) -> list[str]:
+    """The Aurora master secret reaches only the bootstrap (its env and policy) and the outputs."""
+    errors = []
+    for tf in sorted(root.glob("*.tf")):
+        text = re.sub(r"#[^\n]*", "", tf.read_text())
+        allowed = [m.span() for m in re.finditer(r'data "aws_iam_policy_document" "bootstrap" \{', text)]
+        allowed += [m.span() for m in re.finditer(r"bootstrap_environment\s*=", text)]
+        spans = []
+        for start, _ in allowed:
+            brace = text.index("{", start)
+            spans.append((start, brace + len(_blocks(text[brace:], "{")[0]) + 2))
+        for m in re.finditer(r"module\.aurora\.master_secret_arn", text):
+            if tf.name == "outputs.tf" or any(a <= m.start() <= b for a, b in spans):
+                continue
+            line = text.count("\n", 0, m.start()) + 1
+            errors.append(f"{tf.relative_to(root.parent)}:{line}: the Aurora master secret outside the bootstrap")
+    return errors
+
+
+def star_resource_actions(root: Path = INFRA) -> set[str]:
+    """Actions the configuration grants on a `*` resource."""
+    return {a for _, actions, resources in iam_statements(root) if "*" in resources for a in actions}
 
 
 def check_env_source(root: Path = INFRA, env_names: set[str] | None = None) -> tuple[int, list[str]]:

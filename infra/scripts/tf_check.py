@@ -178,10 +178,14 @@ def make_stub_artifacts(dist: Path) -> None:
         with zipfile.ZipFile(dist / f"{name}.zip", "w") as zf:
             zf.writestr("placeholder.py", "# offline plan stub\n")
     (dist / "mwaa" / "dags").mkdir(parents=True, exist_ok=True)
-    (dist / "mwaa" / "dags" / "placeholder_dag.py").write_text("# offline plan stub\n")
+    (dist / "mwaa" / "dags" / "placeholder_dag.py").write_text(
+        "# offline plan stub\nfrom airflow.sdk import dag\n\n@dag(schedule=None)\ndef placeholder(): ...\n"
+    )
     (dist / "mwaa" / "requirements.txt").write_text("# offline plan stub\n")
     (dist / "emr").mkdir(parents=True, exist_ok=True)
-    (dist / "emr" / "jobs.zip").write_bytes(b"PK\x05\x06" + b"\x00" * 18)
+    (dist / "emr" / "pyfiles.zip").write_bytes(b"PK\x05\x06" + b"\x00" * 18)
+    (dist / "emr" / "placeholder_job.py").write_text("if __name__ == '__main__':\n    pass\n")
+    (dist / "emr" / "entrypoints.json").write_text(json.dumps({"entry_points": ["placeholder_job.py"]}))
 
 
 def scratch_copy(scratch: Path) -> Path:
@@ -213,7 +217,9 @@ def config_resources(module: dict, module_dir: Path, prefix: str, acc: dict[str,
         config_resources(call.get("module", {}), child_dir, f"{prefix}module.{name}.", acc)
 
 
-def plan_one(tf: str, plugin_dir: Path, scratch: Path, name: str, root: Path, varfile: Path | None) -> dict:
+def plan_one(
+    tf: str, plugin_dir: Path, scratch: Path, name: str, root: Path, varfile: Path | None, artifacts: Path | None = None
+) -> dict:
     repo = scratch_copy(scratch)
     work = repo / root.relative_to(REPO)
     data_dir = scratch / "plan" / re.sub(r"\W", "_", name)
@@ -231,7 +237,7 @@ def plan_one(tf: str, plugin_dir: Path, scratch: Path, name: str, root: Path, va
     declared = "\n".join(p.read_text() for p in work.glob("*.tf"))
     offline = {k: v for k, v in OFFLINE_VARS.items() if f'variable "{k}"' in declared}
     if 'variable "artifacts_dir"' in declared:
-        offline["artifacts_dir"] = str(scratch / "dist")
+        offline["artifacts_dir"] = str(artifacts or scratch / "dist")
     vars_file.write_text(json.dumps(offline))
     cmd = [tf, "plan", "-refresh=false", "-input=false", "-lock=false", "-no-color", f"-var-file={vars_file}"]
     if varfile is not None:
@@ -239,7 +245,7 @@ def plan_one(tf: str, plugin_dir: Path, scratch: Path, name: str, root: Path, va
     plan_file = data_dir / "plan.bin"
     code, out = run([*cmd, f"-out={plan_file}"], work, env)
     if code != 0:
-        return {"ok": False, "log": tail(out, 40)}
+        return {"ok": False, "log": tail(out, 60)}
     code, shown = run([tf, "show", "-json", str(plan_file)], work, env)
     if code != 0:
         return {"ok": False, "log": tail(shown)}
@@ -248,6 +254,9 @@ def plan_one(tf: str, plugin_dir: Path, scratch: Path, name: str, root: Path, va
 
     env_names = plan_assertions.settings_env_names() if plan_assertions.SETTINGS.exists() else None
     violations = plan_assertions.check_plan(plan, env_names)
+    catalog = load_catalog_yaml(repo / "schemas" / "topics.yaml")
+    if catalog is not None:
+        violations += plan_assertions.check_access(plan, catalog)
     changes = [c for c in plan.get("resource_changes", []) if c.get("mode") == "managed"]
     not_create = [c["address"] for c in changes if c["change"]["actions"] != ["create"]]
     configured: dict[str, tuple[Path, str]] = {}
@@ -259,15 +268,69 @@ def plan_one(tf: str, plugin_dir: Path, scratch: Path, name: str, root: Path, va
     }
     log = [f"expected only creates, got changes to {not_create[:5]}"] if not_create else []
     log += [f"VIOLATION {v}" for v in violations]
-    return {"ok": not log, "resources": len(changes), "blocks": blocks, "log": log}
+    return {
+        "ok": not log,
+        "resources": len(changes),
+        "blocks": blocks,
+        "log": log,
+        "secret_versions": plan_assertions.secret_versions(plan),
+        "access": ((plan.get("planned_values") or {}).get("outputs") or {}).get("topic_access", {}).get("value"),
+    }
+
+
+def load_catalog_yaml(path: Path) -> dict | None:
+    """The topic catalog, parsed independently of Terraform (None when PyYAML is not importable)."""
+    try:
+        import yaml
+    except ImportError:
+        return None
+    return yaml.safe_load(path.read_text())
+
+
+# Scenario pairs whose only relevant difference is the gateway's API keys (generated vs given): the
+# planned secret version must differ, i.e. a changed value reaches the secret.
+KEYED_SECRET = "module.gateway.aws_secretsmanager_secret_version.api_keys"
+
+
+def check_secret_versions(results: dict[str, dict]) -> list[str]:
+    """Secret versions derive from the value: known at plan where the value is, and different for different values."""
+    a, b = results.get("root:defaults"), results.get("root:all-options")
+    if not a or not b or not a.get("ok") or not b.get("ok"):
+        return []
+    va, vb = a["secret_versions"].get(KEYED_SECRET), b["secret_versions"].get(KEYED_SECRET)
+    if va is None or vb is None:
+        return [f"{KEYED_SECRET}: secret_string_wo_version not known at plan ({va!r}, {vb!r})"]
+    if va == vb:
+        return [f"{KEYED_SECRET}: same secret_string_wo_version ({va}) for different keys: a change is never written"]
+    return []
+
+
+def plan_refused(tf: str, plugin_dir: Path, scratch: Path) -> tuple[bool, list[str]]:
+    """The root refuses to plan MWAA from a bundle with no DAG, and EMR from one with no job entry point."""
+    ok, lines = True, []
+    for case, message in (("mwaa", "No DAG in"), ("emr", "No Spark job entry points")):
+        empty = scratch / f"dist-no-{case}"
+        make_stub_artifacts(empty)
+        if case == "mwaa":
+            (empty / "mwaa" / "dags" / "placeholder_dag.py").write_text("# no DAG here\n")
+        else:
+            (empty / "emr" / "entrypoints.json").write_text(json.dumps({"entry_points": []}))
+        res = plan_one(tf, plugin_dir, scratch, f"root:no-{case}", INFRA, None, artifacts=empty)
+        if res["ok"] or message not in "\n".join(res.get("log", [])):
+            ok = False
+            lines += [f"empty {case} bundle: expected the plan to fail with {message!r}", *res.get("log", [])[-10:]]
+        else:
+            lines.append(f"empty {case} bundle: plan refused ({message!r})")
+    return ok, lines
 
 
 def step_plan(tf: str, plugin_dir: Path, scratch: Path) -> Step:
     step = Step("plan")
     covered: dict[str, bool] = {}
+    results: dict[str, dict] = {}
     for name, root, varfile in scenarios():
         t0 = time.monotonic()
-        res = plan_one(tf, plugin_dir, scratch, name, root, varfile)
+        res = results[name] = plan_one(tf, plugin_dir, scratch, name, root, varfile)
         secs = time.monotonic() - t0
         if not res["ok"]:
             step.status = "FAIL"
@@ -277,6 +340,20 @@ def step_plan(tf: str, plugin_dir: Path, scratch: Path) -> Step:
         step.detail.append(f"{name}: {res['resources']} resources to create, invariants hold ({secs:.1f}s)")
         for block, hit in res["blocks"].items():
             covered[block] = covered.get(block, False) or hit
+    version_errors = check_secret_versions(results)
+    if version_errors:
+        step.status = "FAIL"
+        step.detail += [f"  VIOLATION {e}" for e in version_errors]
+    else:
+        step.detail.append("secrets: the gateway keys' planned version differs for different keys")
+    access = (results.get("root:defaults") or {}).get("access")
+    if access:
+        step.metrics["topic_grants"] = sum(len(a["write"]) + len(a["read"]) for a in access.values())
+        step.detail.append("access: Kafka grants = the catalog's writers/readers for " + ", ".join(sorted(access)))
+    refused, lines = plan_refused(tf, plugin_dir, scratch)
+    step.detail += lines
+    if not refused:
+        step.status = "FAIL"
     import plan_assertions
 
     checked, iam_errors = plan_assertions.check_iam_source()

@@ -49,11 +49,11 @@ def _bucket(name: str, algo: str) -> list[dict]:
     ]
 
 
-def test_sse_s3_is_allowed_only_on_the_access_log_bucket(pa: ModuleType) -> None:
-    ok = pa.check_plan({"resource_changes": _bucket("logs", "AES256") + _bucket('this["lake"]', "aws:kms")})
+def test_sse_s3_is_refused_on_every_bucket_including_the_access_log_bucket(pa: ModuleType) -> None:
+    ok = pa.check_plan({"resource_changes": _bucket("logs", "aws:kms") + _bucket('this["lake"]', "aws:kms")})
     assert ok == []
-    bad = pa.check_plan({"resource_changes": _bucket('this["lake"]', "AES256")})
-    assert any("expected aws:kms" in e for e in bad)
+    bad = pa.check_plan({"resource_changes": _bucket("logs", "AES256") + _bucket('this["lake"]', "AES256")})
+    assert len(bad) == 2 and all("expected aws:kms" in e for e in bad)
 
 
 def test_bucket_missing_its_public_access_block_is_reported(pa: ModuleType) -> None:

@@ -42,6 +42,7 @@ module "network" {
 module "aurora" {
   source             = "../../modules/aurora"
   name               = "${var.name}-oltp"
+  account_id         = local.account_id
   subnet_ids         = module.network.private_subnet_ids
   security_group_ids = [module.network.aurora_security_group_id]
   kms_key_arn        = module.kms.key_arn

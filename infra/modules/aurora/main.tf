@@ -107,6 +107,11 @@ data "aws_iam_policy_document" "monitoring_assume" {
       type        = "Service"
       identifiers = ["monitoring.rds.amazonaws.com"]
     }
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [var.account_id]
+    }
   }
 }
 
@@ -131,7 +136,8 @@ resource "aws_rds_cluster_instance" "this" {
   cluster_identifier = aws_rds_cluster.this.id
   instance_class     = "db.serverless"
   engine             = aws_rds_cluster.this.engine
-  engine_version     = aws_rds_cluster.this.engine_version
+  # No engine_version here: instances run the cluster's, and the cluster pins only the major, so an
+  # automatic minor upgrade (below) never shows up as a downgrade on the next apply.
 
   publicly_accessible          = false
   auto_minor_version_upgrade   = true
@@ -146,34 +152,63 @@ resource "aws_rds_cluster_instance" "this" {
 }
 
 # ---------------------------------------------------------------------------------------------
-# Replication user secret for the CDC relay. Terraform holds the password (generated from two
-# crypto-random UUIDs, kept stable), so keep state in an encrypted backend. The role itself is
-# created in the database by the bootstrap step (CREATE ROLE ... LOGIN; GRANT rds_replication).
+# Login-role secrets (created in the database by the bootstrap step from these secrets):
+#   replication  the CDC relay: LOGIN + rds_replication + SELECT on the published tables
+#   app          the OLTP workload (simulators): DML on the OLTP tables only, never the master user
+# Passwords come from an ephemeral Secrets Manager GetRandomPassword and reach the secret through a
+# write-only argument: neither is stored in the state or the plan. The secret is rewritten exactly when
+# `secret_string_wo_version` changes, and that version is derived from what the secret holds besides
+# the password (user, endpoint, port, database) and `password_rotation`: a changed endpoint or a bumped
+# rotation writes a new secret (with a new password, which the bootstrap re-applies to the role).
 # ---------------------------------------------------------------------------------------------
-resource "terraform_data" "replication_password" {
-  input = "${replace(uuid(), "-", "")}${replace(uuid(), "-", "")}"
-
-  lifecycle {
-    ignore_changes = [input]
+locals {
+  login_roles = {
+    replication = { username = var.replication_username, purpose = "the CDC relay's replication role" }
+    app         = { username = var.app_username, purpose = "the OLTP workload's DML-only role" }
+  }
+  login_secret_public = {
+    for k, r in local.login_roles : k => {
+      username = r.username
+      engine   = "postgres"
+      host     = aws_rds_cluster.this.endpoint
+      port     = aws_rds_cluster.this.port
+      dbname   = var.database_name
+    }
   }
 }
 
-resource "aws_secretsmanager_secret" "replication" {
-  name_prefix = "${var.name}/cdc-replication-"
-  description = "Login of the CDC relay's replication role in ${var.name} (JSON: username, password, host, port, dbname)."
+resource "aws_secretsmanager_secret" "login" {
+  for_each    = local.login_roles
+  name_prefix = "${var.name}/${each.key == "replication" ? "cdc-replication" : "oltp-app"}-"
+  description = "Login of ${each.value.purpose} in ${var.name} (JSON: username, password, host, port, dbname)."
   kms_key_id  = var.kms_key_arn
   tags        = var.tags
 }
 
-resource "aws_secretsmanager_secret_version" "replication" {
-  secret_id = aws_secretsmanager_secret.replication.id
-  secret_string_wo = jsonencode({
-    username = var.replication_username
-    password = terraform_data.replication_password.output
-    engine   = "postgres"
-    host     = aws_rds_cluster.this.endpoint
-    port     = aws_rds_cluster.this.port
-    dbname   = var.database_name
-  })
-  secret_string_wo_version = 1
+ephemeral "aws_secretsmanager_random_password" "login" {
+  for_each            = local.login_roles
+  password_length     = 40
+  exclude_punctuation = true # the password goes into a libpq key=value DSN unquoted
+  # Refers to the secret so that, while the secret is still to be created, the password is generated
+  # at apply rather than at plan (an offline plan never calls AWS). Always the empty string.
+  exclude_characters = substr(aws_secretsmanager_secret.login[each.key].arn, 0, 0)
+}
+
+resource "aws_secretsmanager_secret_version" "login" {
+  for_each  = local.login_roles
+  secret_id = aws_secretsmanager_secret.login[each.key].id
+  secret_string_wo = jsonencode(merge(local.login_secret_public[each.key], {
+    password = ephemeral.aws_secretsmanager_random_password.login[each.key].random_password
+  }))
+  secret_string_wo_version = parseint(substr(sha256(jsonencode([local.login_secret_public[each.key], var.password_rotation])), 0, 12), 16)
+}
+
+moved {
+  from = aws_secretsmanager_secret.replication
+  to   = aws_secretsmanager_secret.login["replication"]
+}
+
+moved {
+  from = aws_secretsmanager_secret_version.replication
+  to   = aws_secretsmanager_secret_version.login["replication"]
 }

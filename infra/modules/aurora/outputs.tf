@@ -40,7 +40,22 @@ output "master_secret_arn" {
 
 output "replication_secret_arn" {
   description = "Secret of the CDC relay's replication role (JSON: username, password, host, port, dbname)."
-  value       = aws_secretsmanager_secret.replication.arn
+  value       = aws_secretsmanager_secret.login["replication"].arn
+}
+
+output "app_secret_arn" {
+  description = "Secret of the OLTP workload's DML-only role (JSON: username, password, host, port, dbname)."
+  value       = aws_secretsmanager_secret.login["app"].arn
+}
+
+output "app_username" {
+  description = "Name of the OLTP workload's DML-only role."
+  value       = var.app_username
+}
+
+output "login_secret_versions" {
+  description = "Written version of each login-role secret (changes when a secret is rewritten: re-run the bootstrap)."
+  value       = { for k, v in aws_secretsmanager_secret_version.login : k => v.version_id }
 }
 
 output "replication_username" {

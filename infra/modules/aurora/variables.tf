@@ -8,12 +8,12 @@ variable "name" {
 }
 
 variable "engine_version" {
-  description = "Aurora PostgreSQL version (15.x or 16.x; logical replication and Serverless v2 need 13+)."
+  description = "Aurora PostgreSQL major version (15 or 16). Only the major is pinned: AWS applies minor versions in the maintenance window (auto_minor_version_upgrade), and a pinned minor would make the next apply attempt a downgrade."
   type        = string
-  default     = "16.6"
+  default     = "16"
   validation {
-    condition     = can(regex("^1[56]\\.[0-9]+$", var.engine_version))
-    error_message = "engine_version must be an Aurora PostgreSQL 15.x or 16.x version, e.g. 16.6."
+    condition     = can(regex("^1[56]$", var.engine_version))
+    error_message = "engine_version must be an Aurora PostgreSQL major version, 15 or 16 (not a minor such as 16.6: AWS upgrades minors itself)."
   }
 }
 
@@ -37,6 +37,22 @@ variable "replication_username" {
     condition     = can(regex("^[a-z_][a-z0-9_]{0,62}$", var.replication_username))
     error_message = "replication_username must be a plain PostgreSQL identifier."
   }
+}
+
+variable "app_username" {
+  description = "Login role of the OLTP workload (the simulators): DML on the OLTP tables only, created by the bootstrap step."
+  type        = string
+  default     = "oltp_app"
+  validation {
+    condition     = can(regex("^[a-z_][a-z0-9_]{0,62}$", var.app_username))
+    error_message = "app_username must be a plain PostgreSQL identifier."
+  }
+}
+
+variable "password_rotation" {
+  description = "Bump to give the login roles (replication, app) new generated passwords; the bootstrap then sets them in the database."
+  type        = number
+  default     = 0
 }
 
 variable "min_capacity" {
@@ -66,6 +82,15 @@ variable "instance_count" {
   validation {
     condition     = var.instance_count >= 1 && var.instance_count <= 15
     error_message = "instance_count must be between 1 and 15."
+  }
+}
+
+variable "account_id" {
+  description = "AWS account ID (aws:SourceAccount of the Enhanced Monitoring role's trust policy)."
+  type        = string
+  validation {
+    condition     = can(regex("^[0-9]{12}$", var.account_id))
+    error_message = "account_id must be 12 digits."
   }
 }
 

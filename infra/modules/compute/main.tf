@@ -104,6 +104,27 @@ data "aws_iam_policy_document" "ecs_tasks_assume" {
   }
 }
 
+# Task roles: only ECS tasks of this account (confused-deputy guard, per the ECS task IAM role docs).
+data "aws_iam_policy_document" "ecs_task_role_assume" {
+  statement {
+    actions = ["sts:AssumeRole"]
+    principals {
+      type        = "Service"
+      identifiers = ["ecs-tasks.amazonaws.com"]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [var.account_id]
+    }
+    condition {
+      test     = "ArnLike"
+      variable = "aws:SourceArn"
+      values   = ["arn:${data.aws_partition.current.partition}:ecs:${data.aws_region.current.name}:${var.account_id}:*"]
+    }
+  }
+}
+
 # Execution role: what ECS itself needs to start the task (pull the image, write logs).
 resource "aws_iam_role" "execution" {
   name               = "${var.name}-ecs-execution"
@@ -144,7 +165,7 @@ resource "aws_iam_role_policy" "execution" {
 resource "aws_iam_role" "task" {
   for_each           = local.services
   name               = "${var.name}-${replace(each.key, "_", "-")}-task"
-  assume_role_policy = data.aws_iam_policy_document.ecs_tasks_assume.json
+  assume_role_policy = data.aws_iam_policy_document.ecs_task_role_assume.json
   tags               = var.tags
 }
 
@@ -232,6 +253,10 @@ resource "aws_ecs_service" "this" {
   }
 
   tags = var.tags
+
+  # Start after the bootstrap ran: the CDC relay needs its login role, publication and topics, the
+  # simulators their DB role and topics (otherwise the relay crash-loops into a rollback).
+  depends_on = [aws_lambda_invocation.bootstrap]
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -239,6 +264,8 @@ resource "aws_ecs_service" "this" {
 # ---------------------------------------------------------------------------------------------
 module "bootstrap" {
   source = "../lambda_function"
+
+  account_id = var.account_id
 
   function_name        = "${var.name}-bootstrap"
   description          = "Applies schemas/topics.yaml: topics in MSK, schemas in Glue, OLTP schema + CDC role in Aurora."
@@ -269,6 +296,8 @@ resource "aws_lambda_invocation" "bootstrap" {
 module "burst" {
   source = "../lambda_function"
 
+  account_id = var.account_id
+
   function_name        = "${var.name}-simulators-burst"
   description          = "Scheduled simulator burst (same sources as the Fargate simulators)."
   zip_path             = var.simulators_zip_path
@@ -291,6 +320,11 @@ data "aws_iam_policy_document" "scheduler_assume" {
     principals {
       type        = "Service"
       identifiers = ["scheduler.amazonaws.com"]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [var.account_id]
     }
   }
 }
@@ -338,4 +372,14 @@ resource "aws_scheduler_schedule" "burst" {
       maximum_event_age_in_seconds = 300
     }
   }
+
+  depends_on = [aws_lambda_invocation.bootstrap] # the burst writes topics and tables the bootstrap creates
+}
+
+# The Scheduler invokes the function asynchronously: Lambda's own async retries (2 by default) would
+# replay a failed burst late, so they are off too, matching the schedule's retry policy.
+resource "aws_lambda_function_event_invoke_config" "burst" {
+  function_name                = module.burst.function_name
+  maximum_retry_attempts       = 0
+  maximum_event_age_in_seconds = 300
 }

@@ -3,6 +3,15 @@ variable "name" {
   type        = string
 }
 
+variable "account_id" {
+  description = "AWS account ID (aws:SourceAccount of the service trust policies)."
+  type        = string
+  validation {
+    condition     = can(regex("^[0-9]{12}$", var.account_id))
+    error_message = "account_id must be 12 digits."
+  }
+}
+
 variable "subnet_ids" {
   description = "Private subnets of the tasks and functions."
   type        = list(string)

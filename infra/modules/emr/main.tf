@@ -36,6 +36,13 @@ resource "aws_emrserverless_application" "this" {
   }
 
   tags = var.tags
+
+  lifecycle {
+    precondition {
+      condition     = length(var.entry_points) > 0
+      error_message = "No Spark job entry points: `make package` lists them in dist/emr/entrypoints.json (top-level emr_jobs/*.py files with a __main__ guard). Add the jobs and re-run `make package`."
+    }
+  }
 }
 
 resource "aws_cloudwatch_log_group" "jobs" {
@@ -57,6 +64,11 @@ data "aws_iam_policy_document" "assume" {
       variable = "aws:SourceArn"
       values   = [aws_emrserverless_application.this.arn]
     }
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [var.account_id]
+    }
   }
 }
 
@@ -75,9 +87,21 @@ data "aws_iam_policy_document" "execution" {
     resources = [var.artifacts_bucket_arn, "${var.artifacts_bucket_arn}/*"]
   }
   statement {
-    sid       = "ReadWriteLakeAndCheckpoints"
-    actions   = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:ListBucket", "s3:GetBucketLocation", "s3:AbortMultipartUpload"]
-    resources = flatten([for b in var.data_bucket_arns : [b, "${b}/*"]])
+    sid       = "ListLakeAndCheckpoints"
+    actions   = ["s3:ListBucket", "s3:GetBucketLocation"]
+    resources = [var.lake_bucket_arn, var.checkpoint_bucket_arn]
+  }
+  # The raw zone (raw/) is the landing copy of the sources: append-only for the jobs. Deletes only in
+  # processed/, the checkpoints and Spark's own file-sink logs (_spark_metadata, compacted by Spark).
+  statement {
+    sid       = "ReadWriteLake"
+    actions   = ["s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload"]
+    resources = ["${var.lake_bucket_arn}/*", "${var.checkpoint_bucket_arn}/*"]
+  }
+  statement {
+    sid       = "DeleteOutsideRaw"
+    actions   = ["s3:DeleteObject"]
+    resources = ["${var.lake_bucket_arn}/processed/*", "${var.lake_bucket_arn}/*/_spark_metadata/*", "${var.checkpoint_bucket_arn}/*"]
   }
   statement {
     sid       = "WriteJobLogs"

@@ -52,8 +52,23 @@ variable "artifacts_bucket_arn" {
   type        = string
 }
 
-variable "data_bucket_arns" {
-  description = "Buckets the jobs read and write (lake, checkpoints)."
+variable "lake_bucket_arn" {
+  description = "Lake bucket: the jobs read and write it, delete only under `processed/` and in Spark's `_spark_metadata` logs (the `raw/` zone is append-only for them)."
+  type        = string
+}
+
+variable "checkpoint_bucket_arn" {
+  description = "Checkpoint bucket (read/write/delete: Spark rewrites and cleans its checkpoints)."
+  type        = string
+}
+
+variable "account_id" {
+  description = "AWS account ID (aws:SourceAccount of the job role's trust policy)."
+  type        = string
+}
+
+variable "entry_points" {
+  description = "Job entry points uploaded beside pyfiles.zip (from `make package`'s dist/emr/entrypoints.json). Empty = the application is refused (a Spark application with no jobs to run)."
   type        = list(string)
 }
 

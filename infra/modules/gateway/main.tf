@@ -6,14 +6,6 @@ locals {
 # API keys: the app checks the X-API-Key header against this JSON list (EB_GATEWAY_API_KEYS_SECRET_ARN).
 # HTTP APIs have no usage-plan keys, so authentication lives in the app; API Gateway throttles.
 # ---------------------------------------------------------------------------------------------
-resource "terraform_data" "generated_key" {
-  input = "gw-${replace(uuid(), "-", "")}"
-
-  lifecycle {
-    ignore_changes = [input]
-  }
-}
-
 resource "aws_secretsmanager_secret" "api_keys" {
   name_prefix = "${var.name}/gateway-api-keys-"
   description = "API keys accepted by the ${var.name} gateway (JSON list of strings)."
@@ -21,10 +13,26 @@ resource "aws_secretsmanager_secret" "api_keys" {
   tags        = var.tags
 }
 
+# With no keys given, one is generated (Secrets Manager GetRandomPassword, ephemeral: not in state or
+# plan). Referring to the secret defers generation to apply while the secret is new (offline plans
+# never call AWS); the value is only written when the version below changes.
+ephemeral "aws_secretsmanager_random_password" "generated_key" {
+  password_length     = 40
+  exclude_punctuation = true
+  exclude_characters  = substr(aws_secretsmanager_secret.api_keys.arn, 0, 0)
+}
+
+locals {
+  generate_key = length(var.api_keys) == 0
+  # Changes exactly when the keys to store change: a hash of the given keys (48 bits of a SHA-256, not
+  # the keys), or of the rotation counter when the key is generated.
+  api_keys_version = parseint(substr(sha256(jsonencode(local.generate_key ? ["generated", var.key_rotation] : var.api_keys)), 0, 12), 16)
+}
+
 resource "aws_secretsmanager_secret_version" "api_keys" {
   secret_id                = aws_secretsmanager_secret.api_keys.id
-  secret_string_wo         = jsonencode(length(var.api_keys) > 0 ? var.api_keys : [terraform_data.generated_key.output])
-  secret_string_wo_version = 1
+  secret_string_wo         = jsonencode(local.generate_key ? ["gw-${ephemeral.aws_secretsmanager_random_password.generated_key.random_password}"] : var.api_keys)
+  secret_string_wo_version = local.api_keys_version
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -41,6 +49,8 @@ data "aws_iam_policy_document" "this" {
 
 module "function" {
   source = "../lambda_function"
+
+  account_id = var.account_id
 
   function_name        = local.function_name
   description          = "Event gateway (FastAPI via mangum): validates, encodes Avro, produces to MSK."

@@ -46,6 +46,17 @@ variable "api_keys" {
   sensitive   = true
 }
 
+variable "account_id" {
+  description = "AWS account ID (scopes the function's ENI permissions)."
+  type        = string
+}
+
+variable "key_rotation" {
+  description = "Bump to replace the generated API key (used when `api_keys` is empty)."
+  type        = number
+  default     = 0
+}
+
 variable "memory_size" {
   description = "Function memory (MB)."
   type        = number

@@ -2,7 +2,7 @@
 # One customer-managed key for the layer's data at rest: S3, Secrets Manager, MSK, Aurora,
 # CloudWatch Logs, SNS, ECR, Lambda environment variables and MWAA.
 # IAM policies grant principals kms:* use; the key policy only delegates to the account and lets
-# the two services that act as themselves (CloudWatch Logs, CloudWatch alarms -> SNS) use it.
+# the services that act as themselves (CloudWatch Logs, CloudWatch alarms -> SNS, S3 access logging) use it.
 # ---------------------------------------------------------------------------------------------
 resource "aws_kms_key" "this" {
   description             = "${var.name}: data-at-rest key for the data sources layer"
@@ -31,6 +31,15 @@ resource "aws_kms_key" "this" {
             "kms:EncryptionContext:aws:logs:arn" = "arn:${var.partition}:logs:${var.region}:${var.account_id}:*"
           }
         }
+      },
+      {
+        # S3 server access logs are written by the logging service into the SSE-KMS log bucket.
+        Sid       = "S3ServerAccessLogs"
+        Effect    = "Allow"
+        Principal = { Service = "logging.s3.amazonaws.com" }
+        Action    = ["kms:GenerateDataKey"]
+        Resource  = "*"
+        Condition = { StringEquals = { "aws:SourceAccount" = var.account_id } }
       },
       {
         Sid       = "CloudWatchAlarmsToEncryptedSns"

@@ -20,15 +20,10 @@ resource "aws_iam_role" "this" {
   tags               = var.tags
 }
 
-# ENI management in the VPC (AWS-managed; its ec2 actions cannot be scoped to resources).
-resource "aws_iam_role_policy_attachment" "vpc" {
-  role       = aws_iam_role.this.name
-  policy_arn = "arn:${data.aws_partition.current.partition}:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole"
-}
+data "aws_region" "current" {}
 
-resource "aws_iam_role_policy_attachment" "xray" {
-  role       = aws_iam_role.this.name
-  policy_arn = "arn:${data.aws_partition.current.partition}:iam::aws:policy/AWSXRayDaemonWriteAccess"
+locals {
+  ec2_arn = "arn:${data.aws_partition.current.partition}:ec2:${data.aws_region.current.name}:${var.account_id}"
 }
 
 data "aws_iam_policy_document" "base" {
@@ -42,6 +37,25 @@ data "aws_iam_policy_document" "base" {
     sid       = "UseLayerKey"
     actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
     resources = [var.kms_key_arn]
+  }
+  # In place of the AWS-managed AWSLambdaVPCAccessExecutionRole (ec2 + logs on `*`): the ENI actions
+  # Lambda needs for a VPC function, on this account's network interfaces and the function's own
+  # subnets and security groups (Lambda developer guide, "Execution role and user permissions").
+  statement {
+    sid       = "ManageVpcEnis"
+    actions   = ["ec2:CreateNetworkInterface", "ec2:DeleteNetworkInterface", "ec2:AssignPrivateIpAddresses", "ec2:UnassignPrivateIpAddresses"]
+    resources = concat(["${local.ec2_arn}:network-interface/*"], [for s in var.subnet_ids : "${local.ec2_arn}:subnet/${s}"], [for g in var.security_group_ids : "${local.ec2_arn}:security-group/${g}"])
+  }
+  statement {
+    sid       = "DescribeEnis"
+    actions   = ["ec2:DescribeNetworkInterfaces"]
+    resources = ["*"] # "only works if it's allowed on all resources" (Lambda developer guide)
+  }
+  # In place of the AWS-managed AWSXRayDaemonWriteAccess: just the two writes active tracing uses.
+  statement {
+    sid       = "WriteTraces"
+    actions   = ["xray:PutTraceSegments", "xray:PutTelemetryRecords"]
+    resources = ["*"] # X-Ray has no resource-level permissions for these actions
   }
 }
 
@@ -95,7 +109,7 @@ resource "aws_lambda_function" "this" {
 
   tags = var.tags
 
-  depends_on = [aws_iam_role_policy.this, aws_iam_role_policy_attachment.vpc]
+  depends_on = [aws_iam_role_policy.this]
 
   lifecycle {
     precondition {

@@ -61,6 +61,15 @@ variable "environment" {
   default     = {}
 }
 
+variable "account_id" {
+  description = "AWS account ID (the function's ENI permissions are scoped to this account's network interfaces)."
+  type        = string
+  validation {
+    condition     = can(regex("^[0-9]{12}$", var.account_id))
+    error_message = "account_id must be 12 digits."
+  }
+}
+
 variable "subnet_ids" {
   description = "Private subnets the function runs in."
   type        = list(string)
@@ -77,7 +86,7 @@ variable "kms_key_arn" {
 }
 
 variable "policy_json" {
-  description = "Inline IAM policy with what the code needs beyond logs, VPC ENIs and X-Ray."
+  description = "Inline IAM policy with what the code needs beyond its logs, VPC ENIs and X-Ray (which this module adds, scoped)."
   type        = string
 }
 

@@ -2,11 +2,20 @@ data "aws_partition" "current" {}
 data "aws_region" "current" {}
 
 locals {
-  partition   = data.aws_partition.current.partition
-  region      = data.aws_region.current.name
-  account_id  = var.account_id
-  env_arn     = "arn:${local.partition}:airflow:${local.region}:${local.account_id}:environment/${var.name}"
-  dag_files   = fileset(var.dags_dir, "**")
+  partition  = data.aws_partition.current.partition
+  region     = data.aws_region.current.name
+  account_id = var.account_id
+  env_arn    = "arn:${local.partition}:airflow:${local.region}:${local.account_id}:environment/${var.name}"
+  dag_files  = fileset(var.dags_dir, "**")
+  # DAG files: top-level *.py files that import Airflow and define a DAG (`@dag(` or `DAG(`), the rule
+  # infra/package.py applies too. An environment without one is refused (precondition below).
+  dag_entry_files = sort([
+    for f in fileset(var.dags_dir, "*.py") : f
+    if strcontains(file("${var.dags_dir}/${f}"), "airflow") && can(regex("(@dag\\b|\\bDAG\\s*\\()", file("${var.dags_dir}/${f}")))
+  ])
+  # The log groups MWAA writes to (airflow-<environment>-<type>): created here first so they carry
+  # retention and the layer key instead of MWAA creating them without either.
+  log_types   = ["DAGProcessing", "Scheduler", "Task", "WebServer", "Worker"]
   has_reqs    = fileexists(var.requirements_path)
   startup_env = join("\n", [for k in sort(keys(var.environment)) : "export ${k}=${jsonencode(var.environment[k])}"])
 }
@@ -49,7 +58,20 @@ data "aws_iam_policy_document" "assume" {
       type        = "Service"
       identifiers = ["airflow.amazonaws.com", "airflow-env.amazonaws.com"]
     }
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [local.account_id]
+    }
   }
+}
+
+resource "aws_cloudwatch_log_group" "airflow" {
+  for_each          = toset(local.log_types)
+  name              = "airflow-${var.name}-${each.key}"
+  retention_in_days = var.log_retention_days
+  kms_key_id        = var.kms_key_arn
+  tags              = var.tags
 }
 
 resource "aws_iam_role" "execution" {
@@ -174,5 +196,12 @@ resource "aws_mwaa_environment" "this" {
 
   tags = var.tags
 
-  depends_on = [aws_iam_role_policy.execution, aws_s3_object.dag]
+  depends_on = [aws_iam_role_policy.execution, aws_s3_object.dag, aws_cloudwatch_log_group.airflow]
+
+  lifecycle {
+    precondition {
+      condition     = length(local.dag_entry_files) > 0
+      error_message = "No DAG in ${var.dags_dir}: expected a top-level *.py file defining a DAG (@dag / DAG(...)). Run `make package` after adding mwaa_dags/, or set enable_mwaa = false."
+    }
+  }
 }

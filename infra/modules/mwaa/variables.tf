@@ -113,6 +113,12 @@ variable "log_level" {
   }
 }
 
+variable "log_retention_days" {
+  description = "Retention of the Airflow log groups (created before the environment so MWAA writes into them)."
+  type        = number
+  default     = 365
+}
+
 variable "tags" {
   description = "Tags added to every resource."
   type        = map(string)

@@ -10,8 +10,8 @@ locals {
 }
 
 # ---------------------------------------------------------------------------------------------
-# Access-log bucket: the target of S3 server access logging. S3 log delivery only supports
-# SSE-S3 on the target bucket, hence AES256 here (see .checkov.yaml).
+# Access-log bucket: the target of S3 server access logging. SSE-KMS with the layer key like every
+# other bucket: the key policy lets logging.s3.amazonaws.com generate data keys (modules/kms).
 # ---------------------------------------------------------------------------------------------
 resource "aws_s3_bucket" "logs" {
   bucket_prefix = "${var.name}-s3-access-logs-"
@@ -45,7 +45,8 @@ resource "aws_s3_bucket_server_side_encryption_configuration" "logs" {
   bucket = aws_s3_bucket.logs.id
   rule {
     apply_server_side_encryption_by_default {
-      sse_algorithm = "AES256"
+      sse_algorithm     = "aws:kms"
+      kms_master_key_id = var.kms_key_arn
     }
   }
 }
