@@ -52,6 +52,19 @@ def secret_string(settings: Settings, secret_id: str) -> str:
     return str(client("secretsmanager", settings).get_secret_value(SecretId=secret_id)["SecretString"])
 
 
+def key_list(text: str) -> list[str]:
+    """A secret holding API keys: a JSON list of non-empty strings (or ``{"keys": [...]}``)."""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigurationError(f"API key secret is not JSON (expected a list of strings): {exc}") from None
+    if isinstance(value, dict):
+        value = value.get("keys")
+    if not isinstance(value, list) or not all(isinstance(k, str) and k for k in value):
+        raise ConfigurationError('API key secret must be a JSON list of non-empty strings, e.g. ["k1", "k2"]')
+    return value
+
+
 def secret_json(settings: Settings, secret_id: str) -> Any:
     """A secret holding JSON (RDS-style ``{"username", "password", ...}``, a list of API keys, ...)."""
     return json.loads(secret_string(settings, secret_id))

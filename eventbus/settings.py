@@ -135,6 +135,16 @@ class Settings(BaseSettings):
             kwargs["endpoint_url"] = self.aws_endpoint_url
         return kwargs
 
+    def gateway_keys(self) -> list[str]:
+        """The gateway's API keys — what it accepts and what its clients send: the Secrets Manager secret
+        ``gateway_api_keys_secret_arn`` (a JSON list) when set, else ``gateway_api_keys`` (comma-separated).
+        Read on every call (rotation)."""
+        if self.gateway_api_keys_secret_arn:
+            from eventbus.aws import key_list, secret_string
+
+            return key_list(secret_string(self, self.gateway_api_keys_secret_arn))
+        return [k.strip() for k in self.gateway_api_keys.get_secret_value().split(",") if k.strip()]
+
     def pg_dsn(self) -> str:
         """libpq DSN; in AWS the user/password come from Secrets Manager."""
         user, password = self.pg_user, self.pg_password.get_secret_value()

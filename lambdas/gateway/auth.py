@@ -12,30 +12,14 @@ time does not say which key nearly matched) and are never logged. Secret-backed 
 from __future__ import annotations
 
 import hmac
-import json
 import threading
 import time
 from collections.abc import Callable
 
-from eventbus import aws
-from eventbus.exceptions import ConfigurationError
 from eventbus.logging import get_logger
 from eventbus.settings import Settings
 
 log = get_logger("gateway.auth")
-
-
-def parse_secret(text: str) -> list[str]:
-    """A secret's string: a JSON list of keys (or ``{"keys": [...]}``)."""
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ConfigurationError(f"API key secret is not JSON (expected a list of strings): {exc}") from None
-    if isinstance(value, dict):
-        value = value.get("keys")
-    if not isinstance(value, list) or not all(isinstance(k, str) and k for k in value):
-        raise ConfigurationError('API key secret must be a JSON list of non-empty strings, e.g. ["k1", "k2"]')
-    return value
 
 
 class ApiKeys:
@@ -54,14 +38,10 @@ class ApiKeys:
 
     @classmethod
     def from_settings(cls, settings: Settings, refresh_s: float = 300) -> ApiKeys:
-        arn = settings.gateway_api_keys_secret_arn
-        if arn:
-
-            def from_secret() -> list[str]:
-                return parse_secret(aws.secret_string(settings, arn))
-
-            return cls(from_secret, refresh_s)
-        static = settings.gateway_api_keys.get_secret_value().split(",")
+        """``settings.gateway_keys()``; re-read every ``refresh_s`` when they come from a secret."""
+        if settings.gateway_api_keys_secret_arn:
+            return cls(settings.gateway_keys, refresh_s)
+        static = settings.gateway_keys()
         return cls(lambda: static)
 
     def _maybe_refresh(self) -> None:

@@ -31,7 +31,8 @@ def make_sink(kind: str, sc: Scenario, settings: Settings, workers: int = 1, str
             overrides["linger.ms"] = sc.kafka.linger_ms
         return KafkaSink(settings, encoder=sc.kafka.encoder, topic_prefix=sc.kafka.topic_prefix, **overrides)
     if kind == "gateway":
-        key = settings.gateway_api_keys.get_secret_value().split(",")[0].strip()
+        keys = settings.gateway_keys()  # the secret's in AWS (EB_GATEWAY_API_KEYS_SECRET_ARN), else the static ones
+        key = keys[0] if keys else ""
         return GatewaySink(sc.gateway.url or settings.gateway_url, key, batch_max=sc.gateway.batch_max,
                            timeout_s=sc.gateway.timeout_s)
     if kind == "jsonl":

@@ -7,9 +7,10 @@ import json
 import boto3
 import pytest
 
+from eventbus.aws import key_list as parse_secret
 from eventbus.exceptions import ConfigurationError
 from eventbus.settings import Settings
-from lambdas.gateway.auth import ApiKeys, parse_secret
+from lambdas.gateway.auth import ApiKeys
 
 
 def test_keys_from_settings() -> None:
