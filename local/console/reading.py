@@ -28,7 +28,10 @@ from local.console.clients import Clients
 from local.console.exceptions import BadInputError, ConsoleError
 
 MAX_FILTER_LEN = 256
+#: Records of this schema carry why a record failed (shown as the dead-letter reason).
+DEAD_LETTER_SCHEMA = "dead_letter.avsc"
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_BINARY = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # control characters other than tab/newline
 
 
 @dataclass(frozen=True)
@@ -163,12 +166,15 @@ class Page:
 
 
 def json_safe(value: Any) -> Any:
-    """Decoded Avro -> JSON: bytes as text when they are UTF-8, else base64 (marked)."""
+    """Decoded Avro -> JSON: bytes as text when they are printable UTF-8, else base64 (marked)."""
     if isinstance(value, bytes):
         try:
-            return value.decode("utf-8")
+            text = value.decode("utf-8")
+            if not _BINARY.search(text):
+                return text
         except UnicodeDecodeError:
-            return {"base64": base64.b64encode(value).decode()}
+            pass
+        return {"base64": base64.b64encode(value).decode()}
     if isinstance(value, dict):
         return {k: json_safe(v) for k, v in value.items()}
     if isinstance(value, list):
@@ -218,7 +224,7 @@ def to_row(clients: Clients, topic: str, msg: Any) -> dict[str, Any]:
                        schema_version=clients.version_number(version_id))
         except SerdeError as exc:
             row["error"] = str(exc)
-    if topic == "topic_dead_letter" and isinstance(row["value"], dict):
+    if clients.topic(topic).schema_file.name == DEAD_LETTER_SCHEMA and isinstance(row["value"], dict):
         v = row["value"]
         row["dead_letter"] = {"reason": f"{v.get('error_type')}: {v.get('error_message')}",
                               "original_topic": v.get("original_topic"), "component": v.get("component")}

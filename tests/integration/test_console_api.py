@@ -132,12 +132,13 @@ def test_an_unreachable_broker_is_a_424_within_the_deadline() -> None:
 
 
 @pytest.fixture
-def scratch_catalog(tmp_path: Path) -> Iterator[tuple[Settings, str]]:
-    """A catalog with one scratch topic holding app events (schema app_event.avsc)."""
+def scratch_catalog(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[tuple[Settings, str]]:
+    """A catalog with one scratch topic holding app events (or the schema given by indirect parametrization)."""
+    schema = getattr(request, "param", "app_event.avsc")
     topic = f"t_console_{uuid.uuid4().hex[:8]}"
     path = tmp_path / "topics.yaml"
     path.write_text(f"topics:\n  {topic}:\n    partitions: 2\n    cleanup_policy: delete\n    key: user_id\n"
-                    f"    schema: {SCHEMAS / 'app_event.avsc'}\n")
+                    f"    schema: {SCHEMAS / schema}\n")
     settings = Settings(catalog_path=path)
     admin = make_admin(settings)
     admin.create_topics([NewTopic(topic, 2, 1)])[topic].result(timeout=30)
@@ -196,3 +197,24 @@ def test_peek_follow_prints_new_records_once(scratch_catalog: tuple[Settings, st
     wait_until(lambda: fresh["event_id"] in out.getvalue(), 20, "peek --follow printed the new record")
     lines = out.getvalue().splitlines()
     assert len(lines) == 2 and '"schema_version":' in lines[1] and '"partition":' in lines[1]
+
+
+@pytest.mark.parametrize("scratch_catalog", ["dead_letter.avsc"], indirect=True)
+def test_tombstones_and_dead_letter_reasons_are_shown(scratch_catalog: tuple[Settings, str]) -> None:
+    settings, topic = scratch_catalog
+    dead = {"original_topic": "topic_app_events", "original_key": b"u-1", "original_value": b"\x03\x00junk",
+            "original_partition": 2, "original_offset": 41, "error_type": "SerdeError",
+            "error_message": "not a Glue Schema Registry record", "component": "spark",
+            "failed_ts": int(time.time() * 1000), "attempt": 1, "headers": {}}
+    producer = Producer(settings, client_id="t-console")
+    producer.produce(topic, AvroSerde(Settings()).encode("topic_dead_letter", dead), key="topic_app_events")
+    producer.produce(topic, None, key="gone")
+    producer.flush()
+    with TestClient(create_app(Clients(settings), sample=False)) as c:
+        rows = c.get(f"/api/topics/{topic}/messages").json()["records"]
+    by_key = {r["key"]: r for r in rows}
+    assert by_key["gone"]["tombstone"] is True and by_key["gone"]["value"] is None
+    letter = by_key["topic_app_events"]
+    assert letter["dead_letter"]["reason"] == "SerdeError: not a Glue Schema Registry record"
+    assert letter["value"]["original_key"] == "u-1"  # bytes shown as text when UTF-8
+    assert letter["value"]["original_value"] == {"base64": "AwBqdW5r"}
