@@ -161,3 +161,26 @@ airflow: $(STAMP) $(AF_STAMP) ## the airflow CLI with the stack's config: make a
 
 airflow-check: $(STAMP) $(AF_STAMP) ## trigger each DAG on the stack's Airflow (127.0.0.1:8080), wait, print run seconds + Airflow RSS
 	$(PY) -m local.airflow_cli check
+
+# ---------------------------------------------------------------------------------------------
+# Spark Structured Streaming (emr_jobs/: windows, booking/user state, lake, dead letters; see emr_jobs/README.md)
+# ---------------------------------------------------------------------------------------------
+.PHONY: spark spark-jars bench-spark drill-spark
+SPARK_JARS_STAMP := emr_jobs/jars/target/jars/.resolved
+
+$(SPARK_JARS_STAMP): emr_jobs/jars/pom.xml
+	mvn -q -B -f emr_jobs/jars/pom.xml dependency:copy-dependencies
+	@touch $(SPARK_JARS_STAMP)
+
+install: $(SPARK_JARS_STAMP)
+
+spark-jars: $(SPARK_JARS_STAMP) ## resolve the Kafka/Avro/MSK-IAM connector jars from Maven Central into emr_jobs/jars/target/jars (part of `make install`)
+
+spark: $(STAMP) $(SPARK_JARS_STAMP) ## run every Spark job in one local[2] driver in the foreground (SPARK_ARGS="--jobs app_events --once"); `make local-up` runs it as program spark
+	$(PY) -m emr_jobs run $(SPARK_ARGS)
+
+bench-spark: $(STAMP) $(SPARK_JARS_STAMP) ## Spark: events/s per job on a pre-loaded backlog beside Spark's raw Kafka read rate -> bench/results/spark.json
+	$(PY) -m bench.spark $(BENCH_SPARK_ARGS)
+
+drill-spark: $(STAMP) $(SPARK_JARS_STAMP) ## Spark restart drill: SIGKILL the driver under load, restart from the checkpoint; state/windows equal an uninterrupted run
+	$(PY) -m bench.spark_drill $(DRILL_SPARK_ARGS)

@@ -71,6 +71,9 @@ PROGRAMS: Sequence[ProgramSpec] = (
     # Airflow 3 (mwaa_dags/): the external-API replay server (:8090), api-server (UI + REST on :8080),
     # scheduler, dag-processor, triggerer — from .venv-airflow, metadata in PostgreSQL db `airflow`.
     *airflow.SPECS,
+    # Spark: every job of emr_jobs/ in one local[2] driver (1 GB heap), UI on 127.0.0.1:4040, checkpoints and
+    # progress JSON under local/.state/spark/. Joins the stack when emr_jobs/ is in the checkout.
+    python_program("spark", "emr_jobs", "run", port=4040, start_timeout=180.0),
 )
 
 

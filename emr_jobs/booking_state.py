@@ -1,0 +1,129 @@
+"""CDC → ``topic_booking_state`` (query ``cdc_booking_state``): the latest state of every booking with
+its payment status, keyed by ``booking_id`` on a compacted topic.
+
+Changes of ``bookings`` and ``payments`` (Debezium envelopes from ``topic_cdc_changes``) are grouped by
+booking and folded in commit order (``source.lsn``, then the change's order in its transaction) by
+``applyInPandasWithState``. A change at or before the position already folded is skipped, so a replay
+after a restart changes nothing. A deleted booking emits a tombstone (null value) and drops its state;
+state idle for ``EB_SPARK_STATE_TIMEOUT`` (event time: commit timestamps, which are also the
+watermark's column, with that same delay) is dropped without output. An event-time timeout (not a
+processing-time one) lets ``availableNow`` runs end: processing-time timeouts keep a query running batches.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterator
+from typing import Any
+
+import pandas as pd
+from pyspark.sql import functions as F
+
+from emr_jobs.streams import JobContext
+from emr_jobs.transforms import cell, duration_ms, row_value
+
+SOURCE = "topic_cdc_changes"
+SINK = "topic_booking_state"
+QUERY = "cdc_booking_state"
+
+BOOKING_FIELDS = ("user_id", "status", "amount", "currency", "destination", "hotel_id", "check_in", "check_out",
+                  "created_at", "updated_at")
+INPUT_COLS = ("booking_id", "tbl", "op", "lsn", "ord", *BOOKING_FIELDS, "payment_status")
+STATE_SCHEMA = ("booking_lsn long, booking_ord long, payment_lsn long, payment_ord long, has_booking boolean, "
+                + ", ".join(f"{f} string" for f in BOOKING_FIELDS) + ", payment_status string, last_op string")
+OUTPUT_SCHEMA = ("booking_id string, deleted boolean, user_id string, status string, payment_status string, "
+                 "amount double, currency string, destination string, hotel_id string, check_in string, "
+                 "check_out string, created_ts timestamp, updated_ts timestamp, last_op string")
+
+
+def changes(ctx: JobContext) -> Any:
+    """Booking and payment changes as flat rows keyed by booking_id, with their commit position."""
+    cdc = ctx.decoded(SOURCE).where(F.col("source.table").isin("bookings", "payments") & (F.col("op") != "t"))
+    is_booking = F.col("source.table") == "bookings"
+    cols = [
+        row_value("booking_id").alias("booking_id"),
+        F.col("source.table").alias("tbl"),
+        F.col("op"),
+        F.coalesce(F.col("source.lsn"), F.lit(0)).alias("lsn"),
+        F.coalesce(F.col("transaction.total_order"), F.lit(0)).alias("ord"),
+        F.timestamp_millis(F.col("source.ts_ms")).alias("commit_ts"),
+        *[F.when(is_booking, row_value(f)).alias(f) for f in BOOKING_FIELDS],
+        F.when(~is_booking & (F.col("op") != "d"), cell("after", "status")).alias("payment_status"),
+    ]
+    return cdc.select(*cols).where(F.col("booking_id").isNotNull()).withWatermark("commit_ts", ctx.cfg.state_timeout)
+
+
+def fold(key: tuple[str], batches: Iterator[pd.DataFrame], state: Any, timeout_ms: int = 30 * 86_400_000,
+         ) -> Iterator[pd.DataFrame]:
+    """applyInPandasWithState function: fold a booking's changes onto its state, emit the new state."""
+    (booking_id,) = key
+    if state.hasTimedOut:
+        state.remove()
+        return
+    names = STATE_SCHEMA_NAMES
+    s: dict[str, Any] = dict(zip(names, state.get, strict=True)) if state.exists else {
+        "booking_lsn": -1, "booking_ord": -1, "payment_lsn": -1, "payment_ord": -1, "has_booking": False,
+        **dict.fromkeys(BOOKING_FIELDS), "payment_status": None, "last_op": None}
+    rows = pd.concat(list(batches)).sort_values(["lsn", "ord"], kind="stable")
+    changed = deleted = False
+    for r in rows.itertuples(index=False):
+        pos = (int(r.lsn), int(r.ord))
+        if r.tbl == "bookings":
+            if pos <= (s["booking_lsn"], s["booking_ord"]):
+                continue  # already folded (replay)
+            s["booking_lsn"], s["booking_ord"] = pos
+            s["last_op"] = r.op
+            if r.op == "d":
+                deleted, s["has_booking"] = True, False
+            else:
+                deleted = False
+                s["has_booking"] = True
+                for f in BOOKING_FIELDS:
+                    s[f] = getattr(r, f)
+        else:
+            if pos <= (s["payment_lsn"], s["payment_ord"]):
+                continue
+            s["payment_lsn"], s["payment_ord"] = pos
+            s["payment_status"] = r.payment_status
+        changed = True
+    if deleted:
+        state.remove()
+        yield _row(booking_id, s, deleted=True)
+        return
+    state.update(tuple(s[n] for n in names))
+    state.setTimeoutTimestamp(_ms(rows["commit_ts"].max()) + timeout_ms)
+    if changed and s["has_booking"]:
+        yield _row(booking_id, s, deleted=False)
+
+
+STATE_SCHEMA_NAMES = [part.strip().split(" ")[0] for part in STATE_SCHEMA.split(",")]
+
+
+def _ms(ts: Any) -> int:
+    return int(pd.Timestamp(ts).value // 1_000_000)
+
+
+def _row(booking_id: str, s: dict[str, Any], deleted: bool) -> pd.DataFrame:
+    ts = lambda v: pd.to_datetime(v, utc=True, format="ISO8601") if v else pd.NaT  # noqa: E731
+    return pd.DataFrame([{
+        "booking_id": booking_id, "deleted": deleted, "user_id": s["user_id"], "status": s["status"],
+        "payment_status": s["payment_status"], "amount": float(s["amount"]) if s["amount"] is not None else None,
+        "currency": s["currency"], "destination": s["destination"], "hotel_id": s["hotel_id"],
+        "check_in": s["check_in"], "check_out": s["check_out"], "created_ts": ts(s["created_at"]),
+        "updated_ts": ts(s["updated_at"]), "last_op": s["last_op"],
+    }])
+
+
+def start(ctx: JobContext) -> list[Any]:
+    from pyspark.sql.streaming.state import GroupStateTimeout
+
+    func = functools.partial(fold, timeout_ms=duration_ms(ctx.cfg.state_timeout))
+    states = changes(ctx).groupBy("booking_id").applyInPandasWithState(
+        func, OUTPUT_SCHEMA, STATE_SCHEMA, "update", GroupStateTimeout.EventTimeTimeout)
+    record = F.struct(*[F.col(c) for c in ("booking_id", "user_id", "status", "payment_status", "amount", "currency",
+                                           "destination", "hotel_id", "check_in", "check_out", "created_ts",
+                                           "updated_ts", "last_op")])
+    value = F.when(F.col("deleted"), F.lit(None).cast("binary")).otherwise(ctx.codec.encode(record, SINK))
+    out = states.select(F.col("booking_id").cast("binary").alias("key"), value.alias("value"))
+    return [ctx.to_kafka(out, QUERY, SINK)]
+

@@ -1,0 +1,102 @@
+"""The Spark jobs' own settings (``EB_SPARK_*``, plus ``EB_EMR_*`` for the submit command).
+
+Connection settings (profile, Kafka bootstrap and auth, registry, buckets, AWS region) come from the
+shared ``eventbus.settings``; only the knobs of the streaming layer live here::
+
+    >>> from emr_jobs.config import SparkSettings
+    >>> SparkSettings(master="local[2]").window_minutes
+    5
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+JARS_DIR = Path(__file__).resolve().parent / "jars" / "target" / "jars"
+
+
+def state_root() -> Path:
+    """The local stack's state folder (``EB_LOCAL_STATE_DIR`` moves it, as in ``local.state``)."""
+    return Path(os.environ.get("EB_LOCAL_STATE_DIR") or REPO_ROOT / "local" / ".state").resolve()
+
+
+class SparkSettings(BaseSettings):
+    """Knobs of the streaming layer; defaults are the local stack's."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="EB_SPARK_", env_file=".env", env_file_encoding="utf-8", extra="ignore",
+        populate_by_name=True,
+    )
+
+    #: ``local[2]`` locally; on EMR Serverless the master comes from the service (leave unset there).
+    master: str | None = "local[2]"
+    driver_memory: str = "1g"
+    #: Shuffle partitions = state-store partitions. Fixed by the first checkpoint of a query.
+    shuffle_partitions: int = Field(default=2, ge=1)
+    ui_port: int = Field(default=4040, ge=0, le=65535)
+    #: Where checkpoints live: a local folder or ``s3://bucket/prefix`` (EMR). Default: state folder.
+    checkpoint_root: str | None = None
+    #: Where the lake's Parquet goes: a local folder or ``s3://bucket/prefix``. Default: state folder.
+    lake_root: str | None = None
+    #: Where each query's latest progress JSON is written (the console reads it).
+    progress_dir: Path | None = None
+    #: Folder of the connector jars (emr_jobs/jars/target/jars, filled by `make spark-jars`).
+    jars_dir: Path = JARS_DIR
+    #: Micro-batch interval of the long-running queries.
+    trigger_seconds: float = Field(default=10.0, ge=0)
+    #: Upper bound of records per partition-set per micro-batch (0 = unbounded).
+    max_offsets_per_trigger: int = Field(default=200_000, ge=0)
+    starting_offsets: str = "earliest"
+    #: Fail when Kafka offsets vanished (retention) instead of skipping them: loss is loud.
+    fail_on_data_loss: bool = True
+    window_minutes: int = Field(default=5, ge=1)
+    click_window_minutes: int = Field(default=10, ge=1)
+    click_slide_minutes: int = Field(default=5, ge=1)
+    #: Events older than the max event time seen minus this are late: dropped and counted.
+    watermark: str = "10 minutes"
+    #: Heat-map grid: the viewport is cut into this many cells per axis.
+    heatmap_grid: int = Field(default=10, ge=2, le=100)
+    #: Keyed state (booking/user) is dropped after this long without a change (processing time).
+    state_timeout: str = "30 days"
+    #: Comma-separated topic name overrides, ``logical=actual`` (tests: scratch topics).
+    topic_overrides: str = ""
+
+    # --- EMR Serverless (python -m emr_jobs.submit) ----------------------------------------------
+    emr_application_id: str | None = Field(
+        default=None, validation_alias=AliasChoices("EB_EMR_APPLICATION_ID", "EB_SPARK_EMR_APPLICATION_ID")
+    )
+    emr_execution_role_arn: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("EB_EMR_EXECUTION_ROLE_ARN", "EB_SPARK_EMR_EXECUTION_ROLE_ARN"),
+    )
+    #: s3://bucket/prefix where `make package` output (emr/) was uploaded.
+    emr_code_uri: str | None = None
+    emr_log_uri: str | None = None
+
+    def topic(self, logical: str) -> str:
+        """The actual topic name for a catalog topic (``topic_overrides`` lets tests use scratch topics)."""
+        for pair in filter(None, (p.strip() for p in self.topic_overrides.split(","))):
+            name, _, actual = pair.partition("=")
+            if name.strip() == logical:
+                return actual.strip()
+        return logical
+
+    def checkpoints(self) -> str:
+        return (self.checkpoint_root or str(state_root() / "spark" / "checkpoints")).rstrip("/")
+
+    def lake(self) -> str:
+        return (self.lake_root or str(state_root() / "spark" / "lake")).rstrip("/")
+
+    def progress(self) -> Path:
+        return self.progress_dir or state_root() / "spark" / "progress"
+
+
+@lru_cache(maxsize=1)
+def get_spark_settings() -> SparkSettings:
+    return SparkSettings()

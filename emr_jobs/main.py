@@ -1,0 +1,11 @@
+"""EMR Serverless entry point (``entryPoint`` of the job run; emr_jobs itself comes in pyfiles.zip).
+
+    spark-submit --py-files pyfiles.zip --jars ... main.py run --jobs app_events
+"""
+
+import sys
+
+from emr_jobs.__main__ import main
+
+if __name__ == "__main__":
+    sys.exit(main())

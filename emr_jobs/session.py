@@ -1,0 +1,121 @@
+"""The SparkSession of the jobs: the connector jars from emr_jobs/jars, bounded memory, UI on 127.0.0.1,
+and the progress listener the console reads.
+
+    >>> from emr_jobs.session import build_session
+    >>> spark = build_session(app_name="travel-streaming")
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from emr_jobs.config import REPO_ROOT, SparkSettings, get_spark_settings
+from emr_jobs.errors import JobError
+
+#: The jars the jobs need beside Spark's own (emr_jobs/jars/pom.xml).
+REQUIRED_JARS = ("spark-sql-kafka-0-10", "spark-token-provider-kafka-0-10", "kafka-clients", "commons-pool2",
+                 "spark-avro")
+
+
+def connector_jars(cfg: SparkSettings) -> list[str]:
+    """Paths of the connector jars; a one-line error naming the fix when they are not resolved yet."""
+    jars = sorted(str(p) for p in Path(cfg.jars_dir).glob("*.jar"))
+    names = [Path(j).name for j in jars]
+    missing = [n for n in REQUIRED_JARS if not any(j.startswith((n + "-", n + "_")) for j in names)]
+    if missing:
+        raise JobError(f"connector jars missing in {cfg.jars_dir} ({', '.join(missing)}) — run `make spark-jars`")
+    return jars
+
+
+def build_session(app_name: str = "travel-streaming", cfg: SparkSettings | None = None, **conf: Any) -> Any:
+    """A SparkSession for the jobs (local ``cfg.master``, or the cluster's when ``master`` is unset)."""
+    from pyspark.sql import SparkSession
+
+    cfg = cfg or get_spark_settings()
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+    # Python workers (pandas UDFs) import emr_jobs/eventbus from the checkout, wherever the driver started
+    repo = str(REPO_ROOT)
+    if repo not in os.environ.get("PYTHONPATH", "").split(os.pathsep):
+        os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [repo, os.environ.get("PYTHONPATH")]))
+    builder = SparkSession.builder.appName(app_name)
+    if cfg.master:
+        builder = builder.master(cfg.master)
+        settings: dict[str, Any] = {
+            "spark.jars": ",".join(connector_jars(cfg)),
+            "spark.driver.memory": cfg.driver_memory,
+            "spark.driver.bindAddress": "127.0.0.1",
+            "spark.driver.host": "127.0.0.1",
+            "spark.ui.enabled": str(cfg.ui_port > 0).lower(),
+            "spark.ui.port": str(cfg.ui_port or 4040),
+            # a second driver (tests, bench) takes the next port instead of failing
+            "spark.port.maxRetries": "16",
+            "spark.ui.showConsoleProgress": "false",
+            "spark.local.dir": str(Path(tempfile.gettempdir()) / "eb-spark"),
+        }
+    else:  # EMR Serverless: jars come with --jars in the job run; the service sets master and memory
+        settings = {}
+    settings.update(
+        {
+            "spark.sql.shuffle.partitions": str(cfg.shuffle_partitions),
+            "spark.sql.session.timeZone": "UTC",
+            "spark.sql.execution.arrow.pyspark.enabled": "true",
+            "spark.sql.streaming.stateStore.providerClass":
+                "org.apache.spark.sql.execution.streaming.state.RocksDBStateStoreProvider",
+            "spark.sql.streaming.noDataMicroBatches.enabled": "true",
+        }
+    )
+    settings.update({k: str(v) for k, v in conf.items()})
+    for key, value in settings.items():
+        builder = builder.config(key, value)
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel("WARN")
+    return spark
+
+
+def write_progress(directory: Path, name: str, progress_json: str) -> Path:
+    """Write one query's latest progress atomically (tmp file + rename): ``<dir>/<name>.json``."""
+    directory.mkdir(parents=True, exist_ok=True)
+    target = directory / f"{name}.json"
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{name}.", suffix=".tmp")
+    with os.fdopen(fd, "w") as fh:
+        fh.write(progress_json)
+    os.replace(tmp, target)
+    return target
+
+
+def register_progress_listener(spark: Any, directory: Path) -> Any:
+    """Register a StreamingQueryListener writing each query's ``lastProgress`` JSON into ``directory``."""
+    from pyspark.sql.streaming import StreamingQueryListener
+
+    class ProgressFiles(StreamingQueryListener):
+        def onQueryStarted(self, event: Any) -> None:
+            pass
+
+        def onQueryProgress(self, event: Any) -> None:
+            progress = event.progress
+            name = progress.name or str(progress.id)
+            write_progress(directory, name, progress.json)
+
+        def onQueryIdle(self, event: Any) -> None:
+            pass
+
+        def onQueryTerminated(self, event: Any) -> None:
+            pass
+
+    listener = ProgressFiles()
+    spark.streams.addListener(listener)
+    return listener
+
+
+def read_progress(directory: Path, name: str) -> dict[str, Any] | None:
+    """The latest progress of query ``name`` (what the console reads), or None."""
+    try:
+        return json.loads((directory / f"{name}.json").read_text())
+    except (OSError, ValueError):
+        return None

@@ -1,0 +1,104 @@
+"""What every query shares: the Kafka source and sink options (plaintext locally, MSK IAM on EMR), the
+decoded source stream, and starting a query with its checkpoint under one root.
+
+    >>> ctx = JobContext.create(spark)
+    >>> events = ctx.decoded("topic_app_events")          # rec.* of the decodable records
+    >>> ctx.to_kafka(out_df, "app_events_windows", "topic_processed_events")
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from emr_jobs.config import SparkSettings, get_spark_settings
+from emr_jobs.wire import WireCodec
+from eventbus.catalog import load_catalog
+from eventbus.settings import Settings, get_settings
+
+#: The catalog topics the jobs read (and the lake archives).
+SOURCE_TOPICS = ("topic_app_events", "topic_cdc_changes", "topic_clickstream", "topic_app_logs",
+                 "topic_external_data")
+OUTPUT_TOPICS = ("topic_processed_events", "topic_user_state", "topic_booking_state", "topic_dead_letter")
+
+
+def kafka_options(settings: Settings) -> dict[str, str]:
+    """Connection options of Spark's Kafka source and sink (``kafka.``-prefixed client configs)."""
+    opts = {"kafka.bootstrap.servers": settings.kafka_bootstrap}
+    if settings.kafka_auth == "iam":  # MSK IAM through aws-msk-iam-auth (jar in the bundle)
+        opts.update(
+            {
+                "kafka.security.protocol": "SASL_SSL",
+                "kafka.sasl.mechanism": "AWS_MSK_IAM",
+                "kafka.sasl.jaas.config": "software.amazon.msk.auth.iam.IAMLoginModule required;",
+                "kafka.sasl.client.callback.handler.class": "software.amazon.msk.auth.iam.IAMClientCallbackHandler",
+            }
+        )
+    return opts
+
+
+def sink_options(settings: Settings) -> dict[str, str]:
+    """The delivery contract for Spark's own Kafka producer: acks=all, idempotent, bounded delivery time.
+
+    A task whose records are not all acknowledged fails, the micro-batch fails and is re-run from the
+    checkpoint: at-least-once, and since every output is keyed a replay rewrites the same keys.
+    """
+    return {
+        **kafka_options(settings),
+        "kafka.acks": "all",
+        "kafka.enable.idempotence": "true",
+        "kafka.max.in.flight.requests.per.connection": "5",
+        "kafka.compression.type": settings.kafka_compression,
+        "kafka.linger.ms": str(settings.kafka_linger_ms),
+        "kafka.delivery.timeout.ms": str(settings.kafka_delivery_timeout_ms),
+    }
+
+
+@dataclass
+class JobContext:
+    spark: Any
+    settings: Settings
+    cfg: SparkSettings
+    codec: WireCodec
+    #: availableNow (process what is there, then stop) instead of a processing-time trigger.
+    once: bool = False
+
+    @classmethod
+    def create(cls, spark: Any, settings: Settings | None = None, cfg: SparkSettings | None = None,
+               once: bool = False) -> JobContext:
+        settings = settings or get_settings()
+        cfg = cfg or get_spark_settings()
+        codec = WireCodec.for_topics(settings, [*SOURCE_TOPICS, *OUTPUT_TOPICS])
+        return cls(spark, settings, cfg, codec, once)
+
+    def topic(self, logical: str) -> str:
+        load_catalog(self.settings).get(logical)  # an unknown name fails here, with the catalog's list
+        return self.cfg.topic(logical)
+
+    def raw(self, *logical: str) -> Any:
+        """The Kafka source stream of one or more catalog topics (key, value, topic, partition, offset…)."""
+        reader = self.spark.readStream.format("kafka").options(**kafka_options(self.settings))
+        reader = reader.option("subscribe", ",".join(self.topic(t) for t in logical))
+        reader = reader.option("startingOffsets", self.cfg.starting_offsets)
+        reader = reader.option("failOnDataLoss", str(self.cfg.fail_on_data_loss).lower())
+        if self.cfg.max_offsets_per_trigger:
+            reader = reader.option("maxOffsetsPerTrigger", str(self.cfg.max_offsets_per_trigger))
+        return reader.load()
+
+    def decoded(self, logical: str) -> Any:
+        """The records of ``logical`` that decode (``rec.*``); the lake query dead-letters the others."""
+        return self.codec.decode(self.raw(logical), logical).where("error_type IS NULL").select("rec.*")
+
+    def checkpoint(self, query: str) -> str:
+        return f"{self.cfg.checkpoints()}/{query}"
+
+    def writer(self, df: Any, query: str, mode: str = "update") -> Any:
+        w = df.writeStream.queryName(query).outputMode(mode).option("checkpointLocation", self.checkpoint(query))
+        if self.once:
+            return w.trigger(availableNow=True)
+        return w.trigger(processingTime=f"{self.cfg.trigger_seconds} seconds")
+
+    def to_kafka(self, df: Any, query: str, logical_topic: str, mode: str = "update") -> Any:
+        """Start ``query`` writing ``df`` (columns key, value) to a catalog topic."""
+        w = self.writer(df.select("key", "value"), query, mode).format("kafka")
+        return w.options(**sink_options(self.settings)).option("topic", self.topic(logical_topic)).start()

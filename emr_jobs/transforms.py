@@ -1,0 +1,60 @@
+"""Column transforms shared by the jobs: processed-event rows and keys, Debezium row images.
+
+    >>> out = processed_events(agg, job="app_events", codec=ctx.codec)   # key, value for Kafka
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pyspark.sql import Column
+from pyspark.sql import functions as F
+
+from emr_jobs.wire import WireCodec
+
+ISO_MINUTE = "yyyy-MM-dd'T'HH:mm'Z'"
+
+
+def window_key(job: str, window_col: str = "window") -> Column:
+    """``job|window start|entity_type=entity_id`` — a replay of a window rewrites the same key."""
+    return F.concat_ws(
+        "|", F.lit(job), F.date_format(F.col(f"{window_col}.start"), ISO_MINUTE),
+        F.concat(F.col("entity_type"), F.lit("="), F.col("entity_id")),
+    )
+
+
+def processed_events(agg: Any, job: str, codec: WireCodec, metrics: Column | None = None) -> Any:
+    """``agg`` (window, entity_type, entity_id, event_count[, metrics]) as key/value rows of
+    ``topic_processed_events`` (ProcessedEvent, Glue wire format)."""
+    key = window_key(job)
+    record = F.struct(
+        key.alias("key"),
+        F.lit(job).alias("job"),
+        F.col("window.start").alias("window_start"),
+        F.col("window.end").alias("window_end"),
+        F.col("entity_type"),
+        F.col("entity_id"),
+        F.col("event_count").cast("long").alias("event_count"),
+        (metrics if metrics is not None else F.create_map().cast("map<string,double>")).alias("metrics"),
+        F.current_timestamp().alias("computed_ts"),
+    )
+    return agg.select(key.cast("binary").alias("key"), codec.encode(record, "topic_processed_events").alias("value"))
+
+
+def cell(image: str, column: str) -> Column:
+    """A column of a Debezium row image (``before``/``after`` map of Avro unions) as a string."""
+    v = F.col(image)[column]
+    return F.coalesce(v["member_string"], v["member_long"].cast("string"), v["member_double"].cast("string"),
+                      v["member_boolean"].cast("string"))
+
+
+def row_value(column: str) -> Column:
+    """``column`` of the row the change is about: ``before`` for deletes, ``after`` otherwise."""
+    return F.when(F.col("op") == "d", cell("before", column)).otherwise(cell("after", column))
+
+
+def duration_ms(text: str) -> int:
+    """``"30 days"`` / ``"12 hours"`` / ``"90 minutes"`` / ``"45 seconds"`` → milliseconds."""
+    amount, _, unit = text.strip().partition(" ")
+    per = {"second": 1_000, "minute": 60_000, "hour": 3_600_000, "day": 86_400_000}
+    return int(float(amount) * per[unit.strip().rstrip("s") or "second"])

@@ -1,0 +1,179 @@
+"""The Spark jobs against the real local Kafka and a real SparkSession (local[2]), on scratch topics.
+
+Hand-made events (bench/spark_data.py) go into ``t_spark_<run>_*`` topics; every job runs with
+``trigger(availableNow=True)`` and its output is compared with the same answer computed in plain Python.
+One SparkSession for the module.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+import zlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytest.importorskip("pyspark")
+
+from bench import spark_data as data
+from bench.spark_kit import ScratchTopics, latest_by_key, produce, produce_raw, read_topic
+from emr_jobs.config import SparkSettings
+from emr_jobs.run import start_jobs
+from emr_jobs.session import build_session, read_progress, register_progress_listener
+from emr_jobs.streams import OUTPUT_TOPICS, SOURCE_TOPICS, JobContext
+from eventbus.serde import AvroSerde
+from eventbus.settings import Settings
+
+EVENTS = data.app_events(240)
+CLICKS = data.clicks(150)
+DB = data.oltp_workload()
+#: Phase 2: two events long before the watermark (dropped) and one on time.
+LATE = [dict(e, event_id=f"late-{i}", event_ts=data.BASE - data.timedelta(minutes=20),
+             received_ts=data.BASE, destination="Hanoi") for i, e in enumerate(EVENTS[:2])]
+ON_TIME = [dict(EVENTS[-1], event_id="on-time", event_ts=EVENTS[-1]["event_ts"] + data.timedelta(seconds=1))]
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    settings = Settings()
+    root = tmp_path_factory.mktemp("spark")
+    with ScratchTopics(settings, [*SOURCE_TOPICS, *OUTPUT_TOPICS], partitions=2) as topics:
+        cfg = SparkSettings(topic_overrides=topics.overrides, checkpoint_root=str(root / "ckpt"),
+                            lake_root=str(root / "lake"), progress_dir=root / "progress", ui_port=0,
+                            max_offsets_per_trigger=0, shuffle_partitions=2)
+        spark = build_session("test-spark-jobs", cfg)
+        register_progress_listener(spark, cfg.progress())
+        serde = AvroSerde(settings)
+        produce(settings, topics.actual("topic_app_events"), "topic_app_events", EVENTS, "user_id", serde)
+        produce(settings, topics.actual("topic_clickstream"), "topic_clickstream", CLICKS, "session_id", serde)
+        cdc = topics.actual("topic_cdc_changes")
+        produce_raw(settings, cdc, [(k.encode(), serde.encode("topic_cdc_changes", c)) for k, c in DB.changes])
+        header = serde.header("topic_app_events")
+        good = serde.encode("topic_app_events", EVENTS[0])
+        produce_raw(settings, topics.actual("topic_app_events"), [
+            (b"bad-1", b"hello, not avro"),
+            (b"bad-2", header[:2] + uuid.uuid4().bytes + good[18:]),  # unknown schema version
+            (b"bad-3", bytes([3, 5]) + header[2:] + zlib.compress(good[18:])),  # compressed body
+        ])
+        produce_raw(settings, topics.actual("topic_clickstream"), [(b"bad-4", serde.header("topic_clickstream"))])
+        ctx = JobContext.create(spark, settings, cfg, once=True)
+        run_once(ctx, ["app_events", "clickstream", "booking_state", "user_state", "lake"])
+        yield {"settings": settings, "topics": topics, "cfg": cfg, "ctx": ctx, "serde": serde, "spark": spark}
+        spark.stop()
+
+
+def run_once(ctx: JobContext, jobs: list[str]) -> dict[str, list[dict[str, Any]]]:
+    """Start ``jobs`` with availableNow, wait for every query to finish; their progress per query."""
+    queries = start_jobs(ctx, jobs)
+    progress = {}
+    for q in queries:
+        q.awaitTermination(300)
+        assert q.exception() is None, f"{q.name}: {q.exception()}"
+        assert not q.isActive, f"{q.name} did not finish within 300 s"
+        progress[q.name] = [json.loads(p.json) if hasattr(p, "json") else p for p in q.recentProgress]
+    return progress
+
+
+def processed(env: dict[str, Any], job: str) -> dict[str, dict[str, Any]]:
+    rows = latest_by_key(env["settings"], env["topics"].actual("topic_processed_events"), env["serde"])
+    return {k: v for k, v in rows.items() if v is not None and v["job"] == job}
+
+
+def test_app_event_window_counts_equal_plain_python(env: dict[str, Any]) -> None:
+    got = {k: v["event_count"] for k, v in processed(env, "app_events").items()}
+    assert got == data.expected_app_windows(EVENTS)
+    assert len(got) > 20
+
+
+def test_funnel_per_window_equals_plain_python(env: dict[str, Any]) -> None:
+    got = {k: v["metrics"] for k, v in processed(env, "app_events_funnel").items()}
+    expected = data.expected_funnel(EVENTS)
+    assert got.keys() == expected.keys()
+    for key, metrics in expected.items():
+        assert got[key] == pytest.approx(metrics), key
+
+
+def test_clickstream_sliding_windows_and_heatmap_equal_plain_python(env: dict[str, Any]) -> None:
+    jobs = ("clickstream", "clickstream_heatmap")
+    got = {k: v["event_count"] for job in jobs for k, v in processed(env, job).items()}
+    assert got == data.expected_clicks(CLICKS)
+
+
+def test_booking_state_equals_final_rows_and_deletes_are_tombstones(env: dict[str, Any]) -> None:
+    got = latest_by_key(env["settings"], env["topics"].actual("topic_booking_state"), env["serde"])
+    expected = data.expected_bookings(DB)
+    assert got.keys() == expected.keys()
+    for key, want in expected.items():
+        if want is None:
+            assert got[key] is None, f"{key}: expected a tombstone"
+            continue
+        row = got[key]
+        assert row is not None
+        assert {k: row[k] for k in want} == want, key
+    assert got["b5"] is None
+
+
+def test_user_state_equals_rows_and_events(env: dict[str, Any]) -> None:
+    got = latest_by_key(env["settings"], env["topics"].actual("topic_user_state"), env["serde"])
+    expected = data.expected_users(DB, EVENTS)
+    assert got.keys() == expected.keys()
+    for key, want in expected.items():
+        if want is None:
+            assert got[key] is None, f"{key}: expected a tombstone"
+            continue
+        row = got[key]
+        assert row is not None
+        assert row["total_spend"] == pytest.approx(want.pop("total_spend")), key
+        assert {k: row[k] for k in want} == want, key
+
+
+def test_bad_records_land_in_dead_letter_with_reason(env: dict[str, Any]) -> None:
+    rows = [env["serde"].decode(v) for _, v in read_topic(env["settings"], env["topics"].actual("topic_dead_letter"))]
+    by_key = {bytes(r["original_key"]).decode(): r for r in rows}
+    assert set(by_key) == {"bad-1", "bad-2", "bad-3", "bad-4"}
+    assert by_key["bad-1"]["error_type"] == "not_glue_wire"
+    assert by_key["bad-2"]["error_type"] == "unknown_schema_version"
+    assert "is not registered" in by_key["bad-2"]["error_message"]
+    assert by_key["bad-3"]["error_type"] == "compressed"
+    assert by_key["bad-4"]["error_type"] == "bad_avro"
+    assert by_key["bad-1"]["original_value"] == b"hello, not avro"
+    assert {r["original_topic"] for r in rows} == {"topic_app_events", "topic_clickstream"}
+    assert all(r["component"] == "spark" for r in rows)
+
+
+def test_lake_holds_every_decodable_record(env: dict[str, Any]) -> None:
+    spark, lake = env["spark"], env["cfg"].lake()
+    apps = spark.read.parquet(f"{lake}/topic=topic_app_events")
+    assert apps.select("event_id").distinct().count() == len(EVENTS)
+    assert spark.read.parquet(f"{lake}/topic=topic_cdc_changes").count() == len(DB.changes)
+    assert {"date", "hour", "kafka_offset"} <= set(apps.columns)
+
+
+def test_progress_files_for_the_console(env: dict[str, Any]) -> None:
+    directory = Path(env["cfg"].progress())
+    for name in ("app_events_windows", "app_events_funnel", "clickstream_windows", "clickstream_heatmap",
+                 "cdc_booking_state", "user_state", "lake"):
+        progress = read_progress(directory, name)
+        assert progress is not None, name
+        assert progress["name"] == name
+
+
+def test_late_events_beyond_watermark_are_dropped_and_counted(env: dict[str, Any]) -> None:
+    settings, topics = env["settings"], env["topics"]
+    before = processed(env, "app_events")
+    produce(settings, topics.actual("topic_app_events"), "topic_app_events", LATE + ON_TIME, "user_id", env["serde"])
+    progress = run_once(env["ctx"], ["app_events"])
+    dropped = sum(op.get("numRowsDroppedByWatermark", 0) for p in progress["app_events_windows"]
+                  for op in p.get("stateOperators", []))
+    # Spark counts late rows at the state operator, after the partial aggregation: one per late
+    # (window, dimension, value) group, not one per event
+    assert dropped == len(data.expected_app_windows(LATE)) > 0
+    after = processed(env, "app_events")
+    late_window = data.iso_minute(data.window_start(LATE[0]["event_ts"], 5))
+    assert not [k for k in after if f"|{late_window}|" in k]
+    assert after == {**before, **{k: v for k, v in after.items() if k not in before or v != before[k]}}
+    counts = {k: v["event_count"] for k, v in after.items()}
+    assert counts == data.expected_app_windows(EVENTS + ON_TIME)
