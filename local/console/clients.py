@@ -61,17 +61,28 @@ class Clients:
     # -- kafka ---------------------------------------------------------------------------------
     def consumer(self, purpose: str) -> confluent_kafka.Consumer:
         """A consumer for ``assign()``-style reads: no group membership, no commits, EOF events on."""
-        return make_consumer(
-            self.settings,
-            group_id=f"eventbus-console-{purpose}",
-            **{"enable.partition.eof": True, "enable.auto.offset.store": False, "fetch.wait.max.ms": 20,
-               "socket.timeout.ms": max(1000, int(self.console.timeout_s * 1000))},
-        )
+        try:
+            return make_consumer(
+                self.settings,
+                group_id=f"eventbus-console-{purpose}",
+                **{"enable.partition.eof": True, "enable.auto.offset.store": False, "fetch.wait.max.ms": 20,
+                   "socket.timeout.ms": max(1000, int(self.console.timeout_s * 1000))},
+            )
+        except (confluent_kafka.KafkaException, SystemError) as exc:  # e.g. no MSK IAM token: no credentials
+            cause = exc.__cause__ or exc.__context__ or exc
+            hint = (" — the aws profile signs MSK IAM tokens with the AWS credentials of this machine"
+                    if self.settings.kafka_auth == "iam" else "")
+            raise DependencyError(f"cannot create a Kafka client for {self.settings.kafka_bootstrap}: {cause}{hint}"
+                                  ) from exc
 
     def admin(self) -> Any:
         with self._lock:
             if self._admin is None:
-                self._admin = make_admin(self.settings, client_id="eventbus-console")
+                try:
+                    self._admin = make_admin(self.settings, client_id="eventbus-console")
+                except (confluent_kafka.KafkaException, SystemError) as exc:
+                    raise DependencyError(f"cannot create a Kafka admin client for {self.settings.kafka_bootstrap}: "
+                                          f"{exc.__cause__ or exc.__context__ or exc}") from exc
             return self._admin
 
     def broker_error(self, exc: BaseException) -> DependencyError:
