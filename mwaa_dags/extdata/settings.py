@@ -12,17 +12,18 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
+
+from eventbus.settings import ComponentSettings
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
 LOCAL_REPLAY_URL = "http://127.0.0.1:8090"
 
 
-class DagSettings(BaseSettings):
+class DagSettings(ComponentSettings):
     """Base URLs of the external APIs, HTTP and retry policy, where the declarative config lives."""
 
-    model_config = SettingsConfigDict(env_prefix="EB_DAGS_", env_file=".env", env_file_encoding="utf-8",
-                                      extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="EB_DAGS_")
 
     #: Open-Meteo forecast API (no key).
     weather_url: str = "https://api.open-meteo.com"

@@ -111,7 +111,12 @@ def load_sources(path: Path) -> SourcesFile:
 
 
 def _explain(raw: Any, exc: ValidationError) -> str:
-    err = exc.errors()[0]
+    """Unknown keys first (a misspelt key is also a missing one), then the rest; at most three."""
+    errors = sorted(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")
+    return "; ".join(_explain_one(raw, err) for err in errors[:3])
+
+
+def _explain_one(raw: Any, err: Any) -> str:
     loc = list(err["loc"])
     where = "top level"
     if len(loc) >= 2 and loc[0] == "sources" and isinstance(loc[1], int):
@@ -120,7 +125,7 @@ def _explain(raw: Any, exc: ValidationError) -> str:
         except (KeyError, IndexError, TypeError, AttributeError):
             where = f"source #{loc[1]}"
         loc = loc[2:]
-    # Drop discriminator tags pydantic puts in the location (e.g. 'cursor').
+    # Drop the discriminator tags pydantic puts in the location (e.g. 'cursor').
     key = ".".join(str(p) for p in loc if p not in ("single_page", "page_number", "cursor"))
     if err["type"] == "extra_forbidden":
         return f"{where}: unknown key {key!r} — fix the spelling (see mwaa_dags/README.md, 'Adding a source')"
