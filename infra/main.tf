@@ -66,7 +66,8 @@ module "kms" {
 }
 
 module "network" {
-  source = "./modules/network"
+  source     = "./modules/network"
+  account_id = local.account_id
 
   name                     = var.name
   cidr                     = var.vpc_cidr

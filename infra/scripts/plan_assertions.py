@@ -68,6 +68,7 @@ MANAGED_POLICIES: dict[str, list[dict[str, Any]]] = {
 # role type). Lambda and the ECS task *execution* role are left out: their documentation gives no
 # confused-deputy condition for assuming the role, and an unsatisfied condition would break the role.
 SOURCE_ACCOUNT_SERVICES = {
+    "vpc-flow-logs.amazonaws.com",
     "scheduler.amazonaws.com",
     "emr-serverless.amazonaws.com",
     "airflow.amazonaws.com",
@@ -380,7 +381,25 @@ def check_iam_source(root: Path = INFRA) -> tuple[int, list[str]]:
     stmts = iam_statements(root)
     errors = [e for where, actions, resources in stmts for e in _statement_errors(where, actions, resources)]
     errors += check_master_secret_readers(root)
+    errors += check_trust_source(root)
     return len(iam_statements(root, deny=True)), errors
+
+
+def check_trust_source(root: Path = INFRA) -> list[str]:
+    """Every trust statement for a SOURCE_ACCOUNT_SERVICES principal names aws:SourceAccount (in the source,
+    so trusts whose JSON is only known at apply are covered too)."""
+    errors = []
+    for tf in sorted(root.rglob("*.tf")):
+        if ".terraform" in tf.parts or ".venv-checkov" in tf.parts:
+            continue
+        text = re.sub(r"#[^\n]*", "", tf.read_text())
+        for doc in _blocks(text, 'data "aws_iam_policy_document"'):
+            for stmt in _blocks(doc, "statement {"):
+                services = set(re.findall(r'"([a-z0-9.-]+\.amazonaws\.com)"', stmt)) & SOURCE_ACCOUNT_SERVICES
+                if services and "sts:AssumeRole" in stmt and "aws:SourceAccount" not in stmt:
+                    where = tf.relative_to(root.parent)
+                    errors.append(f"{where}: trust of {sorted(services)} without aws:SourceAccount")
+    return errors
 
 
 def check_master_secret_readers(root: Path = INFRA) -> list[str]:

@@ -205,3 +205,26 @@ module "compute" {
         f"{tmp_path.name}/main.tf:7: the Aurora master secret outside the bootstrap"
     ]
     assert pa.check_master_secret_readers() == []
+
+
+def test_trust_source_check_covers_trusts_known_only_at_apply(pa: ModuleType, tmp_path: Path) -> None:
+    (tmp_path / "main.tf").write_text('''
+data "aws_iam_policy_document" "assume" {
+  statement {
+    actions = ["sts:AssumeRole"]
+    principals {
+      type        = "Service"
+      identifiers = ["emr-serverless.amazonaws.com"]
+    }
+    condition {
+      test     = "ArnLike"
+      variable = "aws:SourceArn"
+      values   = [aws_emrserverless_application.this.arn]
+    }
+  }
+}
+''')
+    assert pa.check_trust_source(tmp_path) == [
+        f"{tmp_path.name}/main.tf: trust of ['emr-serverless.amazonaws.com'] without aws:SourceAccount"
+    ]
+    assert pa.check_trust_source() == []

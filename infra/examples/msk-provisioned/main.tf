@@ -28,6 +28,7 @@ module "kms" {
 
 module "network" {
   source              = "../../modules/network"
+  account_id          = local.account_id
   name                = var.name
   azs                 = local.azs
   enable_nat_gateway  = false

@@ -9,6 +9,7 @@ locals {
 }
 
 data "aws_region" "current" {}
+data "aws_partition" "current" {}
 
 # ---------------------------------------------------------------------------------------------
 # VPC, subnets, routing
@@ -269,6 +270,17 @@ data "aws_iam_policy_document" "flow_logs_assume" {
     principals {
       type        = "Service"
       identifiers = ["vpc-flow-logs.amazonaws.com"]
+    }
+    # Confused-deputy guard (VPC user guide, "IAM role for publishing flow logs to CloudWatch Logs").
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [var.account_id]
+    }
+    condition {
+      test     = "ArnLike"
+      variable = "aws:SourceArn"
+      values   = ["arn:${data.aws_partition.current.partition}:ec2:${data.aws_region.current.name}:${var.account_id}:vpc-flow-log/*"]
     }
   }
 }

@@ -3,6 +3,15 @@ variable "name" {
   type        = string
 }
 
+variable "account_id" {
+  description = "AWS account ID (aws:SourceAccount of the flow-logs role's trust policy)."
+  type        = string
+  validation {
+    condition     = can(regex("^[0-9]{12}$", var.account_id))
+    error_message = "account_id must be 12 digits."
+  }
+}
+
 variable "cidr" {
   description = "VPC CIDR block. Private subnets take /20s from the bottom, public /24s from the top."
   type        = string
