@@ -224,7 +224,8 @@ def build_mwaa(out: Path) -> Path:
             src,
             dags,
             dirs_exist_ok=True,
-            ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "tests", "requirements*.txt"),
+            # requirements/ holds the local Airflow pins (.venv-airflow), not code
+            ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "tests", "requirements*.txt", "requirements"),
         )
     if not dag_files(dags):
         raise PackagingError(
@@ -233,7 +234,8 @@ def build_mwaa(out: Path) -> Path:
             "enable_mwaa = false)"
         )
     copy_code(SHARED_CODE, dags)  # DAGs import eventbus; dags/ is on the workers' sys.path
-    (dags / ".airflowignore").write_text("eventbus/\nschemas/\n")
+    ignored = (dags / ".airflowignore").read_text() if (dags / ".airflowignore").exists() else ""
+    (dags / ".airflowignore").write_text(ignored + "eventbus/\nschemas/\n")  # the DAGs' own + shared code
     own = sorted(src.glob("requirements*.txt")) if src.is_dir() else []
     if own:
         shutil.copy2(own[0], dest / "requirements.txt")

@@ -297,7 +297,7 @@ variable "enable_mwaa" {
 variable "mwaa_airflow_version" {
   description = "Airflow version of the MWAA environment."
   type        = string
-  default     = "3.0.6"
+  default     = "3.2.1"
 }
 
 variable "mwaa_environment_class" {

@@ -15,10 +15,10 @@ variable "account_id" {
 variable "airflow_version" {
   description = "Airflow version; the newest MWAA runs (Airflow 3 on Python 3.12)."
   type        = string
-  default     = "3.0.6"
+  default     = "3.2.1"
   validation {
     condition     = can(regex("^[23]\\.[0-9]+\\.[0-9]+$", var.airflow_version))
-    error_message = "airflow_version must look like 3.0.6."
+    error_message = "airflow_version must look like 3.2.1."
   }
 }
 
