@@ -91,7 +91,8 @@ def fold(key: tuple[str], batches: Iterator[pd.DataFrame], state: Any, timeout_m
         yield _row(booking_id, s, deleted=True)
         return
     state.update(tuple(s[n] for n in names))
-    state.setTimeoutTimestamp(_ms(rows["commit_ts"].max()) + timeout_ms)
+    # event-time timeout: the latest change (or the watermark, when the changes are older) + the timeout
+    state.setTimeoutTimestamp(max(_ms(rows["commit_ts"].max()), state.getCurrentWatermarkMs()) + timeout_ms)
     if changed and s["has_booking"]:
         yield _row(booking_id, s, deleted=False)
 

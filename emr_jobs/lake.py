@@ -50,18 +50,26 @@ def write_batch(ctx: JobContext, batch: Any, batch_id: int) -> None:
         present = [r.topic for r in batch.select("topic").distinct().collect()]
         for name in present:
             logical = actual[name]
-            decoded = ctx.codec.decode(batch.where(F.col("topic") == name), logical)
-            good = decoded.where("error_type IS NULL").select(
-                "rec.*", F.col("partition").alias("kafka_partition"), F.col("offset").alias("kafka_offset"),
-                F.col("timestamp").alias("kafka_ts"),
-                F.date_format("timestamp", "yyyy-MM-dd").alias("date"), F.date_format("timestamp", "HH").alias("hour"))
-            good.write.mode("append").partitionBy("date", "hour").parquet(f"{ctx.cfg.lake()}/topic={logical}")
-            bad = decoded.where("error_type IS NOT NULL")
-            dl = dead_letters(bad, logical, ctx)
-            dl.write.format("kafka").options(**sink_options(ctx.settings)).option(
-                "topic", ctx.topic(DEAD_LETTER)).save()
+            decoded = ctx.codec.decode(batch.where(F.col("topic") == name), logical).persist()
+            kinds = {r["ok"]: r["n"] for r in decoded.groupBy(F.col("error_type").isNull().alias("ok")).agg(
+                F.count(F.lit(1)).alias("n")).collect()}
+            if kinds.get(True):
+                write_lake(ctx, decoded, logical)
+            if kinds.get(False):
+                dl = dead_letters(decoded.where("error_type IS NOT NULL"), logical, ctx)
+                dl.write.format("kafka").options(**sink_options(ctx.settings)).option(
+                    "topic", ctx.topic(DEAD_LETTER)).save()
+            decoded.unpersist()
     finally:
         batch.unpersist()
+
+
+def write_lake(ctx: JobContext, decoded: Any, logical: str) -> None:
+    good = decoded.where("error_type IS NULL").select(
+        "rec.*", F.col("partition").alias("kafka_partition"), F.col("offset").alias("kafka_offset"),
+        F.col("timestamp").alias("kafka_ts"),
+        F.date_format("timestamp", "yyyy-MM-dd").alias("date"), F.date_format("timestamp", "HH").alias("hour"))
+    good.write.mode("append").partitionBy("date", "hour").parquet(f"{ctx.cfg.lake()}/topic={logical}")
 
 
 def start(ctx: JobContext) -> list[Any]:

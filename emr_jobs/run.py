@@ -117,10 +117,15 @@ def run(jobs: list[str], once: bool = False, settings: Settings | None = None,
              f"checkpoints in {cfg.checkpoints()}, progress in {cfg.progress()}")
     try:
         while not stopping["flag"]:
-            active = [q for q in queries if q.isActive]
-            for q in queries:
-                if q.exception() is not None:
-                    raise JobError(f"query {q.name} failed: {q.exception().desc}")
+            try:
+                active = [q for q in queries if q.isActive]
+                failed = next((q for q in queries if q.exception() is not None), None)
+            except Exception:
+                if stopping["flag"]:  # a signal also reached the JVM (process group): it is going away
+                    break
+                raise
+            if failed is not None:
+                raise JobError(f"query {failed.name} failed: {failed.exception().desc}")
             if not active:
                 break
             time.sleep(1.0)

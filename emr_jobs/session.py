@@ -45,6 +45,7 @@ def build_session(app_name: str = "travel-streaming", cfg: SparkSettings | None 
         os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [repo, os.environ.get("PYTHONPATH")]))
     builder = SparkSession.builder.appName(app_name)
     if cfg.master:
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # bind to loopback, and say so quietly
         builder = builder.master(cfg.master)
         settings: dict[str, Any] = {
             "spark.jars": ",".join(connector_jars(cfg)),

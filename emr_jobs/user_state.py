@@ -133,7 +133,8 @@ def fold(key: tuple[str], batches: Iterator[pd.DataFrame], state: Any, timeout_m
     s["bookings"] = json.dumps(bookings)
     s["user_pos"] = json.dumps(list(user_pos))
     state.update(tuple(s[n] for n in STATE_NAMES))
-    state.setTimeoutTimestamp(int(pd.Timestamp(rows["row_ts"].max()).value // 1_000_000) + timeout_ms)
+    latest = int(pd.Timestamp(rows["row_ts"].max()).value // 1_000_000)
+    state.setTimeoutTimestamp(max(latest, state.getCurrentWatermarkMs()) + timeout_ms)
     if s["first_seen"] is not None:
         yield _output(user_id, s, bookings, deleted=False)
 
