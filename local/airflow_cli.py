@@ -18,6 +18,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from datetime import UTC, datetime
 from typing import Any
 
 from local import airflow
@@ -77,9 +78,16 @@ def check(timeout: float = 600) -> dict[str, Any]:
     missing = [d for d in DAG_IDS if d not in dags]
     if missing:
         raise StackError(f"the api-server does not list {missing} yet (the dag-processor parses every 30 s)")
+    from eventbus.kafka.reader import end_offsets, read_range
+    from eventbus.settings import get_settings
+
+    topic, settings = "topic_external_data", get_settings()
+    offsets = end_offsets(settings, topic)
     runs = {}
     for dag_id in DAG_IDS:
-        run = api("POST", f"/dags/{dag_id}/dagRuns", token, {"logical_date": None, "note": "airflow_cli check"})
+        # A logical date of now: Airflow gives the run the last whole interval of the DAG's schedule.
+        now = datetime.now(UTC).isoformat()
+        run = api("POST", f"/dags/{dag_id}/dagRuns", token, {"logical_date": now, "note": "airflow_cli check"})
         runs[dag_id] = run["dag_run_id"]
     t0 = time.monotonic()
     result: dict[str, dict[str, Any]] = {}
@@ -95,12 +103,17 @@ def check(timeout: float = 600) -> dict[str, Any]:
                                   "schedule": dags[dag_id].get("timetable_summary"),
                                   "seconds": _seconds(run), "wall_s": round(time.monotonic() - t0, 1)}
         time.sleep(1)
+    by_run = {r["run_id"]: d for d, r in result.items()}
+    counts = dict.fromkeys(result, 0)
+    for _, record in read_range(settings, offsets, end_offsets(settings, topic), topic):
+        if record["run_id"] in by_run:
+            counts[by_run[record["run_id"]]] += 1
+    for dag_id, n in counts.items():
+        result[dag_id]["records"] = n
     return {"runs": result, "rss_mb": airflow_rss_mb()}
 
 
 def _seconds(run: dict[str, Any]) -> float | None:
-    from datetime import datetime
-
     if not run.get("start_date") or not run.get("end_date"):
         return None
     start, end = (datetime.fromisoformat(run[k].replace("Z", "+00:00")) for k in ("start_date", "end_date"))
@@ -161,12 +174,12 @@ def main(argv: list[str] | None = None) -> int:
             env = {**os.environ, **airflow.airflow_env(context())}
             return subprocess.run([str(airflow.AIRFLOW), *args.args], env=env, check=False).returncode
         report = check()
-        print(f"{'dag':<26} {'state':<8} {'schedule':<14} {'run s':>6}")
+        print(f"{'dag':<26} {'state':<8} {'schedule':<14} {'run s':>6} {'records in topic_external_data':>31}")
         for dag_id, r in report["runs"].items():
-            print(f"{dag_id:<26} {r['state']:<8} {r['schedule']!s:<14} {r['seconds']!s:>6}")
+            print(f"{dag_id:<26} {r['state']:<8} {r['schedule']!s:<14} {r['seconds']!s:>6} {r['records']:>31}")
         print("RSS MB: " + ", ".join(f"{k} {v}" for k, v in report["rss_mb"].items())
               + f" — total {sum(report['rss_mb'].values()):.0f}")
-        return 0 if all(r["state"] == "success" for r in report["runs"].values()) else 1
+        return 0 if all(r["state"] == "success" and r["records"] > 0 for r in report["runs"].values()) else 1
     except StackError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

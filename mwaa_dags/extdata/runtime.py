@@ -33,13 +33,16 @@ def default_args(settings: DagSettings) -> dict[str, Any]:
 
 
 def current_interval(period: timedelta) -> tuple[Interval, str | None]:
-    """The running task's data interval (a run without one covers ``period`` up to its logical date)."""
+    """The running task's data interval. A run without one (a manual run with no logical date) covers the
+    last whole ``period`` before the run was requested — the same for every task of the run."""
     from airflow.sdk import get_current_context
 
     ctx = get_current_context()
+    dag_run = ctx.get("dag_run")
     start, end = ctx.get("data_interval_start"), ctx.get("data_interval_end")
     if start is None or end is None or start == end:
-        end = ctx.get("logical_date") or datetime.now(UTC)
+        anchor = ctx.get("logical_date") or getattr(dag_run, "run_after", None) or datetime.now(UTC)
+        step = int(period.total_seconds())
+        end = datetime.fromtimestamp(int(anchor.timestamp()) // step * step, UTC)
         start = end - period
-    dag_run = ctx.get("dag_run")
     return Interval.parse(start, end), getattr(dag_run, "run_id", None)
