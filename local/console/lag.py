@@ -19,7 +19,10 @@ def consumer_groups(clients: Clients) -> dict[str, Any]:
     timeout = clients.console.timeout_s
     deadline = time.monotonic() + timeout
     try:
+        admin.list_topics(timeout=timeout)  # a broker that does not answer is an error, not "no groups"
         listed = admin.list_consumer_groups(request_timeout=timeout).result(timeout=timeout)
+        if listed.errors and not listed.valid:
+            raise KafkaException(listed.errors[0])
         ids = sorted(g.group_id for g in listed.valid)
         groups = []
         consumer = clients.consumer("lag")
