@@ -64,8 +64,8 @@ def _serve(args: argparse.Namespace) -> int:
 
 def _peek(args: argparse.Namespace) -> int:
     from local.console.clients import Clients
+    from local.console.filters import parse_filter
     from local.console.peek import peek
-    from local.console.reading import parse_filter
 
     clients = Clients()
     spec = clients.topic(args.topic)

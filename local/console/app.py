@@ -28,8 +28,9 @@ from eventbus.exceptions import EventBusError, UnknownTopicError
 from local.console import lag, sources, spark
 from local.console.clients import Clients
 from local.console.exceptions import ConsoleError, DependencyError
+from local.console.filters import parse_cursor, parse_filter
 from local.console.follow import follow
-from local.console.reading import parse_cursor, parse_filter, read_latest
+from local.console.reading import read_latest
 from local.console.topics import RateSampler
 
 STATIC = Path(__file__).resolve().parent / "static"

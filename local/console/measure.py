@@ -104,6 +104,8 @@ def main(argv: list[str] | None = None) -> int:
                 page.wait_for_function(f"document.body.dataset.loaded === {name!r}", timeout=60_000)
                 if name == "topics":
                     page.wait_for_timeout(300)
+                if name == "lag":  # a few refreshes: points on the CDC lag chart
+                    page.wait_for_timeout(16_000)
                 page.screenshot(path=str(args.screenshots / f"{name}.png"))
         browser.close()
     load_s = time.monotonic() - t_load0

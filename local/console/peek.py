@@ -18,7 +18,8 @@ from typing import Any, TextIO
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
 from local.console.clients import Clients
-from local.console.reading import Filter, read_latest, to_row, watermarks
+from local.console.filters import Filter
+from local.console.reading import read_latest, to_row, watermarks
 
 
 def _line(topic: str, row: dict[str, Any]) -> str:

@@ -23,8 +23,8 @@ from eventbus.settings import Settings
 from local.console.app import create_app
 from local.console.clients import Clients
 from local.console.config import ConsoleSettings
+from local.console.filters import Filter
 from local.console.peek import peek
-from local.console.reading import Filter
 from local.health import wait_until
 
 SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"

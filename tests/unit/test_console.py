@@ -15,8 +15,9 @@ from eventbus.settings import Settings
 from local.console import spark
 from local.console.config import ConsoleSettings
 from local.console.exceptions import BadInputError
+from local.console.filters import format_cursor, parse_cursor, parse_filter
 from local.console.follow import _belongs, check
-from local.console.reading import format_cursor, json_safe, parse_cursor, parse_filter
+from local.console.reading import json_safe
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -121,10 +121,11 @@ async function loadMessages(q, before) {
 }
 
 // --- Lag ----------------------------------------------------------------------------------------
+const cdcHistory = [];
 async function lagPage(first) {
   if (first) {
     view.innerHTML = `<h2>Lag</h2><h3>Consumer groups (committed offset vs end offset)</h3><div id="groups"></div>
-      <h3>CDC replication slot</h3><div id="cdc"></div>
+      <h3>CDC replication slot</h3><div class="chart"><canvas id="cdc-lag"></canvas></div><div id="cdc"></div>
       <h3>Spark queries <a class="muted" id="spark-link" target="_blank">Spark UI</a></h3>
       <div class="chart"><canvas id="spark-rates"></canvas></div><div id="spark"></div>`;
   }
@@ -137,6 +138,16 @@ async function lagPage(first) {
        <td class="num">${fmtNum(p.end)}</td><td class="num">${fmtNum(p.lag)}</td></tr>`)));
   const relay = data.cdc.relay, slots = data.cdc.slots;
   const st = relay.ok ? relay.status : {};
+  // The slot's lag since this page opened (a point per refresh): PostgreSQL's bytes, the relay's ms.
+  if (first) cdcHistory.length = 0;
+  const slotBytes = slots.ok ? slots.slots.reduce((n, sl) => n + (sl.lag_bytes || 0), 0) : null;
+  cdcHistory.push([new Date().toISOString().slice(11, 19), slotBytes, relay.ok ? st.lag_ms : null]);
+  if (cdcHistory.length > 180) cdcHistory.shift();
+  chart("cdc-lag", {type: "line", data: {labels: cdcHistory.map((h) => h[0]), datasets: [
+    {label: "slot lag bytes (pg_replication_slots)", data: cdcHistory.map((h) => h[1]), borderColor: "#2f6fdf", yAxisID: "y", pointRadius: 2},
+    {label: "relay lag ms (:9187/status)", data: cdcHistory.map((h) => h[2]), borderColor: "#e4572e", yAxisID: "ms", pointRadius: 2}]},
+    options: {scales: {y: {beginAtZero: true, title: {display: true, text: "bytes"}},
+                       ms: {type: "linear", axis: "y", beginAtZero: true, position: "right", grid: {drawOnChartArea: false}, title: {display: true, text: "ms"}}}}});
   document.getElementById("cdc").innerHTML =
     (relay.ok ? `<p>relay <span class="badge ok">${esc(st.state)}</span> slot ${esc(st.slot)}: lag <b>${fmtNum(st.lag_bytes)}</b> bytes,
       <b>${fmtNum(st.lag_ms)}</b> ms (oldest unacknowledged transaction), ${fmtNum(st.inflight_records)} in flight,
