@@ -41,19 +41,24 @@ def dag_env(database: str = "airflow_test", **extra: str) -> dict[str, str]:
     return {**os.environ, **airflow.airflow_env(ctx, database), "PYTHONPATH": str(airflow.DAGS_DIR), **extra}
 
 
-def run_dag(dag_id: str, date: str, env: dict[str, str] | None = None,
-            timeout: float = 600) -> tuple[int, dict[str, Any] | None, str]:
-    """(exit code, the run's JSON summary, the whole output) of ``extdata.cli test``."""
+def run_dags(pairs: list[tuple[str, str]], env: dict[str, str] | None = None,
+             timeout: float = 900) -> tuple[int, list[dict[str, Any]], str]:
+    """Run each (DAG id, logical date) with ``dag.test()``, in one .venv-airflow process (one Airflow
+    import for all): (exit code, the runs' JSON summaries in order, the whole output)."""
     _need_airflow()
     proc = subprocess.run(
-        [str(airflow.VENV / "bin" / "python"), "-m", "extdata.cli", "test", dag_id, date],
+        [str(airflow.VENV / "bin" / "python"), "-m", "extdata.cli", "test", *[x for p in pairs for x in p]],
         env=env or dag_env(), capture_output=True, text=True, timeout=timeout, cwd=airflow.REPO_ROOT,
         check=False,
     )
     out = proc.stdout + proc.stderr
-    summary = next((json.loads(line.split(" ", 1)[1]) for line in out.splitlines() if line.startswith("DAG_RUN ")),
-                   None)
-    return proc.returncode, summary, out
+    summaries = [json.loads(line.split(" ", 1)[1]) for line in out.splitlines() if line.startswith("DAG_RUN ")]
+    return proc.returncode, summaries, out
+
+
+def run_dag(dag_id: str, date: str, env: dict[str, str] | None = None) -> tuple[int, dict[str, Any] | None, str]:
+    code, summaries, out = run_dags([(dag_id, date)], env)
+    return code, (summaries[0] if summaries else None), out
 
 
 # --- the stack's api-server ------------------------------------------------------------------------

@@ -150,7 +150,7 @@ def bluesky_search(q: dict[str, str]) -> Answer:
     while hour < until:
         r = rng("bsky", q.get("q", ""), hour.isoformat())
         local = (hour.hour + 7) % 24
-        for j in range(round(r.uniform(4, 16) * (0.3 if local < 7 else 1.0))):
+        for j in range(round(r.uniform(10, 30) * (0.3 if local < 7 else 1.0))):
             ts = hour + timedelta(seconds=r.randrange(3600))
             if not since <= ts < until:
                 continue

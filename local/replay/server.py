@@ -7,7 +7,8 @@ Control endpoints, for tests and drills::
 
     GET  /health                   {"status": "ok", "apis": [...]}
     GET  /_replay/stats            requests served per host (and faults injected)
-    POST /_replay/faults           {"<host>": {"mode": "500" | "timeout", "times": -1}}  (-1 = until cleared)
+    POST /_replay/faults           {"<host>": {"mode": "500" | "timeout", "times": -1, "match": ""}}
+                                   (-1 = until cleared; only requests whose path+query contain `match`)
     DELETE /_replay/faults
 
     >>> server = ReplayServer(port=0).start()       # a free port, in a thread
@@ -24,7 +25,7 @@ import time
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, unquote_plus, urlsplit
 
 from local.replay.apis import ROUTES
 
@@ -56,20 +57,22 @@ class ReplayServer:
         self.httpd.shutdown()
         self.httpd.server_close()
 
-    def inject(self, host: str, mode: str, times: int = -1) -> None:
+    def inject(self, host: str, mode: str, times: int = -1, match: str = "") -> None:
+        """Make ``host`` answer 500 (or hang past the client's timeout) ``times`` times (-1: until
+        cleared), for the requests whose path and query contain ``match`` (all when empty)."""
         if mode not in ("500", "timeout"):
             raise ValueError(f"fault mode {mode!r}: use '500' or 'timeout'")
         with self._lock:
-            self.faults[host] = {"mode": mode, "times": times}
+            self.faults[host] = {"mode": mode, "times": times, "match": match}
 
     def clear(self) -> None:
         with self._lock:
             self.faults.clear()
 
-    def _fault(self, host: str) -> str | None:
+    def _fault(self, host: str, raw_path: str) -> str | None:
         with self._lock:
             fault = self.faults.get(host)
-            if not fault or fault["times"] == 0:
+            if not fault or fault["times"] == 0 or fault["match"] not in unquote_plus(raw_path):
                 return None
             if fault["times"] > 0:
                 fault["times"] -= 1
@@ -89,7 +92,7 @@ class ReplayServer:
                 return 200, {"faults": {}}
             try:
                 for host, f in json.loads(body or b"{}").items():
-                    self.inject(host, str(f.get("mode", "500")), int(f.get("times", -1)))
+                    self.inject(host, str(f.get("mode", "500")), int(f.get("times", -1)), str(f.get("match", "")))
             except (ValueError, AttributeError, TypeError) as exc:
                 return 400, {"error": f"bad fault spec: {exc} — send {{host: {{mode: '500'|'timeout', times: n}}}}"}
             return 200, {"faults": self.faults}
@@ -100,7 +103,9 @@ class ReplayServer:
         for route_host, pattern, handler in ROUTES:
             if route_host == host and (m := pattern.match("/" + api_path)):
                 self.stats[host] += 1
-                fault = self._fault(host)
+                fault = self._fault(host, raw_path)
+                if fault:
+                    self.stats[f"{host} {fault}"] += 1
                 if fault == "500":
                     return 500, {"error": "Internal Server Error (injected by the replay server)"}
                 if fault == "timeout":

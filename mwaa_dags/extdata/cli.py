@@ -1,10 +1,12 @@
-"""``python -m extdata.cli``: run one DAG for one logical date with ``dag.test()`` (no scheduler needed).
+"""``python -m extdata.cli``: run DAGs for logical dates with ``dag.test()`` (no scheduler needed).
 
     PYTHONPATH=mwaa_dags .venv-airflow/bin/python -m extdata.cli test weather_data_ingestion 2026-01-15T06:00:00Z
 
-It needs Airflow's metadata database (``AIRFLOW__DATABASE__SQL_ALCHEMY_CONN``; ``make dag`` points it at
-the stack's PostgreSQL) and prints one JSON line: the run's state, each task's state and try number,
-the seconds it took. Exit 0 when the run succeeded, 1 when it failed, 2 on a usage error.
+Several ``DAG DATE`` pairs run one after the other in this one process (Airflow is imported once). It
+needs Airflow's metadata database (``AIRFLOW__DATABASE__SQL_ALCHEMY_CONN``; ``make dag`` points it at the
+stack's PostgreSQL) and prints a ``DAG_RUN {json}`` line per run: its state, each task's state, try number
+and return value, the seconds it took. Exit 0 when every run succeeded, 1 when one failed, 2 on a usage
+error.
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ def _one_execution_api() -> None:
         from airflow.sdk.execution_time import supervisor
     except ImportError:  # another Airflow layout: keep its behaviour
         return
-    if hasattr(supervisor, "in_process_api_server"):
+    if hasattr(supervisor, "in_process_api_server") and not hasattr(supervisor.in_process_api_server, "cache_info"):
         supervisor.in_process_api_server = functools.cache(supervisor.in_process_api_server)
 
 
@@ -52,12 +54,17 @@ def run(dag_id: str, logical_date: datetime) -> dict[str, Any]:
     t0 = time.monotonic()
     dr = dag.test(logical_date=logical_date)
     took = time.monotonic() - t0
+    from airflow.models.xcom import XComModel
     from airflow.utils.session import create_session
 
     with create_session() as session:
         tis = dr.get_task_instances(session=session)
         tasks = {f"{ti.task_id}[{ti.map_index}]" if ti.map_index >= 0 else ti.task_id:
                  {"state": str(ti.state), "try_number": ti.try_number} for ti in tis}
+        for x in session.scalars(XComModel.get_many(run_id=dr.run_id, dag_ids=dag_id, key="return_value")):
+            name = f"{x.task_id}[{x.map_index}]" if x.map_index >= 0 else x.task_id
+            if name in tasks:
+                tasks[name]["returned"] = XComModel.deserialize_value(x)
     return {"dag_id": dag_id, "run_id": dr.run_id, "state": str(dr.state), "seconds": round(took, 2),
             "data_interval_start": dr.data_interval_start.isoformat() if dr.data_interval_start else None,
             "data_interval_end": dr.data_interval_end.isoformat() if dr.data_interval_end else None,
@@ -68,18 +75,27 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m extdata.cli", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     t = sub.add_parser("test", help="run one DAG for one logical date (dag.test) and print a JSON summary")
-    t.add_argument("dag_id", help="weather_data_ingestion | maps_data_ingestion | config_driven_pipeline")
-    t.add_argument("date", help="logical date, ISO-8601 (UTC if no offset), e.g. 2026-01-15T06:00:00Z")
+    t.add_argument("runs", nargs="+", metavar="DAG DATE",
+                   help="pairs: a DAG id (weather_data_ingestion | maps_data_ingestion | config_driven_pipeline) "
+                        "and a logical date, ISO-8601 (UTC if no offset), e.g. 2026-01-15T06:00:00Z")
     args = parser.parse_args(argv)
-    try:
-        when = datetime.fromisoformat(args.date.replace("Z", "+00:00"))
-    except ValueError:
-        print(f"bad date {args.date!r}: use ISO-8601, e.g. 2026-01-15T06:00:00Z", file=sys.stderr)
+    if len(args.runs) % 2:
+        print("give DAG DATE pairs, e.g. weather_data_ingestion 2026-01-15T06:00:00Z", file=sys.stderr)
         return 2
-    when = when if when.tzinfo else when.replace(tzinfo=UTC)
-    summary = run(args.dag_id, when)
-    print("DAG_RUN " + json.dumps(summary), flush=True)
-    return 0 if summary["state"] == "success" else 1
+    pairs = []
+    for dag_id, date in zip(args.runs[::2], args.runs[1::2], strict=True):
+        try:
+            when = datetime.fromisoformat(date.replace("Z", "+00:00"))
+        except ValueError:
+            print(f"bad date {date!r}: use ISO-8601, e.g. 2026-01-15T06:00:00Z", file=sys.stderr)
+            return 2
+        pairs.append((dag_id, when if when.tzinfo else when.replace(tzinfo=UTC)))
+    ok = True
+    for dag_id, when in pairs:
+        summary = run(dag_id, when)
+        print("DAG_RUN " + json.dumps(summary, default=str), flush=True)
+        ok = ok and summary["state"] == "success"
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":
