@@ -26,6 +26,7 @@ class Fetcher:
     def __init__(self, settings: DagSettings, client: httpx.Client | None = None) -> None:
         self.settings = settings
         self.calls = 0
+        self._last_call: dict[str, float] = {}
         self._client = client or httpx.Client(
             timeout=settings.http_timeout_s, headers={"User-Agent": settings.user_agent}, follow_redirects=True
         )
@@ -37,9 +38,17 @@ class Fetcher:
         self._client.close()
 
     def get_json(
-        self, source: str, url: str, params: dict[str, Any] | None = None, headers: dict[str, str] | None = None
+        self, source: str, url: str, params: dict[str, Any] | None = None, headers: dict[str, str] | None = None,
+        min_interval_s: float = 0.0,
     ) -> Any:
-        """GET ``url`` and parse JSON; after ``http_attempts`` failures raise ``SourceError`` naming ``source``."""
+        """GET ``url`` and parse JSON; after ``http_attempts`` failures raise ``SourceError`` naming ``source``.
+        ``min_interval_s`` spaces calls to the same host (APIs with a rate policy, e.g. Nominatim's 1/s)."""
+        if min_interval_s:
+            host = url.split("/")[2]
+            wait = self._last_call.get(host, 0.0) + min_interval_s - time.monotonic()
+            if wait > 0:
+                time.sleep(wait)
+            self._last_call[host] = time.monotonic()
         attempts = self.settings.http_attempts
         last = ""
         for attempt in range(1, attempts + 1):

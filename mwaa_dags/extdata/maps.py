@@ -19,7 +19,8 @@ POI = (("tourism", "attraction"), ("tourism", "museum"), ("tourism", "hotel"), (
 
 def geocode(dest: Destination, fetcher: Fetcher, settings: DagSettings) -> Any:
     body = fetcher.get_json(SOURCE, settings.url(settings.geocode_url, "/search"),
-                            {"q": dest.query, "format": "jsonv2", "limit": 1})
+                            {"q": dest.query, "format": "jsonv2", "limit": 1},
+                            min_interval_s=0.0 if settings.replay() else settings.geocode_interval_s)
     if not isinstance(body, list) or not body:
         raise SourceError(SOURCE, f"the geocoder found no place for {dest.query!r} — fix `query` in "
                                   "mwaa_dags/config/destinations.yaml")

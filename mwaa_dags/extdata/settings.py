@@ -29,6 +29,8 @@ class DagSettings(ComponentSettings):
     weather_url: str = "https://api.open-meteo.com"
     #: Nominatim geocoding API (no key; 1 request/s policy — the DAG is daily and small).
     geocode_url: str = "https://nominatim.openstreetmap.org"
+    #: Seconds between two geocoding calls to the real API (Nominatim's usage policy: at most 1 per second).
+    geocode_interval_s: float = Field(default=1.1, ge=0)
     #: Overpass API (points of interest from OpenStreetMap).
     poi_url: str = "https://overpass-api.de"
     #: Send every external call to this replay server instead (the API's host becomes the first path

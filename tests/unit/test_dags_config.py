@@ -167,3 +167,15 @@ def test_client_error_is_not_retried(replay: ReplayServer) -> None:
 def test_replay_server_names_what_it_has(replay: ReplayServer) -> None:
     resp = httpx.get(f"{replay.url}/example.org/v1/nothing")
     assert resp.status_code == 404 and "api.open-meteo.com" in resp.json()["error"]
+
+
+def test_rate_limited_api_calls_are_spaced(replay: ReplayServer) -> None:
+    import time
+
+    s = fast(replay)
+    url = s.url("https://nominatim.openstreetmap.org", "/search")
+    with Fetcher(s) as f:
+        t0 = time.monotonic()
+        for _ in range(3):
+            assert f.get_json("maps", url, {"q": "Hue, Vietnam"}, min_interval_s=0.25)[0]["name"] == "Hue"
+        assert time.monotonic() - t0 >= 0.5
