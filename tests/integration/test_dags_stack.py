@@ -8,6 +8,7 @@ import urllib.request
 
 from local import airflow
 from local.airflow_cli import DAG_IDS, api, api_token, check
+from local.health import wait_until
 
 SCHEDULES = {"weather_data_ingestion": "0 */6 * * *", "maps_data_ingestion": "0 0 * * *",
              "config_driven_pipeline": "0 * * * *"}
@@ -17,7 +18,13 @@ def test_ui_lists_the_dags_and_triggered_runs_succeed() -> None:
     with urllib.request.urlopen(airflow.API_URL + "/", timeout=30) as resp:
         assert resp.status == 200 and "<html" in resp.read(2000).decode(errors="replace").lower()
     token = api_token()
-    dags = {d["dag_id"]: d for d in api("GET", "/dags?limit=100", token)["dags"]}
+
+    def listed() -> dict:
+        return {d["dag_id"]: d for d in api("GET", "/dags?limit=100", token)["dags"]}
+
+    # A freshly started stack: the dag-processor's first parse of mwaa_dags/ may still be under way.
+    wait_until(lambda: set(DAG_IDS) <= set(listed()), 180, "the three DAGs listed by the api-server", interval=2)
+    dags = listed()
     assert {d: dags[d]["timetable_summary"] for d in DAG_IDS} == SCHEDULES
     assert not any(dags[d]["is_paused"] for d in DAG_IDS)
     report = check(timeout=480)
