@@ -34,8 +34,8 @@ def _local_session(endpoint_url: str, region: str) -> Any:
     try:
         from localstack_client.session import Session
     except ImportError:
-        raise ConfigurationError("the local profile needs localstack-client — pip install "
-                                 "'travel-data-sources[local]' (or `make install`)") from None
+        raise ConfigurationError("the local profile needs localstack-client (a core dependency) — pip install "
+                                 "travel-data-sources (or `make install`)") from None
 
     url = urlparse(endpoint_url)
     if url.scheme not in ("http", "https") or not url.hostname:
