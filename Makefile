@@ -159,7 +159,7 @@ dag: $(STAMP) $(AF_STAMP) ## run one DAG once on the running stack: make dag DAG
 airflow: $(STAMP) $(AF_STAMP) ## the airflow CLI with the stack's config: make airflow ARGS="dags list"
 	$(PY) -m local.airflow_cli airflow $(ARGS)
 
-airflow-check: $(STAMP) $(AF_STAMP) ## trigger each DAG on the stack's Airflow (127.0.0.1:8080), wait, print run seconds + Airflow RSS
+airflow-check: $(STAMP) $(AF_STAMP) ## trigger each DAG on the stack's Airflow (127.0.0.1:8080), wait, print run seconds, records, Airflow memory
 	$(PY) -m local.airflow_cli check
 
 # ---------------------------------------------------------------------------------------------

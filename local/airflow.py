@@ -78,6 +78,10 @@ def airflow_env(ctx: Ctx, database: str = "airflow") -> dict[str, str]:
         "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "30",
         "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
         "AIRFLOW__TRIGGERER__CAPACITY": "100",
+        # Task processes call the api-server's execution API; on a busy 2-core box the default 5 s timeout
+        # x 5 retries fails tasks that would have succeeded.
+        "AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT": "30",
+        "AIRFLOW__WORKERS__EXECUTION_API_RETRIES": "10",
         "EB_PROFILE": "local",
         "EB_DAGS_REPLAY_URL": f"http://127.0.0.1:{REPLAY_PORT}",
         **emulator.DUMMY_CREDENTIALS,

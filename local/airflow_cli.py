@@ -3,6 +3,7 @@
     python -m local.airflow_cli dag weather_data_ingestion 2026-01-15T06:00:00Z   # dag.test(), one run
     python -m local.airflow_cli airflow dags list                                  # any airflow command
     python -m local.airflow_cli check                                              # trigger all 3, wait, measure
+    python -m local.airflow_cli restart             # the Airflow programs again, with local/airflow.py's config
 
 ``dag`` runs against the replay server, Kafka and the emulator's S3 of the running stack, with its
 metadata in the ``airflow_test`` database (no scheduler there to race with ``dag.test()``).
@@ -17,6 +18,7 @@ import os
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from datetime import UTC, datetime
 from typing import Any
@@ -64,16 +66,26 @@ def run_dag(dag_id: str, date: str, env: dict[str, str] | None = None) -> tuple[
 # --- the stack's api-server ------------------------------------------------------------------------
 def api_token(base: str = airflow.API_URL) -> str:
     """A JWT from the simple auth manager (all-admins mode: no password on 127.0.0.1)."""
-    with urllib.request.urlopen(f"{base}/auth/token", timeout=10) as resp:
-        return str(json.load(resp)["access_token"])
+    try:
+        with urllib.request.urlopen(f"{base}/auth/token", timeout=60) as resp:
+            return str(json.load(resp)["access_token"])
+    except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
+        raise StackError(f"no token from the Airflow api-server at {base} ({exc}) — is the stack up "
+                         "(`make local-status`)?") from None
 
 
 def api(method: str, path: str, token: str, body: Any = None, base: str = airflow.API_URL) -> Any:
     req = urllib.request.Request(f"{base}/api/v2{path}", method=method,
                                  data=None if body is None else json.dumps(body).encode(),
                                  headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=30) as resp:
-        return json.load(resp)
+    try:
+        with urllib.request.urlopen(req, timeout=60) as resp:
+            return json.load(resp)
+    except urllib.error.HTTPError as exc:
+        raise StackError(f"{method} {base}/api/v2{path} answered {exc.code}: {exc.read()[:300]!r}") from None
+    except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
+        raise StackError(f"the Airflow api-server at {base} did not answer {method} {path} ({exc}) — "
+                         "is the stack up (`make local-status`)?") from None
 
 
 def check(timeout: float = 600) -> dict[str, Any]:
@@ -102,7 +114,10 @@ def check(timeout: float = 600) -> dict[str, Any]:
         for dag_id, run_id in runs.items():
             if dag_id in result:
                 continue
-            run = api("GET", f"/dags/{dag_id}/dagRuns/{run_id}", token)
+            try:
+                run = api("GET", f"/dags/{dag_id}/dagRuns/{run_id}", token)
+            except StackError:
+                continue  # a busy api-server (1 worker, shared with the tasks' execution API): ask again
             if run["state"] in ("success", "failed"):
                 result[dag_id] = {"state": run["state"], "run_id": run_id,
                                   "schedule": dags[dag_id].get("timetable_summary"),
@@ -126,34 +141,63 @@ def _seconds(run: dict[str, Any]) -> float | None:
 
 
 def airflow_rss_mb() -> dict[str, float]:
-    """Resident memory of each Airflow program's process tree (supervisord's children), in MB."""
+    """Memory of each Airflow program's process tree (supervisord's children), in MB: PSS (shared pages
+    split between the processes sharing them — the forked executor workers share most of theirs)."""
+    from local.supervision import Supervisor
+
+    sup = Supervisor(context().state)
+    names = set(sup.names())
+    out = {}
+    for spec in airflow.SPECS:
+        pid = int(sup.info(spec.name).get("pid") or 0) if spec.name in names else 0
+        if pid:
+            out[spec.name] = round(sum(_pss_kb(p) for p in _tree(pid)) / 1024, 1)
+    return out
+
+
+def _tree(pid: int) -> list[int]:
+    ps = subprocess.run(["ps", "-e", "-o", "pid=,ppid="], capture_output=True, text=True, check=True).stdout
+    children: dict[int, list[int]] = {}
+    for line in ps.splitlines():
+        p, pp = map(int, line.split())
+        children.setdefault(pp, []).append(p)
+    found, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        found.append(p)
+        todo += children.get(p, [])
+    return found
+
+
+def _pss_kb(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as fh:
+            return next((int(line.split()[1]) for line in fh if line.startswith("Pss:")), 0)
+    except OSError:  # gone meanwhile, or not ours to read
+        return 0
+
+
+def restart() -> None:
+    """Restart the Airflow programs (and the replay server) with the configuration ``local/airflow.py`` gives
+    now: supervisord's config is rewritten and their process groups are replaced; nothing else restarts."""
+    from local import stack
     from local.supervision import Supervisor
 
     ctx = context()
     sup = Supervisor(ctx.state)
-    out = {}
+    if not sup.running():
+        raise StackError("the stack is not running — `make local-up`")
+    present = {s.name for s in stack._supervised(sup)}
+    sup.add([stack._resolve(s, ctx) for s in stack.PROGRAMS if s.name in present])
+    rpc = sup._rpc()
     for spec in airflow.SPECS:
-        names = set(sup.names())
-        pid = int(sup.info(spec.name).get("pid") or 0) if spec.name in names else 0
-        if pid:
-            out[spec.name] = round(_tree_rss_kb(pid) / 1024, 1)
-    return out
-
-
-def _tree_rss_kb(pid: int) -> int:
-    ps = subprocess.run(["ps", "-e", "-o", "pid=,ppid=,rss="], capture_output=True, text=True, check=True).stdout
-    rows = [tuple(map(int, line.split())) for line in ps.splitlines() if line.strip()]
-    children: dict[int, list[int]] = {}
-    rss = {}
-    for p, pp, r in rows:
-        children.setdefault(pp, []).append(p)
-        rss[p] = r
-    total, todo = 0, [pid]
-    while todo:
-        p = todo.pop()
-        total += rss.get(p, 0)
-        todo += children.get(p, [])
-    return total
+        if spec.name in present:
+            sup.stop(spec.name)
+            rpc.supervisor.removeProcessGroup(spec.name)
+            rpc.supervisor.addProcessGroup(spec.name)
+    for spec in airflow.SPECS:
+        if spec.name in present:
+            print(f"{spec.name}: healthy after {stack.start_program(spec.name, timeout=300):.1f}s", flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -164,7 +208,8 @@ def main(argv: list[str] | None = None) -> int:
     d.add_argument("date", help="logical date, ISO-8601, e.g. 2026-01-15T06:00:00Z")
     a = sub.add_parser("airflow", help="run an airflow CLI command with the stack's configuration")
     a.add_argument("args", nargs=argparse.REMAINDER)
-    sub.add_parser("check", help="trigger each DAG on the stack's Airflow, wait, print seconds and RSS")
+    sub.add_parser("check", help="trigger each DAG on the stack's Airflow, wait, print seconds, records, memory")
+    sub.add_parser("restart", help="restart the stack's Airflow programs with the current local/airflow.py config")
     args = parser.parse_args(argv)
     try:
         if args.command == "dag":
@@ -178,11 +223,14 @@ def main(argv: list[str] | None = None) -> int:
             _need_airflow()
             env = {**os.environ, **airflow.airflow_env(context())}
             return subprocess.run([str(airflow.AIRFLOW), *args.args], env=env, check=False).returncode
+        if args.command == "restart":
+            restart()
+            return 0
         report = check()
         print(f"{'dag':<26} {'state':<8} {'schedule':<14} {'run s':>6} {'records in topic_external_data':>31}")
         for dag_id, r in report["runs"].items():
             print(f"{dag_id:<26} {r['state']:<8} {r['schedule']!s:<14} {r['seconds']!s:>6} {r['records']:>31}")
-        print("RSS MB: " + ", ".join(f"{k} {v}" for k, v in report["rss_mb"].items())
+        print("memory (PSS) MB: " + ", ".join(f"{k} {v}" for k, v in report["rss_mb"].items())
               + f" — total {sum(report['rss_mb'].values()):.0f}")
         return 0 if all(r["state"] == "success" and r["records"] > 0 for r in report["runs"].values()) else 1
     except StackError as exc:
