@@ -43,7 +43,7 @@ def check_topics(settings: Settings, cfg: SparkSettings, logical: list[str]) -> 
 
     admin = make_admin(settings, client_id="emr-jobs-check")
     try:
-        present = set(admin.list_topics(timeout=10).topics)
+        present = set(admin.list_topics(timeout=5).topics)
     except KafkaException as exc:
         raise JobError(f"Kafka broker at {settings.kafka_bootstrap} unreachable{local_hint(settings.kafka_bootstrap)}"
                        f" (or set EB_KAFKA_BOOTSTRAP): {exc.args[0].str() if exc.args else exc}") from None

@@ -96,7 +96,8 @@ class WireCodec:
         byte0, byte1 = F.hex(F.substring(value, 1, 1)), F.hex(F.substring(value, 2, 1))
         rec: Any = None
         for vid, writer in versions.items():
-            opts = {**AVRO_OPTIONS, "avroSchema": writer}
+            # a resolving reader only when this version differs from the catalog's schema
+            opts = AVRO_OPTIONS if writer == reader else {**AVRO_OPTIONS, "avroSchema": writer}
             decoded = from_avro(body, reader, opts)
             rec = (F.when(vid_hex == vid, decoded) if rec is None else rec.when(vid_hex == vid, decoded))
         well_formed = (
@@ -105,7 +106,10 @@ class WireCodec:
         )
         df = df.withColumn("schema_version", F.when(value.isNotNull() & (F.length(value) >= HEADER_LEN),
                                                     _uuid_text(vid_hex)))
-        df = df.withColumn("rec", F.when(well_formed, rec) if rec is not None else F.lit(None))
+        # ``rec`` comes out of a one-element explode: a filter on the error columns cannot be pushed below a
+        # generator, so the optimizer cannot inline (and run again) from_avro once per reference.
+        rec_col = F.when(well_formed, rec) if rec is not None else F.lit(None)
+        df = df.select("*", F.explode(F.array(rec_col)).alias("rec"))
         known = vid_hex.isin(list(versions)) if versions else F.lit(False)
         n = F.length(value).cast("string")
         reasons = [

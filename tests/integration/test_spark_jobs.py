@@ -43,7 +43,7 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     with ScratchTopics(settings, [*SOURCE_TOPICS, *OUTPUT_TOPICS], partitions=2) as topics:
         cfg = SparkSettings(topic_overrides=topics.overrides, checkpoint_root=str(root / "ckpt"),
                             lake_root=str(root / "lake"), progress_dir=root / "progress", ui_port=0,
-                            max_offsets_per_trigger=0, shuffle_partitions=2)
+                            max_offsets_per_trigger=0, shuffle_partitions=1)
         spark = build_session("test-spark-jobs", cfg)
         register_progress_listener(spark, cfg.progress())
         serde = AvroSerde(settings)
