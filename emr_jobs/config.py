@@ -15,7 +15,9 @@ from functools import lru_cache
 from pathlib import Path
 
 from pydantic import AliasChoices, Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
+
+from eventbus.settings import ComponentSettings
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 JARS_DIR = Path(__file__).resolve().parent / "jars" / "target" / "jars"
@@ -26,13 +28,10 @@ def state_root() -> Path:
     return Path(os.environ.get("EB_LOCAL_STATE_DIR") or REPO_ROOT / "local" / ".state").resolve()
 
 
-class SparkSettings(BaseSettings):
+class SparkSettings(ComponentSettings):
     """Knobs of the streaming layer; defaults are the local stack's."""
 
-    model_config = SettingsConfigDict(
-        env_prefix="EB_SPARK_", env_file=".env", env_file_encoding="utf-8", extra="ignore",
-        populate_by_name=True,
-    )
+    model_config = SettingsConfigDict(env_prefix="EB_SPARK_", populate_by_name=True)
 
     #: ``local[2]`` locally; on EMR Serverless the master comes from the service (leave unset there).
     master: str | None = "local[2]"
