@@ -148,7 +148,7 @@ $(AF_STAMP): $(AF_REQS) pyproject.toml
 	@touch $(AF_STAMP)
 
 install: $(AF_STAMP)
-test: $(AF_STAMP)
+test test-unit test-integration: $(AF_STAMP)
 
 airflow-install: $(AF_STAMP) ## create .venv-airflow: Airflow (pinned, MWAA's version) + the shared library (part of `make install`)
 
