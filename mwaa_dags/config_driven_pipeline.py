@@ -26,6 +26,7 @@ PERIOD = timedelta(hours=1)
     start_date=START,
     catchup=False,
     max_active_runs=1,
+    is_paused_upon_creation=False,  # unpaused on MWAA too (its default pauses new DAGs)
     default_args=default_args(SETTINGS),
     tags=[*TAGS, "social", "market", "news"],
     doc_md=__doc__,

@@ -24,6 +24,7 @@ PERIOD = timedelta(days=1)
     start_date=START,
     catchup=False,
     max_active_runs=1,
+    is_paused_upon_creation=False,  # unpaused on MWAA too (its default pauses new DAGs)
     default_args=default_args(SETTINGS),
     tags=[*TAGS, "maps"],
     doc_md=__doc__,

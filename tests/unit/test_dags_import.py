@@ -19,7 +19,7 @@ print("DAGBAG " + json.dumps({
     "errors": {k: str(v) for k, v in bag.import_errors.items()},
     "dags": {d: {"schedule": coerce_to_core_timetable(bag.dags[d].timetable).summary,
                  "tasks": sorted(bag.dags[d].task_ids),
-                 "paused": bool(bag.dags[d].is_paused_upon_creation), "catchup": bag.dags[d].catchup,
+                 "paused": bag.dags[d].is_paused_upon_creation, "catchup": bag.dags[d].catchup,
                  "retries": bag.dags[d].default_args.get("retries")}
              for d in bag.dag_ids},
 }))
@@ -49,4 +49,4 @@ def test_every_dag_imports_with_the_seed_schedules(tmp_path: Path) -> None:
     assert bag["dags"]["weather_data_ingestion"]["tasks"] == ["extract", "publish"]
     assert bag["dags"]["maps_data_ingestion"]["tasks"] == ["extract", "publish"]
     assert bag["dags"]["config_driven_pipeline"]["tasks"] == ["ingest", "plan"]
-    assert all(not v["catchup"] and v["retries"] >= 1 for v in bag["dags"].values())
+    assert all(not v["catchup"] and v["retries"] >= 1 and v["paused"] is False for v in bag["dags"].values())
