@@ -136,7 +136,7 @@ test-e2e: $(STAMP) ## browser tests of the console (headless Debian chromium via
 # Airflow DAGs (mwaa_dags/: weather, maps, config-driven -> topic_external_data; see mwaa_dags/README.md)
 # Airflow has its own venv (.venv-airflow): its pins (starlette<1, fastapi, pydantic) clash with the gateway's.
 # ---------------------------------------------------------------------------------------------
-.PHONY: airflow-install dag airflow airflow-check
+.PHONY: airflow-install dag airflow airflow-check typecheck-dags
 AF_VENV := .venv-airflow
 AF_STAMP := $(AF_VENV)/.installed
 AF_REQS := mwaa_dags/requirements/local.txt mwaa_dags/requirements/constraints-airflow.txt
@@ -149,6 +149,11 @@ $(AF_STAMP): $(AF_REQS) pyproject.toml
 
 install: $(AF_STAMP)
 test test-unit test-integration: $(AF_STAMP)
+typecheck: typecheck-dags
+
+typecheck-dags: $(STAMP) ## mypy on the DAGs, their extdata package, the replay server and the local Airflow programs (part of `make typecheck`)
+	MYPYPATH=mwaa_dags $(VENV)/bin/mypy mwaa_dags/extdata mwaa_dags/weather_data_ingestion.py mwaa_dags/maps_data_ingestion.py \
+	    mwaa_dags/config_driven_pipeline.py local/replay local/airflow.py local/airflow_cli.py
 
 airflow-install: $(AF_STAMP) ## create .venv-airflow: Airflow (pinned, MWAA's version) + the shared library (part of `make install`)
 
