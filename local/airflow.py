@@ -134,7 +134,7 @@ def _program(name: str, args: list[str], *, healthy_url: str | None = None, prov
     def healthy(ctx: Ctx) -> bool:
         if healthy_url is None:
             return True
-        answer = http_get(healthy_url, timeout=3)
+        answer = http_get(healthy_url, timeout=10)  # 1 worker, busy serving task processes at times
         return answer is not None and answer[0] == 200
 
     return ProgramSpec(
