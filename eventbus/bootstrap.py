@@ -76,6 +76,9 @@ def ensure_local_resources(settings: Settings) -> tuple[list[str], bool]:
 OLTP_SQL = REPO_ROOT / "schemas" / "sql" / "oltp.sql"
 #: What the OLTP workload (the simulators) may do in AWS: DML on the OLTP tables, nothing else.
 APP_ROLE_GRANTS = "SELECT, INSERT, UPDATE, DELETE"
+#: What the DAGs on MWAA may read (the maps DAG's bookings per destination, mwaa_dags/extdata/maps.py):
+#: SELECT on these tables, nothing else.
+DAGS_READ_TABLES = ("bookings",)
 
 
 def _login_role(cur: Any, settings: Settings, secret_arn: str) -> Any:
@@ -91,11 +94,15 @@ def _login_role(cur: Any, settings: Settings, secret_arn: str) -> Any:
 
 
 def apply_database(
-    settings: Settings, publication: str | None = None, app_secret_arn: str | None = None
+    settings: Settings,
+    publication: str | None = None,
+    app_secret_arn: str | None = None,
+    dags_secret_arn: str | None = None,
 ) -> list[str]:
     """AWS: the OLTP schema, the CDC publication (the catalog's, named ``publication`` if given), the
-    replication role and, given ``app_secret_arn``, the OLTP workload's DML-only role on Aurora (as the
-    master user, from ``EB_PG_SECRET_ARN``). Locally the stack does the same as the cluster's superuser."""
+    replication role, given ``app_secret_arn`` the OLTP workload's DML-only role and, given
+    ``dags_secret_arn``, the DAGs' read-only role on Aurora (as the master user, from ``EB_PG_SECRET_ARN``).
+    Locally the stack does the same as the cluster's superuser."""
     import psycopg2
     from psycopg2 import sql
 
@@ -117,11 +124,21 @@ def apply_database(
             cur.execute(sql.SQL("GRANT USAGE ON SCHEMA public TO {}").format(app))
             cur.execute(sql.SQL("GRANT " + APP_ROLE_GRANTS + " ON ALL TABLES IN SCHEMA public TO {}").format(app))
             done.append("oltp app role")
+        if dags_secret_arn:
+            dags = _login_role(cur, settings, dags_secret_arn)
+            cur.execute(sql.SQL("GRANT USAGE ON SCHEMA public TO {}").format(dags))
+            tables = sql.SQL(", ").join(sql.Identifier(t) for t in DAGS_READ_TABLES)
+            cur.execute(sql.SQL("GRANT SELECT ON {} TO {}").format(tables, dags))
+            done.append("dags reader role")
     return done
 
 
 def apply_all(
-    settings: Settings | None = None, *, topics: bool = True, app_secret_arn: str | None = None
+    settings: Settings | None = None,
+    *,
+    topics: bool = True,
+    app_secret_arn: str | None = None,
+    dags_secret_arn: str | None = None,
 ) -> BootstrapReport:
     """Topics, schemas; locally buckets + secret; in AWS the database objects. Idempotent."""
     settings = settings or get_settings()
@@ -130,7 +147,7 @@ def apply_all(
     if settings.profile == "local":
         report.buckets_created, report.secret_created = ensure_local_resources(settings)
     elif settings.pg_secret_arn:
-        report.database = apply_database(settings, app_secret_arn=app_secret_arn)
+        report.database = apply_database(settings, app_secret_arn=app_secret_arn, dags_secret_arn=dags_secret_arn)
     log.info(
         "bootstrap applied",
         extra={

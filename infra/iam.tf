@@ -27,13 +27,14 @@ locals {
   }
   unmapped_components = sort([for c in keys(local.catalog_components) : c if !contains(concat(values(local.workload_component), local.local_only_components), c)])
 
-  # Secrets each workload reads (besides its own module-managed ones). The simulators' OLTP workload
-  # logs in as its own DML-only role, never as the master user.
+  # Secrets each workload reads (besides its own module-managed ones). Each workload that logs in to
+  # Aurora has its own role, never the master user: the simulators' OLTP workload a DML-only role, the
+  # CDC relay the replication role, the DAGs (MWAA) a read-only role.
   workload_secrets = {
     gateway    = []
     simulators = [module.aurora.app_secret_arn, module.gateway.api_keys_secret_arn]
     cdc_relay  = [module.aurora.replication_secret_arn]
-    mwaa       = []
+    mwaa       = [module.aurora.dags_secret_arn]
     emr        = []
   }
 }
@@ -151,32 +152,18 @@ data "aws_iam_policy_document" "bootstrap" {
   statement {
     sid       = "ReadDatabaseSecrets"
     actions   = ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"]
-    resources = [module.aurora.master_secret_arn, module.aurora.replication_secret_arn, module.aurora.app_secret_arn]
+    resources = [module.aurora.master_secret_arn, module.aurora.replication_secret_arn, module.aurora.app_secret_arn, module.aurora.dags_secret_arn]
   }
 }
 
-# MWAA: the DAGs produce external data, land raw copies in the lake, and start EMR job runs.
+# MWAA: the DAGs produce external data and land raw copies in the lake's raw zone (put, and get what they
+# just put: mwaa_dags/extdata/records.py). They list nothing and submit no Spark jobs (no EMR grants).
 data "aws_iam_policy_document" "mwaa_app" {
   source_policy_documents = [data.aws_iam_policy_document.workload["mwaa"].json]
 
   statement {
     sid       = "LandRawExternalData"
-    actions   = ["s3:GetObject", "s3:PutObject", "s3:ListBucket"]
-    resources = [module.storage.bucket_arns["lake"], "${module.storage.bucket_arns["lake"]}/raw/*"]
-  }
-  statement {
-    sid       = "StartSparkJobs"
-    actions   = ["emr-serverless:StartJobRun", "emr-serverless:GetJobRun", "emr-serverless:CancelJobRun", "emr-serverless:GetApplication"]
-    resources = [module.emr.application_arn, "${module.emr.application_arn}/jobruns/*"]
-  }
-  statement {
-    sid       = "PassSparkRole"
-    actions   = ["iam:PassRole"]
-    resources = [module.emr.execution_role_arn]
-    condition {
-      test     = "StringEquals"
-      variable = "iam:PassedToService"
-      values   = ["emr-serverless.amazonaws.com"]
-    }
+    actions   = ["s3:GetObject", "s3:PutObject"]
+    resources = ["${module.storage.bucket_arns["lake"]}/raw/*"]
   }
 }

@@ -191,6 +191,7 @@ module "compute" {
     EB_PG_SECRET_ARN             = module.aurora.master_secret_arn
     EB_PG_REPLICATION_SECRET_ARN = module.aurora.replication_secret_arn
     EB_BOOTSTRAP_APP_SECRET_ARN  = module.aurora.app_secret_arn
+    EB_BOOTSTRAP_DAGS_SECRET_ARN = module.aurora.dags_secret_arn
   })
   bootstrap_policy_json = data.aws_iam_policy_document.bootstrap.json
   # Re-run the bootstrap when the catalog or a schema changes, or the cluster/DB is replaced.
@@ -240,9 +241,9 @@ module "mwaa" {
   bucket_arn            = module.storage.bucket_arns["mwaa"]
   dags_dir              = "${local.artifacts_dir}/mwaa/dags"
   requirements_path     = "${local.artifacts_dir}/mwaa/requirements.txt"
-  environment = merge(local.common_env, {
-    EB_EMR_APPLICATION_ID     = module.emr.application_id
-    EB_EMR_EXECUTION_ROLE_ARN = module.emr.execution_role_arn
+  # The maps DAG reads bookings from Aurora as the DAGs' own read-only role (never the app's or the master).
+  environment = merge(local.common_env, local.pg_env, {
+    EB_PG_SECRET_ARN = module.aurora.dags_secret_arn
   })
   subnet_ids         = module.network.private_subnet_ids
   security_group_ids = [module.network.client_security_group_ids["mwaa"]]

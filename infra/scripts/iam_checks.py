@@ -3,7 +3,7 @@
 Over every `data "aws_iam_policy_document"` and every attached AWS-managed policy in infra/: no Allow
 statement with a `*` / `service:*` action, `*` resources only for STAR_RESOURCE_ACTIONS (each with why;
 infra/README.md "Security" lists the same), aws:SourceAccount in the trust of the services that document it,
-and the Aurora master secret only for the bootstrap.
+the Aurora master secret only for the bootstrap, and each workload's DB login secret only for that workload.
 
     python infra/scripts/plan_assertions.py --iam
 """
@@ -114,6 +114,7 @@ def check_iam_source(root: Path = INFRA) -> tuple[int, list[str]]:
     stmts = iam_statements(root)
     errors = [e for where, actions, resources in stmts for e in _statement_errors(where, actions, resources)]
     errors += check_master_secret_readers(root)
+    errors += check_db_secret_readers(root)
     errors += check_trust_source(root)
     return len(iam_statements(root, deny=True)), errors
 
@@ -151,6 +152,48 @@ def check_master_secret_readers(root: Path = INFRA) -> list[str]:
                 continue
             line = text.count("\n", 0, m.start()) + 1
             errors.append(f"{tf.relative_to(root.parent)}:{line}: the Aurora master secret outside the bootstrap")
+    return errors
+
+
+# Where main.tf gives each workload of iam.tf's `workload_secrets` its DB login (EB_PG_SECRET_ARN): the
+# argument holding its environment, or its module block. Workloads not listed log in to no database.
+WORKLOAD_ENV = {
+    "simulators": "simulators_environment",
+    "cdc_relay": "cdc_environment",
+    "mwaa": 'module "mwaa"',
+}
+_AURORA_LOGIN = re.compile(r"module\.aurora\.(\w+_secret_arn)")
+
+
+def check_db_secret_readers(root: Path = INFRA) -> list[str]:
+    """Each workload's policy reads exactly the Aurora login secret its environment logs in with
+    (EB_PG_SECRET_ARN), and no two workloads share a login (e.g. MWAA reads only the DAGs' read-only
+    role's secret, not the OLTP app's)."""
+    iam, main = root / "iam.tf", root / "main.tf"
+    if not (iam.exists() and main.exists()):
+        return []
+    iam_text = re.sub(r"#[^\n]*", "", iam.read_text())
+    main_text = re.sub(r"#[^\n]*", "", main.read_text())
+    block = _blocks(iam_text, "workload_secrets = ")
+    if not block:
+        return [f"{iam.relative_to(root.parent)}: no `workload_secrets = {{...}}` map to check"]
+    reads = {
+        m.group(1): sorted(set(_AURORA_LOGIN.findall(m.group(2))) - {"master_secret_arn"})
+        for m in re.finditer(r"^\s*(\w+)\s*=\s*\[(.*?)\]", block[0], re.S | re.M)
+    }
+    errors, owner = [], {}
+    for workload, secrets in sorted(reads.items()):
+        env = _blocks(main_text, WORKLOAD_ENV[workload]) if workload in WORKLOAD_ENV else []
+        login = re.search(r"EB_PG_SECRET_ARN\s*=\s*module\.aurora\.(\w+)", env[0]) if env else None
+        want = [login.group(1)] if login else []
+        if secrets != want:
+            errors.append(f"{iam.relative_to(root.parent)}: workload_secrets.{workload} reads Aurora logins {secrets}, "
+                          f"but it logs in with {want or 'none'} (EB_PG_SECRET_ARN in {main.name})")
+        for secret in want:
+            if secret in owner:
+                errors.append(f"{main.relative_to(root.parent)}: {workload} and {owner[secret]} share the DB login "
+                              f"{secret}; give each its own role (modules/aurora login_roles + the bootstrap)")
+            owner[secret] = workload
     return errors
 
 

@@ -17,9 +17,11 @@ checkov reads the HCL; these read what Terraform will actually create (the plan 
   - a service trust policy without aws:SourceAccount (services that document it), a scheduled
     function with Lambda's async retries on, an MWAA environment or Aurora cluster whose service-created
     log groups are not created first (retention, KMS);
-  - Kafka grants that differ from the catalog's writers/readers (the `topic_access` output).
+  - Kafka grants that differ from the catalog's writers/readers (the `topic_access` output);
+  - an MWAA environment whose client security group does not reach Aurora (the maps DAG queries it).
 and, in the policy source (iam_checks.py: `data "aws_iam_policy_document"` + attached managed policies), an
-Allow statement with a `*` / `service:*` action, or a `*` resource for an action outside STAR_RESOURCE_ACTIONS.
+Allow statement with a `*` / `service:*` action, a `*` resource for an action outside STAR_RESOURCE_ACTIONS, or
+a workload reading a DB login secret other than its own.
 
     python infra/scripts/plan_assertions.py plan.json [plan2.json ...]   # exit 1 on any violation
     python infra/scripts/plan_assertions.py --iam                        # policy source only
@@ -43,6 +45,7 @@ from iam_checks import (  # noqa: E402  (sibling module; re-exported: tests and 
     NO_RESOURCE_LEVEL,
     SOURCE_ACCOUNT_SERVICES,
     STAR_RESOURCE_ACTIONS,
+    check_db_secret_readers,
     check_iam_source,
     check_master_secret_readers,
     check_trust_source,
@@ -51,7 +54,8 @@ from iam_checks import (  # noqa: E402  (sibling module; re-exported: tests and 
 )
 
 __all__ = [
-    "MANAGED_POLICIES", "NO_RESOURCE_LEVEL", "SOURCE_ACCOUNT_SERVICES", "STAR_RESOURCE_ACTIONS", "check_iam_source",
+    "MANAGED_POLICIES", "NO_RESOURCE_LEVEL", "SOURCE_ACCOUNT_SERVICES", "STAR_RESOURCE_ACTIONS",
+    "check_db_secret_readers", "check_iam_source",
     "check_master_secret_readers", "check_trust_source", "iam_statements", "star_resource_actions",
 ]
 # Settings fields Terraform also passes that the model does not (yet) define: read by specific code.
@@ -217,8 +221,24 @@ def check_plan(plan: dict, env_names: set[str] | None = None) -> list[str]:
         if "." in str(r["after"].get("engine_version") or ""):
             errors.append(f"{r['address']}: engine_version pins a minor version; AWS upgrades minors itself")
 
+    for r in by_type.get("aws_mwaa_environment", []):
+        errors += _postgres_reach_errors(r["address"], "mwaa", by_type)
+
     errors += check_configuration(plan)
     return errors
+
+
+def _postgres_reach_errors(address: str, client: str, by_type: dict[str, list[dict]]) -> list[str]:
+    """The network module's `client` security group reaches Aurora: its egress and Aurora's ingress."""
+    rules = {
+        "egress to Aurora (client_to_postgres)": ("aws_vpc_security_group_egress_rule", "client_to_postgres"),
+        "Aurora ingress from it (aurora_from_client)": ("aws_vpc_security_group_ingress_rule", "aurora_from_client"),
+    }
+    return [
+        f"{address}: its security group `{client}` has no {what}; set postgres = true for it (network module)"
+        for what, (type_, name) in rules.items()
+        if not any(r["address"].endswith(f'.{name}["{client}"]') for r in by_type.get(type_, []))
+    ]
 
 
 def _trust_errors(role: dict) -> list[str]:

@@ -23,10 +23,14 @@ class BootstrapSettings(ComponentSettings):
     #: Secret of the OLTP workload's login role (JSON username/password); the bootstrap creates the role
     #: with DML on the OLTP tables only. Unset = no such role (e.g. the local stack).
     app_secret_arn: str | None = None
+    #: Secret of the DAGs' login role (MWAA); the bootstrap creates it with SELECT on the tables the DAGs
+    #: query only. Unset = no such role.
+    dags_secret_arn: str | None = None
 
 
 def handler(event: dict[str, Any] | None = None, context: Any = None) -> dict[str, Any]:
     settings = get_settings()
     configure_logging(settings)
-    report = apply_all(settings, app_secret_arn=BootstrapSettings().app_secret_arn)
+    own = BootstrapSettings()
+    report = apply_all(settings, app_secret_arn=own.app_secret_arn, dags_secret_arn=own.dags_secret_arn)
     return {"ok": True, **report.as_dict()}

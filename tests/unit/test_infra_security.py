@@ -133,7 +133,10 @@ def test_service_created_log_groups_must_be_created_first(pa: ModuleType) -> Non
                "storage_encrypted": True, "iam_database_authentication_enabled": True,
                "manage_master_user_password": True})
     groups = [lg(f"airflow-env-{t}") for t in pa.MWAA_LOG_TYPES if t != "Task"]
-    errors = pa.check_plan({"resource_changes": [mwaa, rds, *groups]})
+    sg_rules = (("aws_vpc_security_group_egress_rule", "client_to_postgres"),
+                ("aws_vpc_security_group_ingress_rule", "aurora_from_client"))
+    reach = [_rc(f'n.{t}.{n}["mwaa"]', t, {}) for t, n in sg_rules]  # the mwaa group reaches Aurora
+    errors = pa.check_plan({"resource_changes": [mwaa, rds, *groups, *reach]})
     assert errors == [
         "m.aws_mwaa_environment.this: MWAA would create log groups without retention: ['Task']",
         "a.aws_rds_cluster.this: RDS would create /aws/rds/cluster/db/postgresql without retention",

@@ -155,6 +155,7 @@ resource "aws_rds_cluster_instance" "this" {
 # Login-role secrets (created in the database by the bootstrap step from these secrets):
 #   replication  the CDC relay: LOGIN + rds_replication + SELECT on the published tables
 #   app          the OLTP workload (simulators): DML on the OLTP tables only, never the master user
+#   dags         the DAGs on MWAA (maps popularity): SELECT on the tables they query, nothing else
 # Passwords come from an ephemeral Secrets Manager GetRandomPassword and reach the secret through a
 # write-only argument: neither is stored in the state or the plan. The secret is rewritten exactly when
 # `secret_string_wo_version` changes, and that version is derived from what the secret holds besides
@@ -165,7 +166,10 @@ locals {
   login_roles = {
     replication = { username = var.replication_username, purpose = "the CDC relay's replication role" }
     app         = { username = var.app_username, purpose = "the OLTP workload's DML-only role" }
+    dags        = { username = var.dags_username, purpose = "the DAGs' read-only role" }
   }
+  # Secret name prefixes (the existing ones keep their names: a new prefix would replace the secret).
+  login_secret_prefix = { replication = "cdc-replication", app = "oltp-app", dags = "dags-reader" }
   login_secret_public = {
     for k, r in local.login_roles : k => {
       username = r.username
@@ -179,7 +183,7 @@ locals {
 
 resource "aws_secretsmanager_secret" "login" {
   for_each    = local.login_roles
-  name_prefix = "${var.name}/${each.key == "replication" ? "cdc-replication" : "oltp-app"}-"
+  name_prefix = "${var.name}/${local.login_secret_prefix[each.key]}-"
   description = "Login of ${each.value.purpose} in ${var.name} (JSON: username, password, host, port, dbname)."
   kms_key_id  = var.kms_key_arn
   tags        = var.tags

@@ -53,6 +53,16 @@ output "app_username" {
   value       = var.app_username
 }
 
+output "dags_secret_arn" {
+  description = "Secret of the DAGs' read-only role (JSON: username, password, host, port, dbname)."
+  value       = aws_secretsmanager_secret.login["dags"].arn
+}
+
+output "dags_username" {
+  description = "Name of the DAGs' read-only role."
+  value       = var.dags_username
+}
+
 output "login_secret_versions" {
   description = "Written version of each login-role secret (changes when a secret is rewritten: re-run the bootstrap)."
   value       = { for k, v in aws_secretsmanager_secret_version.login : k => v.version_id }

@@ -49,8 +49,18 @@ variable "app_username" {
   }
 }
 
+variable "dags_username" {
+  description = "Login role of the DAGs on MWAA: SELECT on the tables they query (bookings) only, created by the bootstrap step."
+  type        = string
+  default     = "dags_reader"
+  validation {
+    condition     = can(regex("^[a-z_][a-z0-9_]{0,62}$", var.dags_username))
+    error_message = "dags_username must be a plain PostgreSQL identifier."
+  }
+}
+
 variable "password_rotation" {
-  description = "Bump to give the login roles (replication, app) new generated passwords; the bootstrap then sets them in the database."
+  description = "Bump to give the login roles (replication, app, dags) new generated passwords; the bootstrap then sets them in the database."
   type        = number
   default     = 0
 }

@@ -99,7 +99,7 @@ variable "kms_key_arn" {
 }
 
 variable "app_policy_json" {
-  description = "IAM policy for what the DAGs do (MSK write, registry, secrets, EMR job runs)."
+  description = "IAM policy for what the DAGs do (MSK write, registry, their DB secret, the lake's raw zone)."
   type        = string
 }
 

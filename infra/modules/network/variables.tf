@@ -65,7 +65,7 @@ variable "client_security_groups" {
     simulators = { postgres = true, internet = true }
     cdc_relay  = { postgres = true, internet = true }
     emr        = { internet = true }
-    mwaa       = { internet = true, self = true }
+    mwaa       = { postgres = true, internet = true, self = true }
   }
 }
 
