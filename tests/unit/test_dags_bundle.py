@@ -80,4 +80,4 @@ def test_requirements_are_what_mwaa_accepts(tmp_path: Path) -> None:
     assert m.group(2) == "3.12"  # MWAA runs Airflow 3 on Python 3.12
     names = {Requirement(x).name.lower() for x in lines if not x.startswith("-")}
     assert not any(n.startswith("apache-airflow") and n != "apache-airflow-providers-amazon" for n in names)
-    assert {"confluent-kafka", "fastavro", "aws-msk-iam-sasl-signer-python"} <= names
+    assert {"confluent-kafka", "fastavro", "aws-msk-iam-sasl-signer-python", "psycopg2-binary"} <= names
