@@ -108,8 +108,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"SIGKILLed the driver after {time.monotonic() - t0:.0f}s; committed batches {killed_at}",
               file=sys.stderr)
         loader.join()
-        for rc_run in (driver(a.overrides, root / "a", once=True, log=log),
-                       driver(b_overrides, root / "b", once=True, log=log)):
+        for overrides, run_root in ((a.overrides, root / "a"), (b_overrides, root / "b")):  # one after the other
+            rc_run = driver(overrides, run_root, once=True, log=log)
             if rc_run.wait(timeout=1800) != 0:
                 raise SystemExit(f"driver failed (exit {rc_run.returncode}); see {log}")
         got_a, n_a, dup_a = outputs(settings, a, serde)
