@@ -86,6 +86,7 @@ def write_progress(directory: Path, name: str, progress_json: str) -> Path:
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{name}.", suffix=".tmp")
     with os.fdopen(fd, "w") as fh:
         fh.write(progress_json)
+    os.chmod(tmp, 0o644)  # mkstemp makes it 0600; the console may run as another user
     os.replace(tmp, target)
     return target
 
