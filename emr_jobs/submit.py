@@ -5,7 +5,7 @@ MSK IAM auth, and every jar from the uploaded bundle (a job run downloads nothin
     python -m emr_jobs.submit --jobs app_events,booking_state      # EB_EMR_APPLICATION_ID, ... from env
     python -m emr_jobs.submit --dry-run                             # print the requests, start nothing
 
-The bundle is what `make package` writes to dist/emr/ (main.py, pyfiles.zip, jars/, requirements.txt),
+The bundle is what `make package` writes to dist/emr/ (main.py, pyfiles.zip, jars/, deps.tar.gz, requirements.txt),
 uploaded by Terraform to ``EB_SPARK_EMR_CODE_URI`` (s3://<artifacts bucket>/emr).
 """
 
@@ -25,6 +25,12 @@ from eventbus.settings import Settings, get_settings
 
 #: The EMR bundle's jars (dist/emr/jars/, from emr_jobs/jars/pom.xml).
 BUNDLE_JARS = "jars"
+#: The jobs' Python deps (dist/emr/deps.tar.gz: cp311 manylinux wheels, installed by `make package`), unpacked by
+#: Spark into ./deps of the driver's and each executor's working directory and put on their PYTHONPATH.
+DEPS_ARCHIVE = "deps.tar.gz"
+DEPS_DIR = "deps"
+#: EMR 7.x's default python3 is 3.9; the code (and deps.tar.gz) need 3.11, which the image has here.
+EMR_PYTHON = "/usr/bin/python3.11"
 #: Settings the driver and executors need, passed as environment variables (same names as locally).
 PASSED_SETTINGS = ("kafka_bootstrap", "kafka_auth", "kafka_serverless", "aws_region", "registry_name", "lake_bucket",
                    "checkpoint_bucket")
@@ -53,6 +59,7 @@ def job_run_request(job: str, settings: Settings, cfg: SparkSettings, jars: list
     })
     conf = [f"--conf spark.emr-serverless.driverEnv.{k}={v}" for k, v in sorted(env.items())]
     conf += [f"--conf spark.executorEnv.{k}={v}" for k, v in sorted(env.items())]
+    conf += python_env_conf(code)
     submit = " ".join([
         f"--py-files {code}/pyfiles.zip",
         "--jars " + ",".join(f"{code}/{BUNDLE_JARS}/{j}" for j in jars),
@@ -78,6 +85,19 @@ def job_run_request(job: str, settings: Settings, cfg: SparkSettings, jars: list
         request["configurationOverrides"] = {
             "monitoringConfiguration": {"s3MonitoringConfiguration": {"logUri": cfg.emr_log_uri}}}
     return request
+
+
+def python_env_conf(code: str) -> list[str]:
+    """The Python environment of the job run: EMR's python3.11 with the bundle's deps archive on PYTHONPATH
+    (EMR Serverless user guide, "Using Python libraries with EMR Serverless" / Spark job properties:
+    ``spark.archives``, ``spark.emr-serverless.driverEnv.<VAR>``, ``spark.executorEnv.<VAR>``)."""
+    env = {"PYSPARK_PYTHON": EMR_PYTHON, "PYTHONPATH": f"./{DEPS_DIR}"}
+    return [
+        f"--conf spark.archives={code}/{DEPS_ARCHIVE}#{DEPS_DIR}",
+        f"--conf spark.emr-serverless.driverEnv.PYSPARK_DRIVER_PYTHON={EMR_PYTHON}",
+        *(f"--conf spark.emr-serverless.driverEnv.{k}={v}" for k, v in env.items()),
+        *(f"--conf spark.executorEnv.{k}={v}" for k, v in env.items()),
+    ]
 
 
 def bundle_jars(settings: Settings, cfg: SparkSettings) -> list[str]:

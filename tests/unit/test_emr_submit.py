@@ -7,6 +7,7 @@ botocore event hook; what moto stores (driver, entry point, role) is read back w
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import zipfile
@@ -68,6 +69,12 @@ def test_submit_starts_streaming_job_runs_with_retry_policy(emr: tuple[Settings,
     assert "--py-files s3://artifacts/emr/pyfiles.zip" in params
     assert "spark.emr-serverless.driverEnv.EB_KAFKA_AUTH=iam" in params
     assert "spark.emr-serverless.driverEnv.EB_SPARK_CHECKPOINT_ROOT=s3://travel-checkpoints/spark" in params
+    # the Python deps archive (make package: dist/emr/deps.tar.gz) unpacked to ./deps on PYTHONPATH, on python3.11
+    assert "--conf spark.archives=s3://artifacts/emr/deps.tar.gz#deps" in params
+    assert "spark.emr-serverless.driverEnv.PYTHONPATH=./deps" in params
+    assert "spark.executorEnv.PYTHONPATH=./deps" in params
+    assert "spark.emr-serverless.driverEnv.PYSPARK_PYTHON=/usr/bin/python3.11" in params
+    assert "spark.executorEnv.PYSPARK_PYTHON=/usr/bin/python3.11" in params
     assert got["executionRole"] == cfg.emr_execution_role_arn
 
 
@@ -111,6 +118,7 @@ def test_submit_cli_help_and_dry_run(monkeypatch: pytest.MonkeyPatch) -> None:
     assert bad.returncode == 1 and bad.stderr.count("\n") == 1 and "unknown job" in bad.stderr
 
 
+@pytest.mark.slow  # builds dist/emr/deps.tar.gz from this venv (~100 MB)
 def test_bundle_has_entry_point_shared_code_and_every_jar(tmp_path: Path) -> None:
     if not any((REPO / "emr_jobs" / "jars" / "target" / "jars").glob("*.jar")):
         pytest.skip("connector jars not resolved (make spark-jars)")
@@ -125,4 +133,8 @@ def test_bundle_has_entry_point_shared_code_and_every_jar(tmp_path: Path) -> Non
     names = zipfile.ZipFile(emr / "pyfiles.zip").namelist()
     assert "emr_jobs/run.py" in names and "eventbus/serde.py" in names and "schemas/topics.yaml" in names
     assert not [n for n in names if n.endswith(".jar")]
+    deps = json.loads((emr / "deps.json").read_text())["packages"]  # dist/emr/deps.tar.gz, for ./deps on EMR
+    assert {"pandas", "pyarrow", "pydantic-settings", "fastavro", "confluent-kafka", "boto3", "PyYAML"} <= set(deps)
+    assert not {"pyspark", "py4j", "localstack-client"} & set(deps)  # EMR's own / the local profile's
+    assert (emr / "deps.tar.gz").stat().st_size > 1_000_000
     assert set(JOB_NAMES) == {"app_events", "clickstream", "booking_state", "user_state", "lake"}
