@@ -57,7 +57,7 @@ def test_emr_bundle_downloads_wheels_for_emrs_python_not_this_one(package: Modul
     calls: list[list[str]] = []
     monkeypatch.setattr(package.subprocess, "run", _fake_pip(calls))
     monkeypatch.setattr(package, "copy_spark_jars", lambda dest: None)  # jars: tested in test_emr_submit
-    dest = package.build_emr(tmp_path)
+    dest = package.build_emr(tmp_path, "lambda")
     (cmd,) = calls
     assert cmd[cmd.index("--python-version") + 1] == "3.11" == package.EMR_PYTHON_VERSION
     platforms = [cmd[i + 1] for i, a in enumerate(cmd) if a == "--platform"]
