@@ -72,7 +72,7 @@ bench-kafka: $(STAMP) ## serde encode rate + producer throughput vs a bare confl
 tf-check: ## terraform fmt + validate + offline plan + checkov + module docs (no AWS, no registry)
 	$(PY_SYS) infra/scripts/tf_check.py $(TF_CHECK_ARGS)
 
-package: $(STAMP) ## build dist/: Lambda zips (python3.12 x86_64), MWAA DAG bundle, EMR job bundle
+package: $(STAMP) ## build dist/: Lambda zips (python3.12 x86_64), MWAA DAG bundle, EMR job bundle + its deps.tar.gz (cp311 wheels)
 	$(PY) infra/package.py $(PACKAGE_ARGS)
 
 # ---------------------------------------------------------------------------------------------
