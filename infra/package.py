@@ -63,8 +63,9 @@ ARTIFACTS = [*LAMBDAS, "mwaa", "emr"]
 # archive holds cp311 wheels. pyspark/py4j are the image's own (they must match its Spark).
 EMR_PYTHON_VERSION = "3.11"
 EMR_IMAGE_PROVIDES = {"pyspark", "py4j"}
-# Only the local profile imports it (eventbus.aws, lazily), and it has no wheel (sdist only): not on EMR.
-EMR_LOCAL_ONLY = {"localstack-client"}
+# Only the local profile imports it (eventbus.aws, lazily), and it has no wheel (sdist only): in no deployed
+# artifact (Lambda, EMR, MWAA all run the aws profile).
+LOCAL_ONLY = {"localstack-client"}
 EMR_DEPS_ARCHIVE = "deps.tar.gz"
 
 
@@ -190,7 +191,7 @@ def write_zip(src_dir: Path, zip_path: Path) -> int:
 
 def build_lambda(name: str, out: Path, platform: str, python_version: str, bundle_sdk: bool) -> Path:
     extras, leave_out, code = LAMBDAS[name]
-    reqs = requirements(extras, leave_out | (set() if bundle_sdk else RUNTIME_SDK))
+    reqs = requirements(extras, leave_out | LOCAL_ONLY | (set() if bundle_sdk else RUNTIME_SDK))
     with tempfile.TemporaryDirectory(prefix=f"pkg-{name}-") as tmp:
         build = Path(tmp)
         if platform == "lambda":
@@ -298,7 +299,7 @@ def build_emr_deps(reqs: list[str], dest: Path, platform: str, python_version: s
     ``spark.archives=<uri>/deps.tar.gz#deps`` unpacked it; a job run installs nothing. ``lambda`` platform: pip
     downloads manylinux x86_64 wheels for CPython ``python_version`` (not this machine's); ``local``: this
     interpreter's installed copies (tests). dest/deps.json lists what is inside."""
-    reqs = [r for r in reqs if norm(Requirement(r).name) not in EMR_IMAGE_PROVIDES | EMR_LOCAL_ONLY]
+    reqs = [r for r in reqs if norm(Requirement(r).name) not in EMR_IMAGE_PROVIDES | LOCAL_ONLY]
     with tempfile.TemporaryDirectory(prefix="pkg-emr-deps-") as tmp:
         build = Path(tmp)
         try:

@@ -44,12 +44,14 @@ def gateway_zip(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _runtime_sdk_dir(tmp: Path) -> Path:
-    """What the Lambda python runtime ships besides the stdlib: symlinks to this venv's copies."""
+    """What the Lambda python runtime ships besides the stdlib: symlinks to this venv's copies. Plus
+    localstack_client: the zip runs here in the local profile (against moto), which the deployed Lambda
+    never does, so the zip leaves it out."""
     import importlib.util
 
     sdk = tmp / "runtime"
     sdk.mkdir()
-    for mod in RUNTIME_SDK:
+    for mod in (*RUNTIME_SDK, "localstack_client"):
         spec = importlib.util.find_spec(mod)
         if spec is None or spec.origin is None:
             continue
@@ -130,6 +132,7 @@ def test_gateway_zip_contains_code_and_deps_but_not_the_runtime_sdk(gateway_zip:
         assert required in names, f"{required} missing from {gateway_zip.name}"
     assert not any(n.startswith(("boto3/", "botocore/")) for n in names), "runtime SDK must not be bundled"
     assert not any(n.startswith("uvicorn/") for n in names), "uvicorn is a local-server dependency only"
+    assert not any(n.startswith("localstack_client/") for n in names), "localstack-client is the local profile's only"
     assert not any("__pycache__" in n for n in names)
     avsc = {n for n in names if n.startswith("schemas/") and n.endswith(".avsc")}
     assert avsc == {f"schemas/{p.name}" for p in (REPO / "schemas").glob("*.avsc")}
