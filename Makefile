@@ -35,7 +35,7 @@ typecheck: $(STAMP) ## mypy on the shared library
 # Tests (the one test command: `make test`)
 # ---------------------------------------------------------------------------------------------
 test: $(STAMP) lint typecheck ## ruff + mypy, then unit + integration tests (starts the local engines it needs, stops what it started)
-	$(PY) -m pytest tests -q
+	$(PY) -m pytest tests -q --durations=25
 
 test-unit: $(STAMP) ## unit tests only (no services)
 	$(PY) -m pytest tests/unit -q

@@ -79,8 +79,10 @@ def console_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield url
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    # Module scope: Playwright's sync API keeps an event loop running in this thread until it stops, and
+    # later tests in the same session (asyncio.run, mangum) need the thread's loop free again.
     if not shutil.which(CHROMIUM) and not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} not found — apt-get install chromium (the .ci/run script does)")
     from playwright.sync_api import sync_playwright
