@@ -8,14 +8,12 @@
 
 from __future__ import annotations
 
-import contextlib
 import time
 import uuid
 from collections.abc import Iterable
 from typing import Any
 
 from confluent_kafka import TopicPartition
-from confluent_kafka.admin import NewTopic
 
 from eventbus.catalog import load_catalog
 from eventbus.kafka.admin import make_admin
@@ -23,6 +21,7 @@ from eventbus.kafka.consumer import make_consumer
 from eventbus.kafka.producer import Producer
 from eventbus.serde import AvroSerde
 from eventbus.settings import Settings
+from local.harness import create_topics, delete_topics
 from local.health import wait_until
 
 
@@ -47,19 +46,15 @@ class ScratchTopics:
         return self.names[logical]
 
     def __enter__(self) -> ScratchTopics:
+        names = list(self.names.values())
+        create_topics(self.settings, {n: self.partitions[t] for t, n in self.names.items()},
+                      configs={n: {"cleanup.policy": self.policies[t]} for t, n in self.names.items()})
         admin = make_admin(self.settings)
-        new = [NewTopic(n, self.partitions[t], 1, config={"cleanup.policy": self.policies[t]})
-               for t, n in self.names.items()]
-        for fut in admin.create_topics(new).values():
-            fut.result(30)
-        wait_until(lambda: set(self.names.values()) <= set(admin.list_topics(timeout=5).topics), 30, "scratch topics")
+        wait_until(lambda: set(names) <= set(admin.list_topics(timeout=5).topics), 30, "scratch topics")
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        admin = make_admin(self.settings)
-        for fut in admin.delete_topics(list(self.names.values())).values():
-            with contextlib.suppress(Exception):  # already gone
-                fut.result(30)
+        delete_topics(self.settings, list(self.names.values()))
 
 
 def produce(settings: Settings, topic: str, logical: str, records: Iterable[dict[str, Any]], key: str,

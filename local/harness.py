@@ -31,14 +31,17 @@ def free_port() -> int:
 
 
 # --- scratch topics ------------------------------------------------------------------------------
-def create_topics(settings: Any, partitions: dict[str, int], admin: Any = None) -> None:
-    """Create each topic with its partition count (replication 1: the local broker); raises on failure."""
+def create_topics(
+    settings: Any, partitions: dict[str, int], admin: Any = None, configs: dict[str, dict[str, str]] | None = None
+) -> None:
+    """Create each topic with its partition count (replication 1: the local broker) and optional topic
+    configs (e.g. ``{"t_x": {"cleanup.policy": "compact"}}``); raises on failure."""
     from confluent_kafka.admin import NewTopic
 
     from eventbus.kafka import make_admin
 
     admin = admin or make_admin(settings)
-    new = [NewTopic(name, n, 1) for name, n in partitions.items()]
+    new = [NewTopic(name, n, 1, config=(configs or {}).get(name, {})) for name, n in partitions.items()]
     for fut in admin.create_topics(new, operation_timeout=30).values():
         fut.result()
 
