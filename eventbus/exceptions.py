@@ -49,9 +49,11 @@ class RegistryError(EventBusError):
 class DeliveryError(EventBusError):
     """Messages the broker did not acknowledge. Loss is loud: ``flush()`` raises this."""
 
-    def __init__(self, undelivered: int, errors: list[str]) -> None:
+    def __init__(self, undelivered: int, errors: list[str], still_queued: int = 0) -> None:
         self.undelivered = undelivered
         self.errors = errors
+        #: Of ``undelivered``: still queued when the flush deadline passed (the rest failed with a report).
+        self.still_queued = still_queued
         sample = "; ".join(errors[:3]) or "still queued when the flush deadline passed"
         super().__init__(f"{undelivered} message(s) not acknowledged by the broker: {sample}")
 

@@ -127,7 +127,7 @@ class Producer:
         failed, self._failed_since_flush = self._failed_since_flush, 0
         if remaining or failed:
             errors = list(self._errors)[-failed:] if failed else []
-            raise DeliveryError(remaining + failed, errors)
+            raise DeliveryError(remaining + failed, errors, still_queued=remaining)
 
     def __len__(self) -> int:
         """Messages queued or in flight."""

@@ -214,7 +214,9 @@ class KafkaSink(Sink):
         except DeliveryError as exc:
             log.error("kafka: %s", exc)
             with self._lock:
-                self.failed += len(self.producer)  # still queued at the deadline (delivery reports count the rest)
+                # still queued at the deadline, as flush counted it (delivery reports count the rest); not
+                # len(producer) afterwards, which also counts client events (e.g. a broker-down error) queued since
+                self.failed += exc.still_queued
         return self.counters()
 
 
