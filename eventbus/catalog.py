@@ -37,6 +37,35 @@ class Publication:
     tables: tuple[str, ...]  # schema-qualified
 
 
+#: ``event_time.trusted`` value meaning the Kafka record's own timestamp rather than a schema field.
+KAFKA_TIMESTAMP = "kafka_timestamp"
+
+
+@dataclass(frozen=True)
+class EventTime:
+    """How a topic's event time is trusted (catalog key ``event_time``).
+
+    Effective event time = ``least(field, trusted + max_future_skew_s)``: a client clock ahead of the
+    trusted one is clamped, a late one is left alone (the watermark decides). Producers that own the
+    trusted clock (the gateway) refuse ``field`` values beyond the skew.
+
+        >>> et = EventTime("event_ts", "received_ts", 300)
+        >>> et.effective_ms(event_ms=2_000_000, trusted_ms=1_000_000)
+        1300000
+    """
+
+    field: str
+    trusted: str  # a schema field, or KAFKA_TIMESTAMP
+    max_future_skew_s: int
+
+    @property
+    def max_future_skew_ms(self) -> int:
+        return self.max_future_skew_s * 1000
+
+    def effective_ms(self, event_ms: int, trusted_ms: int) -> int:
+        return min(event_ms, trusted_ms + self.max_future_skew_ms)
+
+
 @dataclass(frozen=True)
 class TopicSpec:
     """One catalog entry."""
@@ -53,6 +82,10 @@ class TopicSpec:
     #: Components that produce to / consume from the topic (catalog keys ``writers`` / ``readers``).
     writers: tuple[str, ...] = ()
     readers: tuple[str, ...] = ()
+    #: How the event time is trusted (None: the topic has no client event time).
+    event_time: EventTime | None = None
+    #: The field each record is counted once by (de-duplication key), if any.
+    dedup_key: str | None = None
 
     @property
     def config(self) -> dict[str, str]:
@@ -157,6 +190,11 @@ def parse_catalog(path: Path, replication_factor: int | None = None) -> Catalog:
             raise ConfigurationError(f"{where}: schema file {schema_file} does not exist")
         cfg = {**default_cfg, **{str(k): str(v) for k, v in (entry.get("config") or {}).items()}}
         publication = _publication(entry.get("publication"), where)
+        fields = _field_names(schema_file)
+        event_time = _event_time(entry.get("event_time"), where, fields)
+        dedup_key = entry.get("dedup_key")
+        if dedup_key is not None and dedup_key not in fields:
+            raise ConfigurationError(f"{where}: dedup_key {dedup_key!r} is not a field of {schema_file.name}")
         topics[name] = TopicSpec(
             name=name,
             partitions=entry["partitions"],
@@ -169,6 +207,8 @@ def parse_catalog(path: Path, replication_factor: int | None = None) -> Catalog:
             publication=publication,
             writers=_names(entry, "writers", where, components),
             readers=_names(entry, "readers", where, components),
+            event_time=event_time,
+            dedup_key=dedup_key,
         )
     return Catalog(topics, path, components)
 
@@ -193,6 +233,30 @@ def _names(entry: dict[str, Any], key: str, where: str, components: dict[str, Co
             f"(known: {', '.join(sorted(components))})"
         )
     return tuple(names)
+
+
+def _field_names(schema_file: Path) -> set[str]:
+    try:
+        return {f["name"] for f in json.loads(schema_file.read_text()).get("fields", [])}
+    except (OSError, ValueError, AttributeError, KeyError, TypeError):
+        return set()  # an unreadable schema fails later, where it is parsed
+
+
+def _event_time(raw: Any, where: str, fields: set[str]) -> EventTime | None:
+    if raw is None:
+        return None
+    shape = f"{where}: 'event_time' must be {{field: <timestamp field>, trusted: <field>|{KAFKA_TIMESTAMP}, " \
+            "max_future_skew_s: <seconds>}"
+    if not isinstance(raw, dict) or set(raw) != {"field", "trusted", "max_future_skew_s"}:
+        raise ConfigurationError(shape)
+    skew = raw["max_future_skew_s"]
+    if not isinstance(skew, int) or isinstance(skew, bool) or skew < 0:
+        raise ConfigurationError(f"{shape}; max_future_skew_s must be a non-negative integer")
+    for key in ("field", "trusted"):
+        name = raw[key]
+        if not isinstance(name, str) or (name not in fields and not (key == "trusted" and name == KAFKA_TIMESTAMP)):
+            raise ConfigurationError(f"{where}: event_time.{key} {name!r} is not a field of the topic's schema")
+    return EventTime(raw["field"], raw["trusted"], skew)
 
 
 def _publication(raw: Any, where: str) -> Publication | None:
