@@ -31,6 +31,13 @@ from lambdas.gateway.metrics import GatewayCounters
 from lambdas.gateway.models import AppEventIn, Validated, to_record
 
 log = get_logger("gateway")
+
+
+class EventTooFarAhead(Exception):
+    """``event_ts`` is further ahead of the gateway's clock than the catalog's ``max_future_skew_s``:
+    a client clock that would move every consumer's watermark (answered 422 naming ``event_ts``)."""
+
+
 @dataclass(frozen=True, slots=True)
 class ClientMeta:
     request_id: str
@@ -70,6 +77,10 @@ class Gateway:
         self.serde = serde if serde is not None else AvroSerde(settings)
         # The shared serde's compiled encoder; event_id is unique per record (no string-cache slot).
         self.encode = self.serde.encoder(self.topic, unique_fields=("event_id",))
+        # The catalog's event-time contract (schemas/topics.yaml ``event_time``): consumers clamp event
+        # time to received_ts + skew; the gateway refuses what would be clamped, so the client hears it.
+        spec = self.serde.catalog.get(self.topic)
+        self.max_ahead_ms = spec.event_time.max_future_skew_ms if spec.event_time else None
         self.keys = keys if keys is not None else ApiKeys.from_settings(settings, self.config.key_refresh_s)
         # (not `producer or ...`: a Producer with nothing queued has len() 0 and is falsy)
         self.producer = producer if producer is not None else make_producer(settings, self.config)
@@ -85,9 +96,22 @@ class Gateway:
             event, event_id=event_id, received_ts=received_ts, client_ip=meta.client_ip, user_agent=meta.user_agent
         )
 
+    def too_far_ahead(self, event_ts: int, received_ts: int) -> str | None:
+        """Why ``event_ts`` is refused (the problem text for field ``event_ts``), or None."""
+        if self.max_ahead_ms is None or event_ts <= received_ts + self.max_ahead_ms:
+            return None
+        ahead_s = (event_ts - received_ts) / 1000
+        return (f"is {ahead_s:,.0f} s ahead of the gateway's clock; at most {self.max_ahead_ms // 1000} s "
+                "ahead is accepted (check the client's clock and that it sends milliseconds)")
+
     async def ingest_one(self, event: AppEventIn, meta: ClientMeta) -> tuple[str, Ack | NotAcknowledged]:
-        """Produce one validated event; ``SchemaValidationError`` if it cannot be encoded."""
-        event_id, record = self._record(event, meta, time.time_ns() // 1_000_000)
+        """Produce one validated event; ``SchemaValidationError`` if it cannot be encoded,
+        ``EventTooFarAhead`` if its ``event_ts`` is beyond the allowed clock skew."""
+        received_ts = time.time_ns() // 1_000_000
+        problem = self.too_far_ahead(event.event_ts, received_ts)
+        if problem is not None:
+            raise EventTooFarAhead(problem)
+        event_id, record = self._record(event, meta, received_ts)
         value = self.encode(record)
         outcome = await self.acks.send(self.topic, event.user_id, value)
         self._count(outcome)
@@ -114,6 +138,10 @@ class Gateway:
                 results.append(item)
                 continue
             event_id, record = self._record(item, meta, received_ts)  # type: ignore[arg-type]
+            problem = self.too_far_ahead(item.event_ts, received_ts)  # type: ignore[union-attr]
+            if problem is not None:
+                results.append({"index": i, "status": "rejected", "event_id": event_id, "reason": f"event_ts: {problem}"})
+                continue
             try:
                 value = encode(record)
             except SchemaValidationError as exc:

@@ -16,7 +16,7 @@ from starlette.responses import PlainTextResponse, Response
 from eventbus.exceptions import SchemaValidationError
 from eventbus.logging import get_logger
 from lambdas.gateway.delivery import Ack, NotAcknowledged
-from lambdas.gateway.ingest import ClientMeta, Gateway
+from lambdas.gateway.ingest import ClientMeta, EventTooFarAhead, Gateway
 from lambdas.gateway.models import Accepted, AppEventIn, BatchResult, BookingEventIn, Problem, Validated
 from lambdas.gateway.parsing import batch_events, parse_event, validate_all_json, validate_items
 from lambdas.gateway.problems import HTTPProblem, json_response
@@ -128,6 +128,10 @@ async def _single(request: Request, model: type[AppEventIn]) -> Response:
     except SchemaValidationError as exc:
         gw.metrics.events_rejected += 1
         raise HTTPProblem(422, "invalid_event", str(exc)) from None
+    except EventTooFarAhead as exc:
+        gw.metrics.events_rejected += 1
+        problems = [{"field": "event_ts", "problem": str(exc)}]
+        raise HTTPProblem(422, "invalid_event", f"event_ts: {exc}", problems=problems) from None
     if type(outcome) is Ack:
         return json_response(
             {
