@@ -15,15 +15,42 @@ help: ## list the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[36m%-20s\033[0m %s\n", $$1, $$2}'
 
 # ---------------------------------------------------------------------------------------------
-# Python environment
+# What the targets run, each built once and cached (a stamp file): make builds it the first time a
+# target needs it, so `make local-up` and `make test` work on a fresh clone.
 # ---------------------------------------------------------------------------------------------
+AF_VENV := .venv-airflow
+AF_STAMP := $(AF_VENV)/.installed
+AF_REQS := mwaa_dags/requirements/local.txt mwaa_dags/requirements/constraints-airflow.txt
+SPARK_JARS_STAMP := emr_jobs/jars/target/jars/.resolved
+comma := ,
+# EB_STACK_SKIP=airflow,spark leaves those programs out of the stack on purpose (local/settings.py), so
+# they are not built for it either. Anything else the stack runs is built, or local-up fails naming it.
+STACK_SKIP := $(subst $(comma), ,$(EB_STACK_SKIP))
+STACK_BUILT := $(STAMP) $(if $(filter airflow,$(STACK_SKIP)),,$(AF_STAMP)) \
+               $(if $(filter spark,$(STACK_SKIP)),,$(SPARK_JARS_STAMP))
+# The tests run every program (the integration fixture starts the whole stack when it is down).
+ALL_BUILT := $(STAMP) $(AF_STAMP) $(SPARK_JARS_STAMP)
+
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PY_SYS) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q -e '.[all,dev]'
 	@touch $(STAMP)
 
-venv install: $(STAMP) ## create .venv and install the project with every extra
+# Airflow has its own venv: its pins (starlette<1, fastapi, pydantic) clash with the gateway's.
+$(AF_STAMP): $(AF_REQS) pyproject.toml
+	@test -x $(AF_VENV)/bin/python || $(PY_SYS) -m venv $(AF_VENV)
+	$(AF_VENV)/bin/pip install -q --upgrade pip
+	$(AF_VENV)/bin/pip install -q -c mwaa_dags/requirements/constraints-airflow.txt -r mwaa_dags/requirements/local.txt -e .
+	@touch $(AF_STAMP)
+
+$(SPARK_JARS_STAMP): emr_jobs/jars/pom.xml
+	mvn -q -B -f emr_jobs/jars/pom.xml dependency:copy-dependencies
+	@touch $(SPARK_JARS_STAMP)
+
+install: $(ALL_BUILT) ## build everything once: .venv (every extra), .venv-airflow, Spark's connector jars (other targets do it when they need it)
+
+venv: $(STAMP) ## only .venv: the project with every extra
 
 lint: $(STAMP) ## ruff
 	$(VENV)/bin/ruff check .
@@ -34,19 +61,19 @@ typecheck: $(STAMP) ## mypy on the shared library
 # ---------------------------------------------------------------------------------------------
 # Tests (the one test command: `make test`)
 # ---------------------------------------------------------------------------------------------
-test: $(STAMP) lint typecheck ## ruff + mypy, then unit + integration tests (starts the local engines it needs, stops what it started)
+test: $(ALL_BUILT) lint typecheck ## ruff + mypy, then unit + integration tests (starts the local engines it needs, stops what it started)
 	$(PY) -m pytest tests -q --durations=25
 
-test-unit: $(STAMP) ## unit tests only (no services)
+test-unit: $(ALL_BUILT) ## unit tests only (no services)
 	$(PY) -m pytest tests/unit -q
 
-test-integration: $(STAMP) ## integration tests against the real local engines
+test-integration: $(ALL_BUILT) ## integration tests against the real local engines
 	$(PY) -m pytest tests/integration -q
 
 # ---------------------------------------------------------------------------------------------
 # Local stack (no Docker): Kafka KRaft, PostgreSQL 15, AWS emulator, under supervisord
 # ---------------------------------------------------------------------------------------------
-local-up: $(STAMP) ## start the local stack (idempotent) and apply the catalog
+local-up: $(STACK_BUILT) ## build what the stack runs (first time), start every program (idempotent), apply the catalog; EB_STACK_SKIP=airflow,spark leaves those out
 	$(PY) -m local.stack up
 
 local-down: $(STAMP) ## stop every stack process, keep the data
@@ -72,7 +99,7 @@ bench-kafka: $(STAMP) ## serde encode rate + producer throughput vs a bare confl
 tf-check: ## terraform fmt + validate + offline plan + checkov + module docs (no AWS, no registry)
 	$(PY_SYS) infra/scripts/tf_check.py $(TF_CHECK_ARGS)
 
-package: $(STAMP) ## build dist/: Lambda zips (python3.12 x86_64), MWAA DAG bundle, EMR job bundle + its deps.tar.gz (cp311 wheels)
+package: $(STAMP) $(SPARK_JARS_STAMP) ## build dist/: Lambda zips (python3.12 x86_64), MWAA DAG bundle, EMR job bundle + its deps.tar.gz (cp311 wheels)
 	$(PY) infra/package.py $(PACKAGE_ARGS)
 
 # ---------------------------------------------------------------------------------------------
@@ -83,10 +110,10 @@ package: $(STAMP) ## build dist/: Lambda zips (python3.12 x86_64), MWAA DAG bund
 cdc: $(STAMP) ## run the CDC relay in the foreground (CDC_ARGS="--slot x ..."); `make local-up` runs one as program cdc
 	$(PY) -m lambdas.cdc run $(CDC_ARGS)
 
-bench-cdc: $(STAMP) ## CDC: changes/s + commit->Kafka-ack p50/p99 at 1k/5k/10k/max beside the raw decode rate
+bench-cdc: $(STACK_BUILT) ## CDC: changes/s + commit->Kafka-ack p50/p99 at 1k/5k/10k/max beside the raw decode rate
 	$(PY) -m bench.cdc $(BENCH_CDC_ARGS)
 
-drill-cdc: $(STAMP) ## CDC fault drills: SIGKILL the relay, stop Kafka 30 s, under write load; nothing lost
+drill-cdc: $(STACK_BUILT) ## CDC fault drills: SIGKILL the relay, stop Kafka 30 s, under write load; nothing lost
 	$(PY) -m pytest tests/integration/test_cdc_drills.py -q -s -p no:cacheprovider
 
 # ---------------------------------------------------------------------------------------------
@@ -97,13 +124,13 @@ drill-cdc: $(STAMP) ## CDC fault drills: SIGKILL the relay, stop Kafka 30 s, und
 gateway: $(STAMP) ## run the event gateway (uvicorn, 127.0.0.1:8000, a worker per CPU); `make local-up` runs one as program gateway
 	$(PY) -m lambdas.gateway $(GATEWAY_ARGS)
 
-bench-gateway: $(STAMP) ## gateway: single-event req/s + p50/p99, batch events/s, beside a bare producer -> bench/results/gateway.json
+bench-gateway: $(STACK_BUILT) ## gateway: single-event req/s + p50/p99, batch events/s, beside a bare producer -> bench/results/gateway.json
 	$(PY) -m bench.gateway $(BENCH_GATEWAY_ARGS)
 
-drill-gateway: $(STAMP) ## gateway no-loss drill: stop/start Kafka under load; every 2xx in Kafka, nothing else
+drill-gateway: $(STACK_BUILT) ## gateway no-loss drill: stop/start Kafka under load; every 2xx in Kafka, nothing else
 	$(PY) -m bench.gateway_drill $(DRILL_GATEWAY_ARGS)
 
-fuzz-gateway: $(STAMP) ## schemathesis against the gateway's own OpenAPI (>=1,000 requests, zero 5xx; part of `make test`)
+fuzz-gateway: $(STACK_BUILT) ## schemathesis against the gateway's own OpenAPI (>=1,000 requests, zero 5xx; part of `make test`)
 	$(PY) -m pytest tests/integration/test_gateway_fuzz.py -q -s -p no:cacheprovider
 
 # ---------------------------------------------------------------------------------------------
@@ -114,7 +141,7 @@ fuzz-gateway: $(STAMP) ## schemathesis against the gateway's own OpenAPI (>=1,00
 simulate: $(STAMP) ## run the simulators in the foreground (SIM_ARGS="--scenario load --duration 60"); `make local-up` runs the default as program simulators
 	$(PY) -m lambdas.simulators run $(SIM_ARGS)
 
-bench-simulators: $(STAMP) ## simulators: events/s to Kafka per source and all together (Avro, acked) beside a bare producer; rate accuracy 1k/s for 60 s
+bench-simulators: $(STACK_BUILT) ## simulators: events/s to Kafka per source and all together (Avro, acked) beside a bare producer; rate accuracy 1k/s for 60 s
 	$(PY) -m bench.simulators $(BENCH_SIMULATORS_ARGS)
 
 # ---------------------------------------------------------------------------------------------
@@ -129,7 +156,7 @@ peek: $(STAMP) ## decoded records as JSON lines: make peek TOPIC=topic_app_event
 	@test -n "$(TOPIC)" || { echo "usage: make peek TOPIC=topic_app_events [KEY=...] [N=10] [PEEK_ARGS=--follow]" >&2; exit 2; }
 	$(PY) -m local.console peek --topic '$(TOPIC)' $(if $(KEY),--key '$(KEY)') $(if $(N),-n $(N)) $(PEEK_ARGS)
 
-test-e2e: $(STAMP) ## browser tests of the console (headless Debian chromium via Playwright; part of `make test`)
+test-e2e: $(ALL_BUILT) ## browser tests of the console (headless Debian chromium via Playwright; part of `make test`)
 	$(PY) -m pytest tests/e2e -q
 
 # ---------------------------------------------------------------------------------------------
@@ -137,25 +164,13 @@ test-e2e: $(STAMP) ## browser tests of the console (headless Debian chromium via
 # Airflow has its own venv (.venv-airflow): its pins (starlette<1, fastapi, pydantic) clash with the gateway's.
 # ---------------------------------------------------------------------------------------------
 .PHONY: airflow-install dag airflow airflow-check typecheck-dags
-AF_VENV := .venv-airflow
-AF_STAMP := $(AF_VENV)/.installed
-AF_REQS := mwaa_dags/requirements/local.txt mwaa_dags/requirements/constraints-airflow.txt
-
-$(AF_STAMP): $(AF_REQS) pyproject.toml
-	@test -x $(AF_VENV)/bin/python || $(PY_SYS) -m venv $(AF_VENV)
-	$(AF_VENV)/bin/pip install -q --upgrade pip
-	$(AF_VENV)/bin/pip install -q -c mwaa_dags/requirements/constraints-airflow.txt -r mwaa_dags/requirements/local.txt -e .
-	@touch $(AF_STAMP)
-
-install: $(AF_STAMP)
-test test-unit test-integration: $(AF_STAMP)
 typecheck: typecheck-dags
 
 typecheck-dags: $(STAMP) ## mypy on the DAGs, their extdata package, the replay server and the local Airflow programs (part of `make typecheck`)
 	MYPYPATH=mwaa_dags $(VENV)/bin/mypy mwaa_dags/extdata mwaa_dags/weather_data_ingestion.py mwaa_dags/maps_data_ingestion.py \
 	    mwaa_dags/config_driven_pipeline.py local/replay local/airflow.py local/airflow_cli.py
 
-airflow-install: $(AF_STAMP) ## create .venv-airflow: Airflow (pinned, MWAA's version) + the shared library (part of `make install`)
+airflow-install: $(AF_STAMP) ## create .venv-airflow: Airflow (pinned, MWAA's version) + the shared library (make local-up/test do it)
 
 dag: $(STAMP) $(AF_STAMP) ## run one DAG once on the running stack: make dag DAG=weather_data_ingestion DATE=2026-01-15T06:00:00Z
 	@test -n "$(DAG)" -a -n "$(DATE)" || { echo "usage: make dag DAG=weather_data_ingestion|maps_data_ingestion|config_driven_pipeline DATE=2026-01-15T06:00:00Z" >&2; exit 2; }
@@ -171,21 +186,13 @@ airflow-check: $(STAMP) $(AF_STAMP) ## trigger each DAG on the stack's Airflow (
 # Spark Structured Streaming (emr_jobs/: windows, booking/user state, lake, dead letters; see emr_jobs/README.md)
 # ---------------------------------------------------------------------------------------------
 .PHONY: spark spark-jars bench-spark drill-spark
-SPARK_JARS_STAMP := emr_jobs/jars/target/jars/.resolved
-
-$(SPARK_JARS_STAMP): emr_jobs/jars/pom.xml
-	mvn -q -B -f emr_jobs/jars/pom.xml dependency:copy-dependencies
-	@touch $(SPARK_JARS_STAMP)
-
-install: $(SPARK_JARS_STAMP)
-
-spark-jars: $(SPARK_JARS_STAMP) ## resolve the Kafka/Avro/MSK-IAM connector jars from Maven Central into emr_jobs/jars/target/jars (part of `make install`)
+spark-jars: $(SPARK_JARS_STAMP) ## resolve the Kafka/Avro/MSK-IAM connector jars from Maven Central into emr_jobs/jars/target/jars (make local-up/test do it)
 
 spark: $(STAMP) $(SPARK_JARS_STAMP) ## run every Spark job in one local[2] driver in the foreground (SPARK_ARGS="--jobs app_events --once"); `make local-up` runs it as program spark
 	$(PY) -m emr_jobs run $(SPARK_ARGS)
 
-bench-spark: $(STAMP) $(SPARK_JARS_STAMP) ## Spark: events/s per job on a pre-loaded backlog beside Spark's raw Kafka read rate -> bench/results/spark.json
+bench-spark: $(STACK_BUILT) $(SPARK_JARS_STAMP) ## Spark: events/s per job on a pre-loaded backlog beside Spark's raw Kafka read rate -> bench/results/spark.json
 	$(PY) -m bench.spark $(BENCH_SPARK_ARGS)
 
-drill-spark: $(STAMP) $(SPARK_JARS_STAMP) ## Spark restart drill: SIGKILL the driver under load, restart from the checkpoint; state/windows equal an uninterrupted run
+drill-spark: $(STACK_BUILT) $(SPARK_JARS_STAMP) ## Spark restart drill: SIGKILL the driver under load, restart from the checkpoint; state/windows equal an uninterrupted run
 	$(PY) -m bench.spark_drill $(DRILL_SPARK_ARGS)

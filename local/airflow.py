@@ -18,7 +18,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from local import emulator, postgres
-from local.exceptions import StackError
+from local.exceptions import PrerequisiteError, StackError
 from local.health import http_get
 from local.spec import Ctx, ProgramSpec
 from local.state import REPO_ROOT
@@ -92,6 +92,15 @@ def installed(ctx: Ctx | None = None) -> bool:
     return AIRFLOW.exists()
 
 
+def check_installed(ctx: Ctx) -> None:
+    """Airflow runs from .venv-airflow, which `make local-up` / `make install` build."""
+    if not installed(ctx):
+        raise PrerequisiteError(
+            f"Airflow is not installed ({AIRFLOW.relative_to(REPO_ROOT)} is missing)",
+            "make airflow-install (make local-up does it), or EB_STACK_SKIP=airflow to run without the DAGs",
+        )
+
+
 def migrate(ctx: Ctx, database: str) -> None:
     """``airflow db migrate`` once per (database, Airflow version); a marker file skips it afterwards."""
     marker = home(ctx) / f"migrated-{database}"
@@ -143,7 +152,8 @@ def _program(name: str, args: list[str], *, healthy_url: str | None = None, prov
         command=lambda ctx: [str(AIRFLOW), *args],
         healthy=healthy,
         provision=provision if provision_hook else None,
-        enabled=installed,
+        group="airflow",
+        check=check_installed,
         ports=lambda ctx: (port,) if port else (),
         endpoint=lambda ctx: healthy_url or "",
         env=airflow_env,
@@ -163,6 +173,7 @@ def replay_spec() -> ProgramSpec:
         healthy=lambda ctx: (a := http_get(url)) is not None and a[0] == 200,
         ports=lambda ctx: (REPLAY_PORT,),
         endpoint=lambda ctx: url,
+        group="airflow",  # only the DAGs call it
     )
 
 

@@ -7,8 +7,11 @@ folder of the state (trust), the ``travel`` role over TCP with a scram password.
 
 from __future__ import annotations
 
+import grp
+import hashlib
 import os
 import pwd
+import stat
 import subprocess
 from contextlib import closing
 from pathlib import Path
@@ -24,7 +27,43 @@ SUPERUSER = "postgres"
 
 
 def _dir(ctx: Ctx) -> Path:
-    return ctx.state.program_dir(NAME)
+    """The cluster's folder: in the state folder, unless the server's OS user cannot enter it."""
+    inside = ctx.state.program_dir(NAME)
+    user = _user(ctx)
+    if user is None or (inside / "data" / "PG_VERSION").exists():
+        return inside
+    outside = outside_dir(ctx)
+    if (outside / "data" / "PG_VERSION").exists() or not can_enter(ctx.state.root, user):
+        return outside
+    return inside
+
+
+def outside_dir(ctx: Ctx) -> Path:
+    """Where the cluster lives when the checkout is closed to the ``postgres`` user: one per state folder."""
+    from local.settings import StackSettings
+
+    key = hashlib.sha256(str(ctx.state.root).encode()).hexdigest()[:12]
+    return StackSettings().pg_outside_dir / key / NAME
+
+
+def can_enter(path: Path, user: str) -> bool:
+    """Whether ``user`` may traverse every folder from / down to ``path`` (search permission)."""
+    entry = pwd.getpwnam(user)
+    groups = {entry.pw_gid, *(g.gr_gid for g in grp.getgrall() if user in g.gr_mem)}
+    for folder in (path, *path.parents):
+        try:
+            st = folder.stat()
+        except FileNotFoundError:
+            continue  # made later by us, with the default mode
+        if st.st_uid == entry.pw_uid:
+            bit = stat.S_IXUSR
+        elif st.st_gid in groups:
+            bit = stat.S_IXGRP
+        else:
+            bit = stat.S_IXOTH
+        if not st.st_mode & bit:
+            return False
+    return True
 
 
 def data_dir(ctx: Ctx) -> Path:
@@ -81,7 +120,12 @@ def prepare(ctx: Ctx) -> None:
     bindir = prereqs.postgres_bin()
     user = prereqs.postgres_os_user()
     prereqs.socket_path(socket_dir(ctx) / f".s.PGSQL.{ctx.settings.pg_port}")
-    _dir(ctx).mkdir(parents=True, exist_ok=True)
+    home = _dir(ctx)
+    if not home.is_relative_to(ctx.state.root):
+        home.parent.mkdir(parents=True, exist_ok=True)
+        home.parent.chmod(0o755)
+        (home.parent / "checkout").write_text(f"{ctx.state.root}\n")  # whose cluster this is
+    home.mkdir(parents=True, exist_ok=True)
     data = data_dir(ctx)
     if not (data / "PG_VERSION").exists():
         _private_dir(data, user)
@@ -96,6 +140,9 @@ def prepare(ctx: Ctx) -> None:
             if user and "ermission denied" in proc.stderr:
                 hint = f" (the `{user}` user must be able to enter every folder above {data})"
             raise StackError(f"initdb failed{hint}:\n{proc.stderr.strip()}")
+        if not home.is_relative_to(ctx.state.root):
+            print(f"local-stack: postgres: the `{user}` user cannot enter {ctx.state.root}, so the cluster "
+                  f"lives in {home} (removed by `make local-clean`)", flush=True)
         with (data / "postgresql.conf").open("a") as fh:
             fh.write("\n# the local stack's settings (regenerated on every `make local-up`)\n"
                      "include_if_exists = 'stack.conf'\n")

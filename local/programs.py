@@ -13,8 +13,9 @@ import sys
 from collections.abc import Sequence
 
 from local import airflow, broker, emulator, postgres
+from local.exceptions import PrerequisiteError
 from local.health import http_get, port_open
-from local.spec import Ctx, ProgramSpec
+from local.spec import Ctx, Hook, ProgramSpec
 
 
 def python_program(
@@ -24,6 +25,7 @@ def python_program(
     health_url: str | None = None,
     port: int | None = None,
     start_timeout: float = 60.0,
+    check: Hook | None = None,
 ) -> ProgramSpec:
     """An ``app`` program run as ``python -m <module> <args>`` with the stack's local settings.
 
@@ -49,7 +51,23 @@ def python_program(
         endpoint=lambda ctx: health_url or (f"127.0.0.1:{port}" if port else ""),
         env=lambda ctx: {"EB_PROFILE": "local", **emulator.DUMMY_CREDENTIALS},
         start_timeout=start_timeout,
+        check=check,
     )
+
+
+def spark_jars_resolved(ctx: Ctx) -> None:
+    """The Spark driver needs the connector jars that `make spark-jars` resolves from Maven Central."""
+    from emr_jobs.config import SparkSettings
+    from emr_jobs.errors import JobError
+    from emr_jobs.session import connector_jars
+
+    try:
+        connector_jars(SparkSettings())
+    except JobError as exc:
+        raise PrerequisiteError(
+            str(exc).split(" — ")[0],
+            "make spark-jars (make local-up does it), or EB_STACK_SKIP=spark to run without Spark",
+        ) from None
 
 
 PROGRAMS: Sequence[ProgramSpec] = (
@@ -73,7 +91,7 @@ PROGRAMS: Sequence[ProgramSpec] = (
     *airflow.SPECS,
     # Spark: every job of emr_jobs/ in one local[2] driver (1 GB heap), UI on 127.0.0.1:4040, checkpoints and
     # progress JSON under local/.state/spark/. Joins the stack when emr_jobs/ is in the checkout.
-    python_program("spark", "emr_jobs", "run", port=4040, start_timeout=180.0),
+    python_program("spark", "emr_jobs", "run", port=4040, start_timeout=180.0, check=spark_jars_resolved),
 )
 
 

@@ -17,6 +17,8 @@ class Ctx:
 
     state: State
     settings: Settings
+    #: Program names/groups the user opted out of (``EB_STACK_SKIP``, see ``local/settings.py``).
+    skip: frozenset[str] = frozenset()
 
 
 Hook = Callable[[Ctx], None]
@@ -47,6 +49,12 @@ class ProgramSpec:
     module: str | None = None
     #: Whether to run it at all on this machine (e.g. not the emulator when LocalStack answers).
     enabled: Callable[[Ctx], bool] | None = None
+    #: What ``EB_STACK_SKIP`` calls it (programs of one component share a group, e.g. ``airflow``);
+    #: ``None``: the program's name. Engines cannot be skipped.
+    group: str | None = None
+    #: Raises ``PrerequisiteError`` (one line, with the fix) when an artifact it runs is not built
+    #: (a venv, jars). Checked before a start: a program is never left out silently.
+    check: Hook | None = None
     #: TCP ports on 127.0.0.1 it binds; checked free before a fresh start.
     ports: Callable[[Ctx], tuple[int, ...]] = lambda ctx: ()
     #: Shown by `status`.
@@ -69,5 +77,13 @@ class ProgramSpec:
         except (ImportError, ValueError):
             return False
 
+    @property
+    def skip_name(self) -> str:
+        return self.group or self.name
+
     def active(self, ctx: Ctx) -> bool:
-        return self.available() and (self.enabled is None or self.enabled(ctx))
+        return self.available() and (self.enabled is None or self.enabled(ctx)) and not self.skipped(ctx)
+
+    def skipped(self, ctx: Ctx) -> bool:
+        """Opted out by the user (``EB_STACK_SKIP``); only ``app`` programs can be."""
+        return self.phase == "app" and self.skip_name in ctx.skip

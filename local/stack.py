@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -25,10 +26,11 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 from eventbus.settings import get_settings
-from local import emulator, prereqs, state
+from local import emulator, postgres, prereqs, state
 from local.exceptions import PrerequisiteError, StackError
 from local.health import port_open, port_owner, wait_until
 from local.programs import PROGRAMS, by_name
+from local.settings import StackSettings
 from local.spec import Ctx, ProgramSpec
 from local.supervision import DEAD_STATES, Program, Supervisor, sweep
 
@@ -40,7 +42,19 @@ def say(message: str) -> None:
 
 
 def context() -> Ctx:
-    return Ctx(state.current().ensure(), get_settings())
+    return Ctx(state.current().ensure(), get_settings(), skip_list())
+
+
+def skip_list() -> frozenset[str]:
+    """``EB_STACK_SKIP``, checked: only app programs (or their group) can be left out."""
+    skip = StackSettings().skipped
+    skippable = {spec.skip_name for spec in PROGRAMS if spec.phase == "app"}
+    if unknown := sorted(skip - skippable):
+        raise StackError(
+            f"EB_STACK_SKIP names {', '.join(unknown)}, which the stack cannot leave out — "
+            f"fix: use only {', '.join(sorted(skippable))} (the engines kafka, postgres, emulator always run)"
+        )
+    return skip
 
 
 def stack_env(ctx: Ctx) -> dict[str, str]:
@@ -117,6 +131,21 @@ def _check_prerequisites() -> None:
         raise StackError("missing prerequisites:\n  " + "\n  ".join(map(str, problems)))
 
 
+def _check_artifacts(specs: Sequence[ProgramSpec], ctx: Ctx) -> None:
+    """Every program that will run has what it runs (venvs, jars): one line each, with the fix."""
+    problems = []
+    for spec in specs:
+        if spec.check is None:
+            continue
+        try:
+            spec.check(ctx)
+        except PrerequisiteError as exc:
+            problems.append(f"{spec.skip_name}: {exc}")
+    problems = list(dict.fromkeys(problems))
+    if problems:
+        raise StackError("not built yet:\n  " + "\n  ".join(problems))
+
+
 def _check_ports(specs: Sequence[ProgramSpec], ctx: Ctx) -> None:
     busy = [
         f"port {port} (for {spec.name}) is in use by {port_owner(port)}"
@@ -136,7 +165,10 @@ def _fresh_start(ctx: Ctx, sup: Supervisor) -> list[ProgramSpec]:
     if kind := emulator.external(ctx):
         say(f"using the {kind} emulator already answering at {emulator.endpoint(ctx)} (not starting moto)")
     specs = [spec for spec in PROGRAMS if spec.active(ctx)]
+    _check_artifacts(specs, ctx)
     _check_ports(specs, ctx)
+    if ctx.skip:
+        say(f"left out on purpose (EB_STACK_SKIP): {', '.join(sorted(ctx.skip))}")
     for spec in specs:
         if spec.prepare:
             t0 = time.monotonic()
@@ -156,6 +188,7 @@ def _resume(ctx: Ctx, sup: Supervisor) -> list[str]:
             started.append(spec.name)
     present = {s.name for s in _supervised(sup)}
     new = [s for s in PROGRAMS if s.phase == "app" and s.name not in present and s.active(ctx)]
+    _check_artifacts(new, ctx)
     if new:
         started += sup.add([_resolve(s, ctx) for s in [*_supervised(sup), *new]])
     return started
@@ -319,6 +352,10 @@ def clean() -> None:
     with state.locked(ctx.state):
         _down(ctx)
         ctx.state.wipe()
+        outside = postgres.outside_dir(ctx).parent
+        if outside.is_dir():
+            shutil.rmtree(outside)
+            say(f"wiped {outside}")
     say(f"wiped {ctx.state.root}")
 
 

@@ -49,6 +49,9 @@ def report(ctx: Ctx) -> int:
     if "emulator" not in names and (kind := emulator.probe(ctx)):
         rows.append(["emulator", f"external ({kind})", "-", "-", "yes" if kind != "foreign" else "no",
                      emulator.endpoint(ctx)])
+    for spec in PROGRAMS:
+        if spec.skipped(ctx) and spec.name not in names:
+            rows.append([spec.name, "SKIPPED", "-", "-", "-", "EB_STACK_SKIP"])
     print(_table(["program", "state", "pid", "uptime", "healthy", "endpoint"], rows))
     print(f"\nlogs: {ctx.state.logs}")
 
