@@ -24,6 +24,7 @@ import sys
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 
 from eventbus.settings import get_settings
 from local import emulator, postgres, prereqs, state
@@ -67,13 +68,16 @@ def stack_env(ctx: Ctx) -> dict[str, str]:
 
 
 def _resolve(spec: ProgramSpec, ctx: Ctx) -> Program:
+    user = spec.user(ctx)
     return Program(
         name=spec.name,
         argv=spec.command(ctx),
         env=dict(spec.env(ctx)),
-        directory=state.REPO_ROOT,
+        # A program run as another user (postgres) may not be able to enter the checkout; it takes only
+        # absolute paths, so it starts in /.
+        directory=state.REPO_ROOT if user is None else Path("/"),
         autostart=spec.phase == "engine",
-        user=spec.user(ctx),
+        user=user,
         stop_signal=spec.stop_signal,
         stop_wait_s=spec.stop_wait_s,
         stop_as_group=spec.stop_as_group,
