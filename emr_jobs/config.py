@@ -14,10 +14,10 @@ import os
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from eventbus.settings import ComponentSettings
+from eventbus.settings import ComponentSettings, get_settings
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 JARS_DIR = Path(__file__).resolve().parent / "jars" / "target" / "jars"
@@ -33,7 +33,8 @@ class SparkSettings(ComponentSettings):
 
     model_config = SettingsConfigDict(env_prefix="EB_SPARK_", populate_by_name=True)
 
-    #: ``local[2]`` locally; on EMR Serverless the master comes from the service (leave unset there).
+    #: ``local[2]`` on the local profile. On the aws profile (EMR Serverless, where the service sets the
+    #: master) the default is no master, so a job run never takes the local branch (``_aws_master``).
     master: str | None = "local[2]"
     driver_memory: str = "1g"
     #: Shuffle partitions = state-store partitions. Fixed by the first checkpoint of a query.
@@ -77,6 +78,14 @@ class SparkSettings(ComponentSettings):
     #: s3://bucket/prefix where `make package` output (emr/) was uploaded.
     emr_code_uri: str | None = None
     emr_log_uri: str | None = None
+    #: CloudWatch log group of the job runs (Terraform output emr_log_group_name); unset = no CloudWatch logs.
+    emr_log_group: str | None = None
+
+    @model_validator(mode="after")
+    def _aws_master(self) -> SparkSettings:
+        if "master" not in self.model_fields_set and get_settings().profile == "aws":
+            self.master = None
+        return self
 
     def topic(self, logical: str) -> str:
         """The actual topic name for a catalog topic (``topic_overrides`` lets tests use scratch topics)."""
