@@ -84,8 +84,53 @@ def airflow_env(ctx: Ctx, database: str = "airflow") -> dict[str, str]:
         "AIRFLOW__WORKERS__EXECUTION_API_RETRIES": "10",
         "EB_PROFILE": "local",
         "EB_DAGS_REPLAY_URL": f"http://127.0.0.1:{REPLAY_PORT}",
+        # Locally the sources' secrets are files (mode 600) in the state folder; see secrets_dir().
+        "EB_DAGS_SECRETS_DIR": str(secrets_dir(ctx)),
         **emulator.DUMMY_CREDENTIALS,
     }
+
+
+#: Locally only the replay server checks these (any well-formed app password passes); to call the real
+#: Bluesky from a local run, put your own app password in the file instead.
+REPLAY_SECRETS = {"bluesky-app-password": "repl-ayon-lyxx-xxxx"}
+POOLS_FILE = DAGS_DIR / "config" / "pools.yaml"
+
+
+def secrets_dir(ctx: Ctx) -> Path:
+    """The local secret files of the DAGs' sources (``EB_DAGS_SECRETS_DIR``), made once, mode 600."""
+    path = home(ctx) / "secrets"
+    path.mkdir(parents=True, exist_ok=True)
+    path.chmod(0o700)
+    for name, value in REPLAY_SECRETS.items():
+        f = path / name
+        if not f.exists():
+            f.write_text(value + "\n")
+            f.chmod(0o600)
+    return path
+
+
+def ensure_pools(ctx: Ctx, database: str) -> None:
+    """The pools of ``mwaa_dags/config/pools.yaml`` in ``database`` (``airflow pools import``), once per
+    content of that file: a task naming a missing pool is never scheduled."""
+    import hashlib
+    import json
+
+    import yaml
+
+    text = POOLS_FILE.read_text()
+    marker = home(ctx) / f"pools-{database}"
+    digest = hashlib.sha256(text.encode()).hexdigest()
+    if marker.exists() and marker.read_text() == digest:
+        return
+    pools = {name: {"slots": p["slots"], "description": p.get("description", ""), "include_deferred": False}
+             for name, p in yaml.safe_load(text)["pools"].items()}
+    spec = home(ctx) / "pools.json"
+    spec.write_text(json.dumps(pools))
+    proc = subprocess.run([str(AIRFLOW), "pools", "import", str(spec)], capture_output=True, text=True, check=False,
+                          env={**os.environ, **airflow_env(ctx, database)}, cwd=REPO_ROOT, timeout=300)
+    if proc.returncode != 0:
+        raise StackError(f"`airflow pools import` on database {database} failed: {(proc.stdout + proc.stderr)[-800:]}")
+    marker.write_text(digest)
 
 
 def installed(ctx: Ctx | None = None) -> bool:
@@ -136,6 +181,7 @@ def create_databases(ctx: Ctx) -> None:
 def provision(ctx: Ctx) -> None:
     create_databases(ctx)
     migrate(ctx, "airflow")
+    ensure_pools(ctx, "airflow")
 
 
 def _program(name: str, args: list[str], *, healthy_url: str | None = None, provision_hook: bool = False,

@@ -1,69 +1,77 @@
 """Coordinates, points of interest and popularity of every destination, daily at midnight.
 
-``extract`` geocodes each destination (Nominatim ``/search``), counts its points of interest by
-category (Overpass ``out count``), and lands both raw answers in the lake's raw zone; ``publish`` adds
-the destination's bookings created in the data interval (OLTP ``bookings``: count, guests, amount,
-cancellations) and publishes one ExternalData record per destination to topic_external_data.
+``geocode`` gives each destination's Nominatim answer (cached in the lake for ``geocode_cache_days``:
+the usage policy asks for caching; pool ``nominatim``, 1 slot, as the policy's 1 request/s is per client,
+not per process); ``count_pois`` counts its points of interest by category (Overpass ``nwr ... out count``,
+pool ``overpass``); both land their raw answers under the interval's prefix. ``publish`` removes what an
+earlier attempt left there, adds the destination's bookings created in the interval (OLTP ``bookings``)
+and publishes one ExternalData record per destination to topic_external_data.
 """
 
 from __future__ import annotations
 
 from datetime import timedelta
 
-from airflow.sdk import dag, task
-from extdata.runtime import START, TAGS, cron, current_interval, default_args
+from airflow.sdk import task
+from extdata.runtime import asset, current_interval, external_dag
 from extdata.settings import DagSettings
 
 SETTINGS = DagSettings()
 PERIOD = timedelta(days=1)
+SOURCE = "maps"
 
 
-@dag(
-    dag_id="maps_data_ingestion",
-    schedule=cron("0 0 * * *"),
-    start_date=START,
-    catchup=False,
-    max_active_runs=1,
-    is_paused_upon_creation=False,  # unpaused on MWAA too (its default pauses new DAGs)
-    default_args=default_args(SETTINGS),
-    tags=[*TAGS, "maps"],
-    doc_md=__doc__,
-)
+def _key(interval: object, code: str, kind: str) -> str:
+    from extdata.records import raw_key
+
+    return raw_key(SETTINGS.raw_prefix, SOURCE, interval, f"{code}.{kind}")  # type: ignore[arg-type]
+
+
+@external_dag("maps_data_ingestion", "0 0 * * *", tags=["maps"], doc=__doc__, dagrun_timeout=timedelta(hours=6))
 def maps_data_ingestion() -> None:
-    @task
-    def extract() -> list[str]:
+    @task(pool="nominatim")
+    def geocode() -> list[str]:
         from extdata.destinations import load_destinations
         from extdata.http import Fetcher
-        from extdata.maps import SOURCE, geocode, poi_counts
-        from extdata.records import land, raw_key
+        from extdata.maps import geocode as geocode_one
+        from extdata.records import land
 
         interval, _ = current_interval(PERIOD)
-        objects = {}
         with Fetcher(SETTINGS) as fetcher:  # every destination first: nothing lands if one fails
-            for d in load_destinations(SETTINGS.destinations_path):
-                key = raw_key(SETTINGS.raw_prefix, SOURCE, interval, d.code)
-                objects[key.replace(".json", ".geocode.json")] = geocode(d, fetcher, SETTINGS)
-                objects[key.replace(".json", ".poi.json")] = poi_counts(d, interval, fetcher, SETTINGS)
-        return land(objects)
+            found = {_key(interval, d.code, "geocode"): geocode_one(d, fetcher, SETTINGS)
+                     for d in load_destinations(SETTINGS.destinations_path)}
+        return land(found)
 
-    @task
-    def publish(keys: list[str]) -> int:
+    @task(pool="overpass")
+    def count_pois() -> list[str]:
         from extdata.destinations import load_destinations
-        from extdata.maps import SOURCE, bookings_by_destination, to_record
+        from extdata.http import Fetcher
+        from extdata.maps import poi_counts
+        from extdata.records import land
+
+        interval, _ = current_interval(PERIOD)
+        with Fetcher(SETTINGS) as fetcher:
+            counted = {_key(interval, d.code, "poi"): poi_counts(d, interval, fetcher, SETTINGS)
+                       for d in load_destinations(SETTINGS.destinations_path)}
+        return land(counted)
+
+    @task(outlets=[asset(SOURCE)])
+    def publish(geo_keys: list[str], poi_keys: list[str]) -> int:
+        from extdata.destinations import load_destinations
+        from extdata.maps import bookings_by_destination, to_record
+        from extdata.records import interval_prefix, prune, read_landed
         from extdata.records import publish as publish_records
-        from extdata.records import raw_key, read_landed
 
         interval, run_id = current_interval(PERIOD)
-        landed = read_landed(keys)
+        prune([interval_prefix(SETTINGS.raw_prefix, SOURCE, interval)], keep=[*geo_keys, *poi_keys])
+        landed = read_landed([*geo_keys, *poi_keys])
         popularity = bookings_by_destination(interval)
-        records = []
-        for d in load_destinations(SETTINGS.destinations_path):
-            key = raw_key(SETTINGS.raw_prefix, SOURCE, interval, d.code)
-            geo, pois = landed[key.replace(".json", ".geocode.json")], landed[key.replace(".json", ".poi.json")]
-            records.append(to_record(d, geo, pois, popularity.get(d.name, {}), interval, run_id))
+        records = [to_record(d, landed[_key(interval, d.code, "geocode")], landed[_key(interval, d.code, "poi")],
+                             popularity.get(d.name, {}), interval, run_id)
+                   for d in load_destinations(SETTINGS.destinations_path)]
         return publish_records(records, client_id="dags-maps")
 
-    publish(extract())
+    publish(geocode(), count_pois())
 
 
 dag_object = maps_data_ingestion()

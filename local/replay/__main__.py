@@ -6,8 +6,9 @@ import argparse
 import contextlib
 import signal
 import sys
+from datetime import date
 
-from local.replay.server import ReplayServer
+from local.replay.server import DEFAULT_RATE_LIMITS, ReplayServer
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -18,9 +19,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8090, help="port (default 8090)")
+    parser.add_argument("--today", type=date.fromisoformat, default=None,
+                        help="the APIs' 'today' (date windows such as Open-Meteo's 92 days); default: the real date")
+    parser.add_argument("--no-rate-limits", action="store_true",
+                        help=f"do not enforce the real services' limits ({DEFAULT_RATE_LIMITS})")
     args = parser.parse_args(argv)
     try:
-        server = ReplayServer(args.host, args.port)
+        server = ReplayServer(args.host, args.port, today=args.today,
+                              rate_limits=None if args.no_rate_limits else DEFAULT_RATE_LIMITS)
     except OSError as exc:
         print(f"replay: cannot bind {args.host}:{args.port}: {exc} — stop what uses it or pass --port", file=sys.stderr)
         return 1

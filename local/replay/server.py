@@ -1,14 +1,18 @@
 """The replay server: recorded external APIs over real HTTP on 127.0.0.1 (stdlib only).
 
 A call to ``https://<host><path>?<query>`` is made as ``http://127.0.0.1:8090/<host><path>?<query>``
-(the DAGs do this when ``EB_DAGS_REPLAY_URL`` is set, as it is in the local profile).
+(the DAGs do this when ``EB_DAGS_REPLAY_URL`` is set, as it is in the local profile). Besides each API's
+own failures (``apis.py``), faults can be injected per host, and hosts can be rate limited the way the
+real ones are (Nominatim: one request a second, else 429).
 
 Control endpoints, for tests and drills::
 
-    GET  /health                   {"status": "ok", "apis": [...]}
-    GET  /_replay/stats            requests served per host (and faults injected)
-    POST /_replay/faults           {"<host>": {"mode": "500" | "timeout", "times": -1, "match": ""}}
-                                   (-1 = until cleared; only requests whose path+query contain `match`)
+    GET    /health            {"status": "ok", "apis": [...]}
+    GET    /_replay/stats     requests per host, faults served, the most concurrent requests per host
+    GET    /_replay/log       one entry per request: host, path, status, start, end (monotonic s); ?host=
+    DELETE /_replay/stats     reset counters and log
+    POST   /_replay/faults    {"<host>": {"mode": "500"|"timeout"|"429"|"403"|"slow", "times": -1,
+                               "match": "", "retry_after": 2, "delay_s": 1.5}}   (-1 = until cleared)
     DELETE /_replay/faults
 
     >>> server = ReplayServer(port=0).start()       # a free port, in a thread
@@ -22,22 +26,36 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
+from datetime import date
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, unquote_plus, urlsplit
 
-from local.replay.apis import ROUTES
+from local.replay.apis import HOSTS, ROUTES
+from local.replay.base import Answer, Request
+
+MODES = ("500", "timeout", "429", "403", "slow")
+#: The real services' own limits, applied by the stack's replay program (``python -m local.replay``).
+DEFAULT_RATE_LIMITS = {"nominatim.openstreetmap.org": 1.0}
 
 
 class ReplayServer:
-    """Serves ``apis.ROUTES``; ``faults`` make a host answer 500 or hang (``timeout_s``)."""
+    """Serves ``apis.ROUTES``; ``faults`` make a host fail, ``rate_limits`` ({host: seconds}) make it answer
+    429 to a request that follows the previous one sooner; ``today`` moves the APIs' date windows."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 8090, timeout_s: float = 30.0) -> None:
+    def __init__(self, host: str = "127.0.0.1", port: int = 8090, timeout_s: float = 30.0,
+                 rate_limits: dict[str, float] | None = None, today: date | None = None) -> None:
         self.faults: dict[str, dict[str, Any]] = {}
         self.stats: Counter[str] = Counter()
         self.fault_hits: Counter[str] = Counter()
+        self.in_flight: Counter[str] = Counter()
+        self.max_concurrent: Counter[str] = Counter()
+        self.log: deque[dict[str, Any]] = deque(maxlen=20000)
+        self.rate_limits = dict(rate_limits or {})
+        self._last_call: dict[str, float] = {}
         self.timeout_s = timeout_s
+        self.today = today
         self._lock = threading.Lock()
         self.httpd = ThreadingHTTPServer((host, port), self._handler())
         self.httpd.daemon_threads = True
@@ -57,19 +75,29 @@ class ReplayServer:
         self.httpd.shutdown()
         self.httpd.server_close()
 
-    def inject(self, host: str, mode: str, times: int = -1, match: str = "") -> None:
-        """Make ``host`` answer 500 (or hang past the client's timeout) ``times`` times (-1: until
-        cleared), for the requests whose path and query contain ``match`` (all when empty)."""
-        if mode not in ("500", "timeout"):
-            raise ValueError(f"fault mode {mode!r}: use '500' or 'timeout'")
+    def inject(self, host: str, mode: str, times: int = -1, match: str = "", retry_after: float | None = None,
+               delay_s: float = 0.0) -> None:
+        """Make ``host`` fail ``times`` times (-1: until cleared) for requests whose path and query contain
+        ``match``: ``500``; ``timeout`` (hang ``timeout_s``, then 504); ``429`` (with ``Retry-After`` when
+        ``retry_after`` is given); ``403`` (the proxy refusing everything); ``slow`` (answer after ``delay_s``)."""
+        if mode not in MODES:
+            raise ValueError(f"fault mode {mode!r}: use one of {', '.join(MODES)}")
         with self._lock:
-            self.faults[host] = {"mode": mode, "times": times, "match": match}
+            self.faults[host] = {"mode": mode, "times": times, "match": match, "retry_after": retry_after,
+                                 "delay_s": delay_s}
 
     def clear(self) -> None:
         with self._lock:
             self.faults.clear()
 
-    def _fault(self, host: str, raw_path: str) -> str | None:
+    def reset(self) -> None:
+        with self._lock:
+            self.stats.clear()
+            self.fault_hits.clear()
+            self.max_concurrent.clear()
+            self.log.clear()
+
+    def _fault(self, host: str, raw_path: str) -> dict[str, Any] | None:
         with self._lock:
             fault = self.faults.get(host)
             if not fault or fault["times"] == 0 or fault["match"] not in unquote_plus(raw_path):
@@ -77,46 +105,99 @@ class ReplayServer:
             if fault["times"] > 0:
                 fault["times"] -= 1
             self.fault_hits[host] += 1
-            return str(fault["mode"])
+            return dict(fault)
 
-    def answer(self, method: str, raw_path: str, body: bytes) -> tuple[int, Any]:
-        parts = urlsplit(raw_path)
-        path = parts.path
+    def _too_soon(self, host: str) -> bool:
+        limit = self.rate_limits.get(host)
+        if not limit:
+            return False
+        with self._lock:
+            now = time.monotonic()
+            if now - self._last_call.get(host, -1e9) < limit:
+                return True
+            self._last_call[host] = now
+            return False
+
+    def control(self, method: str, path: str, query: dict[str, str], body: bytes) -> Answer | None:
         if path == "/health":
-            return 200, {"status": "ok", "apis": sorted({h for h, _, _ in ROUTES})}
+            return Answer(200, {"status": "ok", "apis": HOSTS})
         if path == "/_replay/stats":
-            return 200, {"requests": dict(self.stats), "faults_served": dict(self.fault_hits), "faults": self.faults}
+            if method == "DELETE":
+                self.reset()
+            return Answer(200, {"requests": dict(self.stats), "faults_served": dict(self.fault_hits),
+                                "faults": self.faults, "max_concurrent": dict(self.max_concurrent)})
+        if path == "/_replay/log":
+            host = query.get("host")
+            return Answer(200, {"log": [e for e in list(self.log) if not host or e["host"] == host]})
         if path == "/_replay/faults":
             if method == "DELETE":
                 self.clear()
-                return 200, {"faults": {}}
+                return Answer(200, {"faults": {}})
             try:
                 for host, f in json.loads(body or b"{}").items():
-                    self.inject(host, str(f.get("mode", "500")), int(f.get("times", -1)), str(f.get("match", "")))
+                    self.inject(host, str(f.get("mode", "500")), int(f.get("times", -1)), str(f.get("match", "")),
+                                f.get("retry_after"), float(f.get("delay_s", 0)))
             except (ValueError, AttributeError, TypeError) as exc:
-                return 400, {"error": f"bad fault spec: {exc} — send {{host: {{mode: '500'|'timeout', times: n}}}}"}
-            return 200, {"faults": self.faults}
-        host, _, api_path = path.lstrip("/").partition("/")
+                return Answer(400, {"error": f"bad fault spec: {exc} — send {{host: {{mode: one of {MODES}, "
+                                             "times: n}}"})
+            return Answer(200, {"faults": self.faults})
+        return None
+
+    def answer(self, method: str, raw_path: str, body: bytes, headers: dict[str, str] | None = None) -> Answer:
+        parts = urlsplit(raw_path)
         query = dict(parse_qsl(parts.query, keep_blank_values=True))
-        if method == "POST" and body:  # Overpass takes its query as a form body too
-            query.update(parse_qsl(body.decode(errors="replace")))
+        if (ctl := self.control(method, parts.path, query, body)) is not None:
+            return ctl
+        host, _, api_path = parts.path.lstrip("/").partition("/")
+        headers = {k.lower(): v for k, v in (headers or {}).items()}
+        if method == "POST" and body and "json" not in headers.get("content-type", ""):
+            query.update(parse_qsl(body.decode(errors="replace")))  # Overpass takes its query as a form body too
         for route_host, pattern, handler in ROUTES:
             if route_host == host and (m := pattern.match("/" + api_path)):
-                self.stats[host] += 1
-                fault = self._fault(host, raw_path)
-                if fault:
-                    self.stats[f"{host} {fault}"] += 1
-                if fault == "500":
-                    return 500, {"error": "Internal Server Error (injected by the replay server)"}
-                if fault == "timeout":
-                    time.sleep(self.timeout_s)
-                    return 504, {"error": "Gateway Timeout (injected by the replay server)"}
-                try:
-                    return handler(m, query)
-                except (ValueError, KeyError) as exc:
-                    return 400, {"error": f"bad request: {exc}"}
-        return 404, {"error": f"no recording for {host}/{api_path} — recorded APIs: "
-                              f"{', '.join(sorted({h for h, _, _ in ROUTES}))}"}
+                return self._serve(host, api_path, raw_path, m, handler,
+                                   Request(method, query, headers, body, self.today or date.today()))
+        return Answer(404, {"error": f"no recording for {host}/{api_path} — recorded APIs: {', '.join(HOSTS)}"})
+
+    def _serve(self, host: str, api_path: str, raw_path: str, m: Any, handler: Any, req: Request) -> Answer:
+        with self._lock:
+            self.stats[host] += 1
+            self.in_flight[host] += 1
+            self.max_concurrent[host] = max(self.max_concurrent[host], self.in_flight[host])
+        entry = {"host": host, "path": "/" + api_path, "start": time.monotonic()}
+        try:
+            answer = self._dispatch(host, raw_path, m, handler, req)
+        finally:
+            with self._lock:
+                self.in_flight[host] -= 1
+        entry.update(end=time.monotonic(), status=answer.status)
+        self.log.append(entry)
+        return answer
+
+    def _dispatch(self, host: str, raw_path: str, m: Any, handler: Any, req: Request) -> Answer:
+        fault = self._fault(host, raw_path)
+        if fault:
+            self.stats[f"{host} {fault['mode']}"] += 1
+            mode = fault["mode"]
+            if mode == "500":
+                return Answer(500, {"error": "Internal Server Error (injected by the replay server)"})
+            if mode == "timeout":
+                time.sleep(self.timeout_s)
+                return Answer(504, {"error": "Gateway Timeout (injected by the replay server)"})
+            if mode == "429":
+                extra = {} if fault["retry_after"] is None else {"Retry-After": f"{fault['retry_after']:g}"}
+                return Answer(429, "Too Many Requests", extra)
+            if mode == "403":
+                return Answer(403, "Request forbidden by administrative rules.")
+            time.sleep(fault["delay_s"])  # slow
+            req.runtime_s = fault["delay_s"]
+        if self._too_soon(host):
+            self.stats[f"{host} 429"] += 1
+            return Answer(429, "Too Many Requests")
+        try:
+            result: Answer = handler(m, req)
+            return result
+        except (ValueError, KeyError) as exc:
+            return Answer(400, {"error": f"bad request: {exc}"})
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         server = self
@@ -126,12 +207,18 @@ class ReplayServer:
 
             def _serve(self, method: str) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
-                status, payload = server.answer(method, self.path, self.rfile.read(length) if length else b"")
-                data = json.dumps(payload, ensure_ascii=False).encode()
+                ans = server.answer(method, self.path, self.rfile.read(length) if length else b"",
+                                    dict(self.headers.items()))
+                text = isinstance(ans.body, str)
+                data = ans.body.encode() if text else json.dumps(ans.body, ensure_ascii=False).encode()
+                ctype = ("text/html" if text and ans.body.startswith("<") else "text/plain") if text else \
+                    "application/json"
                 try:
-                    self.send_response(status)
-                    self.send_header("Content-Type", "application/json; charset=utf-8")
+                    self.send_response(ans.status)
+                    self.send_header("Content-Type", f"{ctype}; charset=utf-8")
                     self.send_header("Content-Length", str(len(data)))
+                    for k, v in ans.headers.items():
+                        self.send_header(k, v)
                     self.end_headers()
                     self.wfile.write(data)
                 except (BrokenPipeError, ConnectionResetError):
@@ -147,6 +234,6 @@ class ReplayServer:
                 self._serve("DELETE")
 
             def log_message(self, format: str, *args: Any) -> None:
-                pass  # stats are on /_replay/stats; one line per request would flood the stack log
+                pass  # per-request entries are on /_replay/log; a line each would flood the stack log
 
         return Handler

@@ -15,5 +15,14 @@ class SourceError(ExtDataError):
         super().__init__(f"source {source!r}: {detail}")
 
 
+class HTTPStatusError(SourceError):
+    """The API answered a 4xx that retrying will not fix (a 429 is retried, not raised as this)."""
+
+    def __init__(self, source: str, detail: str, status: int, body: str) -> None:
+        self.status = status
+        self.body = body
+        super().__init__(source, detail)
+
+
 class ConfigError(ExtDataError):
     """The declarative source config (or the destinations file) is invalid."""

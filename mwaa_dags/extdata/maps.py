@@ -1,8 +1,17 @@
-"""Maps: Nominatim geocoding + Overpass POI counts per destination, and popularity from the OLTP database."""
+"""Maps: Nominatim geocoding + Overpass POI counts per destination, and popularity from the OLTP database.
+
+Geocodes are cached in the lake (``<raw_prefix>/maps/_geocode_cache/<code>.json``) and refreshed after
+``geocode_cache_days``: Nominatim's usage policy asks clients to cache, and the 17 places do not move.
+POIs are counted with ``nwr`` (nodes, ways and relations: many hotels and museums are mapped as building
+outlines, which ``node`` misses); the query's ``[timeout:N]`` is shorter than the client's wait, so the
+client never abandons (and re-sends) a query the server is still allowed to run.
+"""
 
 from __future__ import annotations
 
+import json
 from contextlib import closing
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from extdata.destinations import Destination
@@ -17,22 +26,48 @@ POI = (("tourism", "attraction"), ("tourism", "museum"), ("tourism", "hotel"), (
        ("amenity", "restaurant"))
 
 
-def geocode(dest: Destination, fetcher: Fetcher, settings: DagSettings) -> Any:
+def geocode(dest: Destination, fetcher: Fetcher, settings: DagSettings, now: datetime | None = None) -> Any:
+    """The destination's Nominatim answer: from the cache when younger than ``geocode_cache_days``."""
+    from eventbus.aws import client
+    from eventbus.settings import get_settings
+
+    now = now or datetime.now(UTC)
+    bucket, s3 = get_settings().lake_bucket, client("s3", get_settings())
+    key = f"{settings.raw_prefix.strip('/')}/{SOURCE}/_geocode_cache/{dest.code}.json"
+    try:
+        cached = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+        age = now - datetime.fromisoformat(cached["fetched"])
+        if cached.get("query") == dest.query and age < timedelta(days=settings.geocode_cache_days):
+            return cached["result"]
+    except (s3.exceptions.NoSuchKey, KeyError, ValueError):
+        pass
     body = fetcher.get_json(SOURCE, settings.url(settings.geocode_url, "/search"),
                             {"q": dest.query, "format": "jsonv2", "limit": 1},
-                            min_interval_s=0.0 if settings.replay() else settings.geocode_interval_s)
+                            min_interval_s=settings.geocode_interval_s)
     if not isinstance(body, list) or not body:
         raise SourceError(SOURCE, f"the geocoder found no place for {dest.query!r} — fix `query` in "
                                   "mwaa_dags/config/destinations.yaml")
+    s3.put_object(Bucket=bucket, Key=key, ContentType="application/json", Body=json.dumps(
+        {"fetched": now.isoformat(), "query": dest.query, "result": body}).encode())
     return body
+
+
+def poi_query(dest: Destination, interval: Interval, settings: DagSettings) -> str:
+    around = f"(around:{RADIUS_M},{dest.lat},{dest.lon})"
+    statements = "".join(f'nwr["{k}"="{v}"]{around};out count;' for k, v in POI)
+    return f'[out:json][timeout:{settings.poi_query_timeout_s}][date:"{interval.start:%Y-%m-%dT%H:%M:%SZ}"];{statements}'
 
 
 def poi_counts(dest: Destination, interval: Interval, fetcher: Fetcher, settings: DagSettings) -> Any:
     """One Overpass query: an ``out count`` per category around the destination, as of the interval's day."""
-    around = f"(around:{RADIUS_M},{dest.lat},{dest.lon})"
-    statements = "".join(f'node["{k}"="{v}"]{around};out count;' for k, v in POI)
-    data = f'[out:json][timeout:25][date:"{interval.start:%Y-%m-%dT%H:%M:%SZ}"];{statements}'
-    return fetcher.get_json(SOURCE, settings.url(settings.poi_url, "/api/interpreter"), {"data": data})
+    body = fetcher.get_json(SOURCE, settings.url(settings.poi_url, "/api/interpreter"),
+                            {"data": poi_query(dest, interval, settings)},
+                            timeout_s=settings.poi_query_timeout_s + settings.http_timeout_s)
+    remark = body.get("remark", "") if isinstance(body, dict) else ""
+    if "error" in remark:  # Overpass answers 200 with a remark when the query ran out of time or memory
+        raise SourceError(SOURCE, f"{dest.name}: Overpass {remark!r} — nothing published; the task retries "
+                                  "(raise EB_DAGS_POI_QUERY_TIMEOUT_S if this keeps happening)")
+    return body
 
 
 def bookings_by_destination(interval: Interval) -> dict[str, dict[str, float]]:

@@ -1,7 +1,10 @@
 """ExternalData records, raw-zone landing and publishing — idempotent per data interval.
 
 Record ids and object keys are derived from (source, entity, interval) only, so a rerun of an interval
-writes the same ids and overwrites the same objects::
+writes the same ids and replaces the same objects (``land`` also deletes what an earlier attempt left under
+the interval's prefix). The topic is ``delete``-policy: a rerun or a retried flush publishes a record again,
+so **a consumer keeps one record per ``record_id``** (the one with the latest ``fetched_ts``) — ``latest``
+below is that rule (mwaa_dags/README.md, "Consumers")::
 
     >>> iv = Interval.parse("2026-01-15T00:00:00+00:00", "2026-01-15T06:00:00+00:00")
     >>> record_id("weather", "dad", iv) == record_id("weather", "dad", iv)
@@ -62,8 +65,24 @@ def record_id(source: str, entity: str, interval: Interval) -> str:
     return str(uuid.uuid5(ID_NAMESPACE, f"{source}|{entity}|{interval.start.isoformat()}|{interval.end.isoformat()}"))
 
 
+def interval_prefix(prefix: str, source: str, interval: Interval) -> str:
+    return f"{prefix.strip('/')}/{source}/dt={interval.start:%Y-%m-%d}/interval={interval.tag}/"
+
+
 def raw_key(prefix: str, source: str, interval: Interval, name: str) -> str:
-    return f"{prefix.strip('/')}/{source}/dt={interval.start:%Y-%m-%d}/interval={interval.tag}/{name}.json"
+    return f"{interval_prefix(prefix, source, interval)}{name}.json"
+
+
+def latest(records: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """The consumers' de-duplication rule: one record per ``record_id`` = (source, entity, interval), the
+    latest ``fetched_ts`` winning. ``record_id`` already encodes the interval, so this is also "each
+    (source, entity, interval) once"."""
+    out: dict[str, Mapping[str, Any]] = {}
+    for r in records:
+        kept = out.get(r["record_id"])
+        if kept is None or r["fetched_ts"] >= kept["fetched_ts"]:
+            out[r["record_id"]] = r
+    return list(out.values())
 
 
 def make_record(
@@ -94,8 +113,10 @@ def make_record(
 
 
 # --- the lake's raw zone ----------------------------------------------------------------------
-def land(objects: Mapping[str, Any]) -> list[str]:
-    """Write each ``{key: json-able}`` to the lake bucket (overwrites: same interval, same keys)."""
+def land(objects: Mapping[str, Any], replace: Iterable[str] = ()) -> list[str]:
+    """Write each ``{key: json-able}`` to the lake bucket, then delete every other object under the
+    ``replace`` prefixes (an interval's): a rerun that fetched fewer pages leaves none of the earlier
+    attempt's behind. New objects are written first, so a failure in between leaves too much, never too little."""
     from eventbus.aws import client
     from eventbus.settings import get_settings
 
@@ -104,7 +125,26 @@ def land(objects: Mapping[str, Any]) -> list[str]:
     for key, body in objects.items():
         s3.put_object(Bucket=settings.lake_bucket, Key=key, ContentType="application/json",
                       Body=json.dumps(body, separators=(",", ":")).encode())
+    prune(replace, keep=objects)
     return sorted(objects)
+
+
+def prune(prefixes: Iterable[str], keep: Iterable[str]) -> list[str]:
+    """Delete every object under ``prefixes`` that is not in ``keep`` (what an earlier attempt of the same
+    interval left); returns the deleted keys."""
+    from eventbus.aws import client
+    from eventbus.settings import get_settings
+
+    settings = get_settings()
+    s3 = client("s3", settings)
+    kept = set(keep)
+    stale = [o["Key"] for prefix in prefixes
+             for page in s3.get_paginator("list_objects_v2").paginate(Bucket=settings.lake_bucket, Prefix=prefix)
+             for o in page.get("Contents", []) if o["Key"] not in kept]
+    for i in range(0, len(stale), 1000):  # DeleteObjects takes at most 1000 keys
+        s3.delete_objects(Bucket=settings.lake_bucket,
+                          Delete={"Objects": [{"Key": k} for k in stale[i:i + 1000]], "Quiet": True})
+    return stale
 
 
 def read_landed(keys: Iterable[str]) -> dict[str, Any]:

@@ -1,11 +1,19 @@
-"""What the three DAG files share: default args, the schedule timetable, the running interval."""
+"""What the three DAG files share: one ``external_dag`` factory (schedule with data intervals, defaults,
+timeouts, the failure alert), the Assets they write, the running interval.
+
+    >>> @external_dag("weather_data_ingestion", "0 */6 * * *", tags=["weather"], doc=__doc__,
+    ...               dagrun_timeout=timedelta(hours=3))
+    ... def weather_data_ingestion() -> None: ...
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from extdata.records import Interval
+from extdata.alerts import task_failed
+from extdata.records import TOPIC, Interval
 from extdata.settings import DagSettings
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
@@ -27,9 +35,38 @@ def default_args(settings: DagSettings) -> dict[str, Any]:
         "owner": "data-platform",
         "retries": settings.task_retries,
         "retry_delay": timedelta(seconds=settings.retry_delay_s),
-        "retry_exponential_backoff": False,
+        "retry_exponential_backoff": True,  # 5 min, 10 min, ...: an outage gets room to end
+        "max_retry_delay": timedelta(hours=1),
         "execution_timeout": timedelta(minutes=30),
+        "on_failure_callback": task_failed,  # after the last retry only
     }
+
+
+def external_dag(dag_id: str, schedule: str, *, tags: list[str], doc: str | None,
+                 dagrun_timeout: timedelta, settings: DagSettings | None = None) -> Callable[..., Any]:
+    """``@dag(...)`` with the defaults every external-data DAG shares: a cron timetable with data intervals,
+    no catchup (a backfill is explicit), one active run, unpaused at creation (MWAA pauses new DAGs by
+    default), a run timeout, retries with backoff and the failure alert."""
+    from airflow.sdk import dag
+
+    return dag(dag_id=dag_id, schedule=cron(schedule), start_date=START, catchup=False, max_active_runs=1,
+               is_paused_upon_creation=False, dagrun_timeout=dagrun_timeout,
+               default_args=default_args(settings or DagSettings()), tags=[*TAGS, *tags], doc_md=doc)
+
+
+def asset(source: str) -> Any:
+    """The Asset a source's publishing task updates: its raw zone in the lake, whose records are on
+    ``topic_external_data`` keyed ``<source>:<entity>``. Downstream DAGs schedule on it::
+
+        @dag(schedule=[asset("weather")]) ...
+    """
+    from airflow.sdk import Asset
+
+    from eventbus.settings import get_settings
+
+    prefix = DagSettings().raw_prefix.strip("/")
+    return Asset(name=f"external_data/{source}", uri=f"s3://{get_settings().lake_bucket}/{prefix}/{source}/",
+                 extra={"topic": TOPIC, "key_prefix": f"{source}:"})
 
 
 def current_interval(period: timedelta) -> tuple[Interval, str | None]:

@@ -9,12 +9,19 @@ A source is one YAML entry: base URL, endpoint path and params, paginator, recor
 
 Values in ``path`` and ``params`` may use the run's interval: ``{start_ts}`` ``{end_ts}`` (epoch s),
 ``{start_iso}`` ``{end_iso}``, ``{start_date}`` ``{end_date}``.
+
+``auth`` (dlt's ``auth`` block): ``{type: bearer, secret: NAME}`` sends ``Authorization: Bearer <secret>``;
+``{type: session, login_url, identifier, secret, token_path}`` first POSTs ``{identifier, password: <secret>}``
+to ``login_url`` (an XRPC ``createSession``) and sends the token it returns — once per task, since logins
+are rate limited. Secrets are resolved by ``extdata.secrets`` (env, a file, Secrets Manager).
 """
 
 from __future__ import annotations
 
+import logging
 import re
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -24,8 +31,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from extdata.exceptions import ConfigError, SourceError
 from extdata.http import Fetcher
 from extdata.records import Interval, make_record
+from extdata.secrets import resolve_secret
 from extdata.settings import DagSettings
 
+log = logging.getLogger("extdata.sources")
 NAME = re.compile(r"^[a-z][a-z0-9_]{1,40}$")
 
 
@@ -65,7 +74,34 @@ class Endpoint(_Strict):
     #: Dotted path of the record list in each page ("" = the body itself). A mapping becomes one record
     #: per key: ``{"key": k, "value": v}``.
     record_path: str = ""
+    #: Past this many pages the source stops with a warning and publishes what it has (a retry would hit
+    #: the same limit, so failing would fail forever). The run's result says ``truncated``.
     max_pages: int = Field(default=20, ge=1, le=1000)
+    #: Dotted path, in each page, of the day its data is for (Frankfurter's ``date``: the business day whose
+    #: rates it returned). The records' data interval becomes that day, so every run that gets the same
+    #: day's answer writes the same record ids: one record per business day.
+    interval_date_path: str | None = None
+    #: For mapping records: every comma-separated value of this request param must come back as a key
+    #: (Frankfurter /v1 silently leaves out a currency the ECB does not publish).
+    require_keys_from_param: str | None = None
+
+
+class BearerAuth(_Strict):
+    type: Literal["bearer"]
+    secret: str
+
+
+class SessionAuth(_Strict):
+    """Log in once per task (e.g. Bluesky's ``com.atproto.server.createSession`` with an app password)."""
+
+    type: Literal["session"]
+    login_url: str
+    identifier: str
+    secret: str
+    token_path: str = "accessJwt"
+
+
+Auth = Annotated[BearerAuth | SessionAuth, Field(discriminator="type")]
 
 
 class Fields(_Strict):
@@ -85,6 +121,15 @@ class Source(_Strict):
     endpoint: Endpoint
     fields: Fields
     keep_payload: bool = True
+    auth: Auth | None = None
+    #: The Airflow pool of this source's task: one pool per rate-limited host (config/pools.yaml).
+    pool: str | None = None
+    #: Fetch only in runs whose interval starts on a multiple of this many hours (UTC); the others skip the
+    #: source. Frankfurter's rates change once a business day: ``every_hours: 24``.
+    every_hours: int = Field(default=1, ge=1, le=24 * 7)
+
+    def due(self, interval: Interval) -> bool:
+        return int(interval.start.timestamp()) % (self.every_hours * 3600) == 0
 
 
 class SourcesFile(_Strict):
@@ -126,7 +171,7 @@ def _explain_one(raw: Any, err: Any) -> str:
             where = f"source #{loc[1]}"
         loc = loc[2:]
     # Drop the discriminator tags pydantic puts in the location (e.g. 'cursor').
-    key = ".".join(str(p) for p in loc if p not in ("single_page", "page_number", "cursor"))
+    key = ".".join(str(p) for p in loc if p not in ("single_page", "page_number", "cursor", "bearer", "session"))
     if err["type"] == "extra_forbidden":
         return f"{where}: unknown key {key!r} — fix the spelling (see mwaa_dags/README.md, 'Adding a source')"
     if err["type"] == "missing":
@@ -169,21 +214,47 @@ def records_of(source: Source, page: Any) -> list[Any]:
     return found
 
 
-def fetch_pages(source: Source, interval: Interval, fetcher: Fetcher, settings: DagSettings) -> list[Any]:
-    """Every page of ``source`` for ``interval``; raises ``SourceError`` before returning anything partial."""
+@dataclass
+class Fetched:
+    pages: list[Any]
+    #: ``max_pages`` stopped the paging before the API ran out of pages.
+    truncated: bool = False
+
+
+def auth_headers(source: Source, fetcher: Fetcher, settings: DagSettings) -> dict[str, str]:
+    """The headers ``source.auth`` asks for (a session login happens here, once per call of fetch_pages)."""
+    auth = source.auth
+    if auth is None:
+        return {}
+    secret = resolve_secret(auth.secret, settings)
+    if isinstance(auth, BearerAuth):
+        return {"Authorization": f"Bearer {secret}"}
+    session = fetcher.post_json(source.name, settings.url(auth.login_url),
+                                {"identifier": auth.identifier, "password": secret})
+    token = dig(session, auth.token_path)
+    if not token:
+        raise SourceError(source.name, f"login at {auth.login_url} answered no {auth.token_path!r}")
+    return {"Authorization": f"Bearer {token}"}
+
+
+def fetch_pages(source: Source, interval: Interval, fetcher: Fetcher, settings: DagSettings) -> Fetched:
+    """Every page of ``source`` for ``interval`` (up to ``max_pages``); raises ``SourceError`` before returning
+    anything partial."""
     ep = source.endpoint
     url = settings.url(source.base_url, _render(ep.path, interval, source.name))
     params = {k: _render(v, interval, source.name) for k, v in ep.params.items()}
+    headers = {**ep.headers, **auth_headers(source, fetcher, settings)}
     pag = ep.paginator
     pages: list[Any] = []
     page_no = pag.base_page if isinstance(pag, PageNumber) else 0
     while True:
         if len(pages) >= ep.max_pages:
-            raise SourceError(source.name, f"more than max_pages={ep.max_pages} pages — raise it in the config "
-                                           "or narrow the request")
+            log.warning("source %s: stopped at max_pages=%d for %s — more pages were on offer; publishing "
+                        "these (raise max_pages or narrow the request)", source.name, ep.max_pages, interval.tag)
+            return Fetched(pages, truncated=True)
         if isinstance(pag, PageNumber):
             params[pag.page_param] = page_no
-        body = fetcher.get_json(source.name, url, params, ep.headers or None)
+        body = fetcher.get_json(source.name, url, params, headers or None)
         pages.append(body)
         if isinstance(pag, SinglePage):
             break
@@ -197,7 +268,28 @@ def fetch_pages(source: Source, interval: Interval, fetcher: Fetcher, settings: 
             if not cursor or not records_of(source, body):
                 break
             params[pag.cursor_param] = cursor
-    return pages
+    if ep.require_keys_from_param:
+        wanted = {v for v in str(params.get(ep.require_keys_from_param, "")).split(",") if v}
+        for page in pages:
+            missing = sorted(wanted - {r["key"] for r in records_of(source, page)})
+            if missing:
+                raise SourceError(source.name, f"the answer has no {', '.join(missing)} although "
+                                               f"{ep.require_keys_from_param}= asked for it — the API does not "
+                                               "serve it (Frankfurter /v1: ECB currencies only); remove it")
+    return Fetched(pages)
+
+
+def page_interval(source: Source, page: Any, interval: Interval) -> Interval:
+    """The data interval of a page's records: the run's, or the day at ``interval_date_path``."""
+    path = source.endpoint.interval_date_path
+    if not path:
+        return interval
+    value = dig(page, path)
+    try:
+        day = datetime.fromisoformat(str(value)).replace(tzinfo=UTC)
+    except ValueError:
+        raise SourceError(source.name, f"interval_date_path {path!r} is {value!r}, not a date") from None
+    return Interval(day, day + timedelta(days=1))
 
 
 def _ts(value: Any) -> datetime | None:
@@ -216,6 +308,7 @@ def to_records(source: Source, pages: list[Any], interval: Interval, run_id: str
     f = source.fields
     out: dict[str, dict[str, Any]] = {}
     for page_index, page in enumerate(pages):
+        page_iv = page_interval(source, page, interval)
         for i, item in enumerate(records_of(source, page)):
             where = f"page {page_index + 1} record {i + 1}"
             entity = dig(item, f.entity)
@@ -238,7 +331,7 @@ def to_records(source: Source, pages: list[Any], interval: Interval, run_id: str
             except ValueError:
                 raise SourceError(source.name, f"{where}: observed_ts at {f.observed_ts!r} is not a time") from None
             out[str(entity)] = make_record(
-                source.name, str(entity), interval, observed=observed, metrics=metrics, attributes=attributes,
+                source.name, str(entity), page_iv, observed=observed, metrics=metrics, attributes=attributes,
                 payload=item if (keep_payload and source.keep_payload) else None, run_id=run_id,
             )
     return list(out.values())

@@ -1,4 +1,9 @@
-"""Weather: Open-Meteo hourly forecasts per destination → per-city metrics and a travel-weather score.
+"""Weather: Open-Meteo hourly values per destination → per-city metrics and a travel-weather score.
+
+Where the values come from depends on the interval's age: the forecast API serves about 92 days back
+(``/v1/forecast``, model values: labelled ``value_type=forecast``); older intervals come from the archive
+(``/v1/archive``, ERA5 reanalysis: ``value_type=reanalysis``). If the forecast API still refuses the dates
+("out of allowed range", e.g. a clock at the window's edge) the archive is asked instead.
 
     >>> travel_weather_score(temp_c=24, rain_mm=0, wind_kmh=10)
     100.0
@@ -12,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from extdata.destinations import Destination
-from extdata.exceptions import SourceError
+from extdata.exceptions import HTTPStatusError, SourceError
 from extdata.http import Fetcher
 from extdata.records import Interval, make_record
 from extdata.settings import DagSettings
@@ -28,11 +33,22 @@ def travel_weather_score(temp_c: float, rain_mm: float, wind_kmh: float) -> floa
     return round(min(100.0, max(0.0, score)), 1)
 
 
-def fetch(dest: Destination, interval: Interval, fetcher: Fetcher, settings: DagSettings) -> Any:
+def fetch(dest: Destination, interval: Interval, fetcher: Fetcher, settings: DagSettings,
+          now: datetime | None = None) -> Any:
+    """The raw answer, with ``_source: {api, value_type}`` added so the landed object says what it is."""
     last = interval.end - timedelta(microseconds=1)
     params = {"latitude": dest.lat, "longitude": dest.lon, "hourly": HOURLY, "timezone": "GMT",
               "start_date": interval.start.date().isoformat(), "end_date": last.date().isoformat()}
-    return fetcher.get_json(SOURCE, settings.url(settings.weather_url, "/v1/forecast"), params)
+    age = ((now or datetime.now(UTC)).date() - interval.start.date()).days
+    if age <= settings.weather_forecast_past_days:
+        try:
+            body = fetcher.get_json(SOURCE, settings.url(settings.weather_url, "/v1/forecast"), params)
+            return {**body, "_source": {"api": "open-meteo /v1/forecast", "value_type": "forecast"}}
+        except HTTPStatusError as exc:
+            if exc.status != 400 or "out of allowed range" not in exc.body:
+                raise
+    body = fetcher.get_json(SOURCE, settings.url(settings.weather_archive_url, "/v1/archive"), params)
+    return {**body, "_source": {"api": "open-meteo /v1/archive", "value_type": "reanalysis"}}
 
 
 def to_record(dest: Destination, body: Any, interval: Interval, run_id: str | None) -> dict[str, Any]:
@@ -61,6 +77,7 @@ def to_record(dest: Destination, body: Any, interval: Interval, run_id: str | No
         "hours": len(rows),
         "travel_weather_score": travel_weather_score(mean_t, rain_per_h * 6, wind),
     }
+    origin = body.get("_source") or {"api": "open-meteo /v1/forecast", "value_type": "forecast"}
     attributes = {"name": dest.name, "region": dest.region, "lat": str(dest.lat), "lon": str(dest.lon),
-                  "api": "open-meteo /v1/forecast"}
+                  "api": origin["api"], "value_type": origin["value_type"]}
     return make_record(SOURCE, dest.code, interval, metrics=metrics, attributes=attributes, run_id=run_id)

@@ -1,5 +1,7 @@
 """Every DAG in mwaa_dags/ imports with no errors in Airflow (the pinned one, in .venv-airflow), with the
-seed's schedules and tasks. Runs Airflow's own DagBag in a subprocess: the test venv has no Airflow."""
+seed's schedules and tasks, built by the one ``external_dag`` factory: a run timeout, the failure alert, a
+pool per rate-limited host (each declared in config/pools.yaml) and an Asset as the publishing task's outlet.
+Runs Airflow's own DagBag in a subprocess: the test venv has no Airflow."""
 
 from __future__ import annotations
 
@@ -7,6 +9,8 @@ import json
 import os
 import subprocess
 from pathlib import Path
+
+import yaml
 
 REPO = Path(__file__).resolve().parents[2]
 AIRFLOW_PY = REPO / ".venv-airflow" / "bin" / "python"
@@ -20,7 +24,11 @@ print("DAGBAG " + json.dumps({
     "dags": {d: {"schedule": coerce_to_core_timetable(bag.dags[d].timetable).summary,
                  "tasks": sorted(bag.dags[d].task_ids),
                  "paused": bag.dags[d].is_paused_upon_creation, "catchup": bag.dags[d].catchup,
-                 "retries": bag.dags[d].default_args.get("retries")}
+                 "retries": bag.dags[d].default_args.get("retries"),
+                 "timeout_s": bag.dags[d].dagrun_timeout.total_seconds() if bag.dags[d].dagrun_timeout else None,
+                 "alert": getattr(bag.dags[d].default_args.get("on_failure_callback"), "__name__", None),
+                 "pools": {t.task_id: t.pool for t in bag.dags[d].tasks},
+                 "outlets": {t.task_id: [a.name for a in t.outlets] for t in bag.dags[d].tasks if t.outlets}}
              for d in bag.dag_ids},
 }))
 """
@@ -46,7 +54,27 @@ def test_every_dag_imports_with_the_seed_schedules(tmp_path: Path) -> None:
         "maps_data_ingestion": "0 0 * * *",
         "config_driven_pipeline": "0 * * * *",
     }
-    assert bag["dags"]["weather_data_ingestion"]["tasks"] == ["extract", "publish"]
-    assert bag["dags"]["maps_data_ingestion"]["tasks"] == ["extract", "publish"]
-    assert bag["dags"]["config_driven_pipeline"]["tasks"] == ["ingest", "plan"]
-    assert all(not v["catchup"] and v["retries"] >= 1 and v["paused"] is False for v in bag["dags"].values())
+    dags = bag["dags"]
+    assert dags["weather_data_ingestion"]["tasks"] == ["extract", "publish"]
+    assert dags["maps_data_ingestion"]["tasks"] == ["count_pois", "geocode", "publish"]
+    assert dags["config_driven_pipeline"]["tasks"] == [
+        "ingest_market_fx", "ingest_news_hackernews", "ingest_social_bluesky"]
+    assert all(not v["catchup"] and v["retries"] >= 1 and v["paused"] is False for v in dags.values())
+    # dagrun_timeout shorter than the schedule's period, so a stuck run ends before the next one is due
+    assert {d: v["timeout_s"] for d, v in dags.items()} == {
+        "weather_data_ingestion": 3 * 3600, "maps_data_ingestion": 6 * 3600, "config_driven_pipeline": 50 * 60}
+    assert {v["alert"] for v in dags.values()} == {"task_failed"}
+    assert dags["weather_data_ingestion"]["pools"]["extract"] == "open_meteo"
+    assert dags["maps_data_ingestion"]["pools"] == {"geocode": "nominatim", "count_pois": "overpass",
+                                                    "publish": "default_pool"}
+    assert dags["config_driven_pipeline"]["pools"] == {"ingest_social_bluesky": "bluesky",
+                                                       "ingest_market_fx": "frankfurter",
+                                                       "ingest_news_hackernews": "hn_algolia"}
+    declared = set(yaml.safe_load((REPO / "mwaa_dags/config/pools.yaml").read_text())["pools"]) | {"default_pool"}
+    used = {p for v in dags.values() for p in v["pools"].values()}
+    assert used <= declared, used - declared
+    assert {d: v["outlets"] for d, v in dags.items()} == {
+        "weather_data_ingestion": {"publish": ["external_data/weather"]},
+        "maps_data_ingestion": {"publish": ["external_data/maps"]},
+        "config_driven_pipeline": {f"ingest_{s}": [f"external_data/{s}"]
+                                   for s in ("social_bluesky", "market_fx", "news_hackernews")}}

@@ -1,0 +1,89 @@
+"""Open-Meteo: ``/v1/forecast`` (about 92 days back, 16 ahead) and ``/v1/archive`` (reanalysis, 1940 up to a
+few days ago). A date outside an endpoint's window is a 400 with Open-Meteo's own reason text, e.g.
+``Parameter 'start_date' is out of allowed range from 2026-09-03 to 2026-12-19`` (sources: local/replay/README.md).
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import date, timedelta
+from typing import Any
+
+from local.replay.base import Answer, Request, bad, recording, rng
+
+#: The forecast API serves ``past_days`` up to 92 and ``forecast_days`` up to 16 (today included).
+FORECAST_PAST_DAYS, FORECAST_DAYS = 92, 16
+#: The archive (ERA5) lags a few days behind today.
+ARCHIVE_FIRST, ARCHIVE_LAG_DAYS = date(1940, 1, 1), 5
+
+
+def forecast(req: Request) -> Answer:
+    first, last = req.today - timedelta(days=FORECAST_PAST_DAYS), req.today + timedelta(days=FORECAST_DAYS - 1)
+    return _hourly(req, first, last, "forecast")
+
+
+def archive(req: Request) -> Answer:
+    return _hourly(req, ARCHIVE_FIRST, req.today - timedelta(days=ARCHIVE_LAG_DAYS), "archive")
+
+
+def _hourly(req: Request, first: date, last: date, kind: str) -> Answer:
+    q, rec = req.query, recording("open-meteo")
+    try:
+        lat, lon = float(q["latitude"]), float(q["longitude"])
+    except (KeyError, ValueError):
+        return bad("Parameter 'latitude' and 'longitude' must be numbers")
+    try:
+        start, end = date.fromisoformat(q["start_date"]), date.fromisoformat(q["end_date"])
+    except KeyError as exc:
+        return bad(f"Parameter '{exc.args[0]}' is required")
+    except ValueError:
+        return bad("Invalid date format. Make sure to use 'YYYY-MM-DD'")
+    for name, day in (("start_date", start), ("end_date", end)):
+        if not first <= day <= last:
+            return bad(f"Parameter '{name}' is out of allowed range from {first} to {last}")
+    if end < start:
+        return bad("End-date must be larger or equals than start-date")
+    wanted = [v for v in q.get("hourly", "temperature_2m").split(",") if v]
+    climate = min(rec["climate"], key=lambda c: (c["lat"] - lat) ** 2 + (c["lon"] - lon) ** 2)
+    hourly: dict[str, list[Any]] = {"time": [], **{v: [] for v in wanted}}
+    day = start
+    while day <= end:
+        for hour, values in enumerate(weather_day(lat, lon, day, climate, kind)):
+            hourly["time"].append(f"{day.isoformat()}T{hour:02d}:00")
+            for v in wanted:
+                hourly[v].append(values.get(v))
+        day += timedelta(days=1)
+    body = {"latitude": round(lat, 4), "longitude": round(lon, 4), **rec["response"],
+            "elevation": float(climate["elevation"]),
+            "hourly_units": {k: rec["response"]["hourly_units"].get(k, "") for k in ["time", *wanted]},
+            "hourly": hourly}
+    return Answer(200, body)
+
+
+def weather_day(lat: float, lon: float, day: date, climate: dict[str, Any], kind: str = "forecast") -> list[dict[str, float]]:
+    """24 plausible hours for (place, day); the archive's reanalysis differs a little from the model's."""
+    r = rng("weather", round(lat, 2), round(lon, 2), day.isoformat())
+    bias = rng("weather-kind", kind, round(lat, 2), day.isoformat()).gauss(0, 0.6) if kind == "archive" else 0.0
+    doy = day.timetuple().tm_yday
+    amplitude = 0.32 * abs(lat)  # the north has a real winter, the south barely
+    seasonal = amplitude * math.cos(2 * math.pi * (doy - 196) / 365) * (1 if lat >= 0 else -1)
+    day_mean = climate["mean_c"] + seasonal + r.gauss(0, 1.4) + bias
+    rainy_season = day.month in climate["rainy_months"]
+    rainy_day = r.random() < (0.62 if rainy_season else 0.14)
+    storm_hours = set(r.sample(range(10, 20), k=r.randint(1, 4))) if rainy_day else set()
+    wind_base = r.uniform(5, 14) + (6 if rainy_day else 0)
+    out = []
+    for utc_hour in range(24):
+        local = (utc_hour + lon / 15) % 24
+        temp = day_mean + 3.8 * math.cos(2 * math.pi * (local - 14) / 24) + r.gauss(0, 0.35)
+        rain = round(r.expovariate(1 / 2.2), 1) if int(local) in storm_hours else 0.0
+        out.append({
+            "temperature_2m": round(temp - (1.5 if rain else 0), 1),
+            "relative_humidity_2m": min(100, round(72 - 3.6 * (temp - day_mean) + (18 if rain else 0)
+                                                   + r.gauss(0, 4))),
+            "precipitation": rain,
+            "cloud_cover": min(100, max(0, round((85 if rainy_day else 30) + r.gauss(0, 15)))),
+            "wind_speed_10m": round(max(0.0, wind_base + 3 * math.sin(2 * math.pi * local / 24) + r.gauss(0, 2)
+                                        + (12 if rain else 0)), 1),
+        })
+    return out
