@@ -140,7 +140,8 @@ class Gateway:
             event_id, record = self._record(item, meta, received_ts)  # type: ignore[arg-type]
             problem = self.too_far_ahead(item.event_ts, received_ts)  # type: ignore[union-attr]
             if problem is not None:
-                results.append({"index": i, "status": "rejected", "event_id": event_id, "reason": f"event_ts: {problem}"})
+                results.append({"index": i, "status": "rejected", "event_id": event_id,
+                                "reason": f"event_ts: {problem}"})
                 continue
             try:
                 value = encode(record)
