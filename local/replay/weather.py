@@ -60,7 +60,8 @@ def _hourly(req: Request, first: date, last: date, kind: str) -> Answer:
     return Answer(200, body)
 
 
-def weather_day(lat: float, lon: float, day: date, climate: dict[str, Any], kind: str = "forecast") -> list[dict[str, float]]:
+def weather_day(lat: float, lon: float, day: date, climate: dict[str, Any],
+                kind: str = "forecast") -> list[dict[str, float]]:
     """24 plausible hours for (place, day); the archive's reanalysis differs a little from the model's."""
     r = rng("weather", round(lat, 2), round(lon, 2), day.isoformat())
     bias = rng("weather-kind", kind, round(lat, 2), day.isoformat()).gauss(0, 0.6) if kind == "archive" else 0.0

@@ -33,7 +33,6 @@ def task_failed(context: Any) -> None:
 def put_failure(dag_id: str, task_id: str, when: datetime | None = None) -> None:
     from eventbus.aws import client
     from eventbus.settings import get_settings
-
     from extdata.settings import DagSettings
 
     when = when or datetime.now(UTC)

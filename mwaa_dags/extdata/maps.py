@@ -55,7 +55,8 @@ def geocode(dest: Destination, fetcher: Fetcher, settings: DagSettings, now: dat
 def poi_query(dest: Destination, interval: Interval, settings: DagSettings) -> str:
     around = f"(around:{RADIUS_M},{dest.lat},{dest.lon})"
     statements = "".join(f'nwr["{k}"="{v}"]{around};out count;' for k, v in POI)
-    return f'[out:json][timeout:{settings.poi_query_timeout_s}][date:"{interval.start:%Y-%m-%dT%H:%M:%SZ}"];{statements}'
+    head = f'[out:json][timeout:{settings.poi_query_timeout_s}][date:"{interval.start:%Y-%m-%dT%H:%M:%SZ}"];'
+    return head + statements
 
 
 def poi_counts(dest: Destination, interval: Interval, fetcher: Fetcher, settings: DagSettings) -> Any:

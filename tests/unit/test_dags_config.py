@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from datetime import date
 from pathlib import Path
 
 import httpx
@@ -107,21 +108,29 @@ def test_urls_go_to_the_replay_server_only_when_set() -> None:
 
 
 # --- the one fetch path, against the replay server over HTTP -------------------------------------
-def test_every_page_of_every_source(replay: ReplayServer) -> None:
-    s = fast(replay)
-    q = IV.placeholders()
-    expected = {
-        "social_bluesky": apis.bluesky_search({"q": "travel vietnam", "since": q["start_iso"], "until": q["end_iso"],
-                                               "limit": "1000"})[1]["hitsTotal"],
-        "market_fx": 9,
-        "news_hackernews": apis.hn_search_by_date(
-            {"numericFilters": f"created_at_i>={q['start_ts']},created_at_i<{q['end_ts']}", "query": "travel",
-             "hitsPerPage": "1000"})[1]["nbHits"],
+def expected_counts(iv: Interval) -> dict[str, int]:
+    """What the replay server holds for ``iv`` per source (in-process, one big page)."""
+    q = iv.placeholders()
+    token = {"authorization": "Bearer replay." + "0" * 32}
+    return {
+        "social_bluesky": apis.call("bsky.social", "/xrpc/app.bsky.feed.searchPosts",
+                                    {"q": "travel vietnam", "since": q["start_iso"], "until": q["end_iso"],
+                                     "limit": "100"}, headers=token).body["hits_total"],
+        "market_fx": 12,
+        "news_hackernews": apis.call("hn.algolia.com", "/api/v1/search_by_date", {
+            "numericFilters": f"created_at_i>={q['start_ts']},created_at_i<{q['end_ts']}", "query": "travel",
+            "hitsPerPage": "1000"}).body["nbHits"],
     }
+
+
+def test_every_page_of_every_source(replay: ReplayServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("EB_DAGS_SECRET_BLUESKY_APP_PASSWORD", "abcd-efgh-ijkl-mnop")
+    s = fast(replay)
+    expected = expected_counts(IV)
     per_page = {"social_bluesky": 10, "market_fx": 10**6, "news_hackernews": 8}
     with Fetcher(s) as f:
         for spec in load_sources(SOURCES).sources:
-            pages = fetch_pages(spec, IV, f, s)
+            pages = fetch_pages(spec, IV, f, s).pages
             assert len(pages) == max(1, -(-expected[spec.name] // per_page[spec.name])), spec.name
             records = to_records(spec, pages, IV, run_id="r1")
             assert len(records) == expected[spec.name] > 0, spec.name
@@ -135,7 +144,8 @@ def test_replay_is_deterministic_and_varies_by_date() -> None:
     def day(d: str) -> list[float]:
         q = {"latitude": "16.0544", "longitude": "108.2022", "hourly": "temperature_2m", "start_date": d,
              "end_date": d}
-        return apis.open_meteo_forecast(q)[1]["hourly"]["temperature_2m"]
+        answer = apis.call("archive-api.open-meteo.com", "/v1/archive", q, today=date(2026, 12, 1))
+        return answer.body["hourly"]["temperature_2m"]
 
     assert day("2026-01-15") == day("2026-01-15")
     assert day("2026-01-15") != day("2026-01-16")

@@ -1,0 +1,274 @@
+"""Each way the real external APIs fail, reproduced by the replay server over HTTP, and how the DAGs' code
+handles it (mwaa_dags/extdata against local/replay; sources in local/replay/README.md).
+
+Bluesky: 403 on an unauthenticated cursor page, 401 on a bad app password. Frankfurter /v1: 404 for a
+currency the ECB lacks (and silent omission beside others), the business day's date. Open-Meteo: 400 past
+the forecast's 92 days, the archive instead. Overpass: nwr vs node, a query past its own timeout. Nominatim:
+blocked stock User-Agent, 1 request/s, the cache. 429 with Retry-After. A page limit stops with a warning.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "mwaa_dags"))  # as Airflow and MWAA put the DAGs folder on sys.path
+
+from extdata.destinations import load_destinations  # noqa: E402
+from extdata.exceptions import ConfigError, HTTPStatusError, SourceError  # noqa: E402
+from extdata.http import Fetcher, parse_retry_after  # noqa: E402
+from extdata.maps import geocode, poi_counts, poi_query  # noqa: E402
+from extdata.records import Interval, latest, make_record  # noqa: E402
+from extdata.settings import DagSettings  # noqa: E402
+from extdata.sources import Source, fetch_pages, load_sources, to_records  # noqa: E402
+from extdata.weather import fetch as fetch_weather  # noqa: E402
+
+from local.replay import apis  # noqa: E402
+from local.replay.server import ReplayServer  # noqa: E402
+
+SOURCES = load_sources(REPO / "mwaa_dags" / "config" / "sources.yaml").sources
+DESTS = {d.code: d for d in load_destinations(REPO / "mwaa_dags" / "config" / "destinations.yaml")}
+IV = Interval.parse("2026-01-15T05:00:00+00:00", "2026-01-15T06:00:00+00:00")
+
+
+@pytest.fixture(scope="module")
+def replay() -> Iterator[ReplayServer]:
+    server = ReplayServer(port=0, timeout_s=2, rate_limits={"nominatim.openstreetmap.org": 0.3},
+                          today=date(2026, 2, 1)).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(autouse=True)
+def _clean(replay: ReplayServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    replay.clear()
+    monkeypatch.setenv("EB_DAGS_SECRET_BLUESKY_APP_PASSWORD", "abcd-efgh-ijkl-mnop")
+
+
+def fast(replay: ReplayServer, **kw: Any) -> DagSettings:
+    values = {"replay_url": replay.url, "http_attempts": 2, "http_backoff_s": 0.05, "http_timeout_s": 1.0,
+              "geocode_interval_s": 0.35, **kw}
+    return DagSettings(**values)
+
+
+def source(name: str, **changes: Any) -> Source:
+    spec = next(s for s in SOURCES if s.name == name)
+    return spec.model_copy(update=changes) if changes else spec
+
+
+# --- Bluesky -----------------------------------------------------------------------------------
+def test_bluesky_public_appview_refuses_a_cursor_page(replay: ReplayServer) -> None:
+    """The old config (public AppView, no auth): page 1 answers, page 2 (cursor) is a 403 — a named error."""
+    old = source("social_bluesky", base_url="https://public.api.bsky.app", auth=None)
+    s = fast(replay)
+    with Fetcher(s) as f, pytest.raises(HTTPStatusError) as err:
+        fetch_pages(old, IV, f, s)
+    assert err.value.status == 403 and "forbidden by administrative rules" in err.value.body
+    assert "declare `auth`" in str(err.value) and f.calls == 2  # not retried: resending will not help
+
+
+def test_bluesky_with_an_app_password_pages_through(replay: ReplayServer) -> None:
+    s = fast(replay)
+    with Fetcher(s) as f:
+        fetched = fetch_pages(source("social_bluesky"), IV, f, s)
+    q = IV.placeholders()
+    total = apis.call("bsky.social", "/xrpc/app.bsky.feed.searchPosts",
+                      {"q": "travel vietnam", "since": q["start_iso"], "until": q["end_iso"], "limit": "100"},
+                      headers={"authorization": "Bearer " + "replay." + "0" * 32}).body["hits_total"]
+    assert len(fetched.pages) == -(-total // 10) > 1 and not fetched.truncated
+    assert f.calls == 1 + len(fetched.pages)  # one login, then the pages
+    assert len(to_records(source("social_bluesky"), fetched.pages, IV, "r")) == total
+
+
+def test_bluesky_bad_or_missing_secret_is_named(replay: ReplayServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    s = fast(replay)
+    monkeypatch.setenv("EB_DAGS_SECRET_BLUESKY_APP_PASSWORD", "my-real-account-password")
+    with Fetcher(s) as f, pytest.raises(HTTPStatusError, match="HTTP 401.*Invalid identifier or password"):
+        fetch_pages(source("social_bluesky"), IV, f, s)
+    monkeypatch.delenv("EB_DAGS_SECRET_BLUESKY_APP_PASSWORD")
+    monkeypatch.setenv("EB_PROFILE", "local")
+    monkeypatch.setenv("EB_AWS_ENDPOINT_URL", "http://127.0.0.1:9")  # no Secrets Manager there
+    from eventbus.settings import get_settings
+
+    get_settings.cache_clear()
+    try:
+        with Fetcher(s) as f, pytest.raises(ConfigError) as err:
+            fetch_pages(source("social_bluesky"), IV, f, s)
+    finally:
+        get_settings.cache_clear()
+    assert "EB_DAGS_SECRET_BLUESKY_APP_PASSWORD" in str(err.value) and "Secrets Manager" in str(err.value)
+
+
+# --- Frankfurter ---------------------------------------------------------------------------------
+def test_frankfurter_v1_has_no_vnd(replay: ReplayServer) -> None:
+    alone = apis.call("api.frankfurter.dev", "/v1/2026-01-15", {"base": "USD", "symbols": "VND"})
+    assert (alone.status, alone.body) == (404, {"message": "not found"})
+    s = fast(replay)
+    old = source("market_fx")
+    old = old.model_copy(update={"endpoint": old.endpoint.model_copy(
+        update={"params": {"base": "USD", "symbols": "VND,EUR,JPY"}})})
+    with Fetcher(s) as f, pytest.raises(SourceError, match="no VND although symbols= asked for it"):
+        fetch_pages(old, IV, f, s)  # the API answered 200 with EUR and JPY only: loud, not a quiet gap
+    only_vnd = old.model_copy(update={"endpoint": old.endpoint.model_copy(update={"params": {"symbols": "VND"}})})
+    with Fetcher(s) as f, pytest.raises(HTTPStatusError, match="HTTP 404.*currency Frankfurter /v1 lacks"):
+        fetch_pages(only_vnd, IV, f, s)
+
+
+def test_frankfurter_one_record_per_business_day(replay: ReplayServer) -> None:
+    """Saturday's and Sunday's runs get Friday's rates dated Friday: the same record ids as Friday's run."""
+    spec, s = source("market_fx"), fast(replay)
+    days = {d: Interval.parse(f"2026-01-{d}T00:00:00+00:00", f"2026-01-{d}T01:00:00+00:00") for d in (16, 17, 18)}
+    ids = {}
+    with Fetcher(s) as f:
+        for d, iv in days.items():
+            records = to_records(spec, fetch_pages(spec, iv, f, s).pages, iv, "r")
+            assert len(records) == 12 and all(r["metrics"]["usd_rate"] > 0 for r in records)
+            assert {r["data_interval_start"] for r in records} == {int(datetime(2026, 1, 16, tzinfo=UTC).timestamp()
+                                                                      * 1000)}
+            ids[d] = {r["record_id"] for r in records}
+    assert ids[16] == ids[17] == ids[18]
+    assert spec.due(days[16]) and not spec.due(Interval.parse("2026-01-16T05:00:00+00:00",
+                                                              "2026-01-16T06:00:00+00:00"))
+
+
+# --- Open-Meteo ----------------------------------------------------------------------------------
+def test_open_meteo_forecast_window_and_archive(replay: ReplayServer) -> None:
+    dad, s = DESTS["dad"], fast(replay)
+    old_iv = Interval.parse("2025-09-01T00:00:00+00:00", "2025-09-01T06:00:00+00:00")  # > 92 days before today
+    raw = httpx.get(f"{replay.url}/api.open-meteo.com/v1/forecast", params={
+        "latitude": dad.lat, "longitude": dad.lon, "start_date": "2025-09-01", "end_date": "2025-09-01"})
+    assert raw.status_code == 400
+    assert raw.json() == {"error": True, "reason": "Parameter 'start_date' is out of allowed range from "
+                                                   "2025-11-01 to 2026-02-16"}
+    now = datetime(2026, 2, 1, 12, tzinfo=UTC)
+    recent_iv = Interval.parse("2026-01-30T00:00:00+00:00", "2026-01-30T06:00:00+00:00")
+    with Fetcher(s) as f:
+        recent = fetch_weather(dad, recent_iv, f, s, now=now)
+        old = fetch_weather(dad, old_iv, f, s, now=now)
+        # a clock that thinks the old interval is recent: the forecast API's 400 sends it to the archive
+        skewed = fetch_weather(dad, old_iv, f, s, now=datetime(2025, 9, 2, tzinfo=UTC))
+    assert recent["_source"] == {"api": "open-meteo /v1/forecast", "value_type": "forecast"}
+    assert old["_source"] == skewed["_source"] == {"api": "open-meteo /v1/archive", "value_type": "reanalysis"}
+    assert len(old["hourly"]["time"]) == 24
+
+
+# --- Overpass -----------------------------------------------------------------------------------
+def test_overpass_nwr_counts_ways_node_does_not(replay: ReplayServer) -> None:
+    s = fast(replay)
+    query = poi_query(DESTS["sgn"], IV, s)
+    assert query.startswith(f"[out:json][timeout:{s.poi_query_timeout_s}]") and query.count("nwr[") == 5
+    with Fetcher(s) as f:
+        nwr = poi_counts(DESTS["sgn"], IV, f, s)
+        node = f.get_json("maps", s.url(s.poi_url, "/api/interpreter"), {"data": query.replace("nwr[", "node[")})
+    hotels_nwr, hotels_node = (int(b["elements"][2]["tags"]["total"]) for b in (nwr, node))
+    assert hotels_nwr > hotels_node and int(nwr["elements"][2]["tags"]["ways"]) > 0
+    assert node["elements"][2]["tags"]["ways"] == "0"
+
+
+def test_overpass_query_timeout_is_inside_the_client_wait(replay: ReplayServer) -> None:
+    """The server may run a query for [timeout:N]; the client waits N + http_timeout_s, so a slow answer is
+    received once (no re-send); past N Overpass answers 200 with a runtime-error remark — an error here."""
+    s = fast(replay, poi_query_timeout_s=1, http_timeout_s=0.5)
+    replay.inject("overpass-api.de", "slow", times=1, delay_s=0.8)  # slower than http_timeout_s, within N
+    with Fetcher(s) as f:
+        body = poi_counts(DESTS["hui"], IV, f, s)
+        assert f.calls == 1 and len(body["elements"]) == 5
+    replay.inject("overpass-api.de", "slow", times=1, delay_s=1.2)  # past the query's own timeout
+    with Fetcher(s) as f, pytest.raises(SourceError, match="Query timed out"):
+        poi_counts(DESTS["hui"], IV, f, s)
+
+
+# --- Nominatim ------------------------------------------------------------------------------------
+def test_nominatim_blocks_stock_agents_and_enforces_one_per_interval(replay: ReplayServer) -> None:
+    url = f"{replay.url}/nominatim.openstreetmap.org/search"
+    assert httpx.get(url, params={"q": "Hue, Vietnam"}).status_code == 403  # python-httpx/x.y
+    s = fast(replay, http_attempts=1)
+    with Fetcher(s) as f:
+        time.sleep(0.35)
+        f.get_json("maps", url, {"q": "Hue, Vietnam"})
+        with pytest.raises(SourceError, match="HTTP 429"):
+            f.get_json("maps", url, {"q": "Hue, Vietnam"})  # unspaced: too soon
+        time.sleep(0.35)
+        for _ in range(2):  # spaced by the client: both pass
+            assert f.get_json("maps", url, {"q": "Hue, Vietnam"}, min_interval_s=0.35)[0]["name"] == "Hue"
+
+
+def test_geocodes_are_cached(replay: ReplayServer, aws_mock: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    from eventbus.aws import client
+    from eventbus.settings import get_settings
+
+    monkeypatch.setenv("EB_PROFILE", "local")
+    monkeypatch.setenv("EB_AWS_ENDPOINT_URL", "")
+    get_settings.cache_clear()
+    try:
+        client("s3", get_settings()).create_bucket(Bucket=get_settings().lake_bucket)
+        s, now = fast(replay), datetime(2026, 2, 1, tzinfo=UTC)
+        time.sleep(0.35)
+        with Fetcher(s) as f:
+            first = geocode(DESTS["hoi"], f, s, now=now)
+            again = geocode(DESTS["hoi"], f, s, now=now + timedelta(days=29))
+            assert f.calls == 1 and again == first
+            geocode(DESTS["hoi"], f, s, now=now + timedelta(days=31))  # stale: asked again
+            assert f.calls == 2
+    finally:
+        get_settings.cache_clear()
+
+
+# --- 429 + Retry-After, backoff -------------------------------------------------------------------
+def test_429_waits_for_retry_after_then_succeeds(replay: ReplayServer) -> None:
+    s = fast(replay, http_attempts=3, http_backoff_s=0.01)
+    replay.inject("hn.algolia.com", "429", times=1, retry_after=1)
+    t0 = time.monotonic()
+    with Fetcher(s) as f:
+        fetched = fetch_pages(source("news_hackernews"), IV, f, s)
+    assert time.monotonic() - t0 >= 1.0  # the server's wait, not the 0.01 s backoff
+    assert replay.fault_hits["hn.algolia.com"] == 1 and len(fetched.pages) >= 1
+
+
+def test_retry_after_longer_than_allowed_fails_at_once(replay: ReplayServer) -> None:
+    s = fast(replay, http_attempts=5, http_retry_after_max_s=30)
+    replay.inject("hn.algolia.com", "429", retry_after=3600)
+    with Fetcher(s) as f, pytest.raises(SourceError, match="asking to wait 3600s"):
+        fetch_pages(source("news_hackernews"), IV, f, s)
+    assert f.calls == 1
+
+
+def test_backoff_is_exponential_capped_and_reads_http_dates() -> None:
+    f = Fetcher(DagSettings(replay_url="", http_backoff_s=1, http_backoff_max_s=5))
+    delays = [f.delay(n, None) for n in (1, 2, 3, 4, 5)]
+    assert 0.75 <= delays[0] <= 1.25 and 1.5 <= delays[1] <= 2.5 and all(d <= 6.25 for d in delays[3:])
+    assert f.delay(1, 7.0) == 7.0
+    assert parse_retry_after("120") == 120 and parse_retry_after("soon") is None
+    assert 55 < (parse_retry_after(time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(time.time() + 60)))
+                 or 0) <= 60
+
+
+# --- page limit, de-dup rule ---------------------------------------------------------------------------
+def test_page_limit_stops_with_a_warning(replay: ReplayServer, caplog: pytest.LogCaptureFixture) -> None:
+    spec = source("news_hackernews")
+    spec = spec.model_copy(update={"endpoint": spec.endpoint.model_copy(update={"max_pages": 1})})
+    s = fast(replay)
+    with Fetcher(s) as f, caplog.at_level(logging.WARNING, "extdata.sources"):
+        fetched = fetch_pages(spec, IV, f, s)
+    assert fetched.truncated and len(fetched.pages) == 1
+    assert "stopped at max_pages=1" in caplog.text
+
+
+def test_consumer_rule_keeps_each_source_entity_interval_once() -> None:
+    other = Interval.parse("2026-01-15T06:00:00+00:00", "2026-01-15T07:00:00+00:00")
+    runs = [[make_record("news", e, iv, metrics={"points": n}, run_id=f"run{n}")
+             for e in ("1", "2") for iv in (IV, other)] for n in range(3)]  # three runs of the same two intervals
+    for n, run in enumerate(runs):
+        for r in run:
+            r["fetched_ts"] += n  # later runs fetched later
+    kept = latest([r for run in runs for r in run])
+    assert len(kept) == 4 and {r["run_id"] for r in kept} == {"run2"}
