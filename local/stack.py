@@ -81,6 +81,7 @@ def _resolve(spec: ProgramSpec, ctx: Ctx) -> Program:
         stop_signal=spec.stop_signal,
         stop_wait_s=spec.stop_wait_s,
         stop_as_group=spec.stop_as_group,
+        priority=100 + 10 * [s.name for s in PROGRAMS].index(spec.name),
     )
 
 

@@ -41,6 +41,9 @@ class Program:
     stop_signal: str = "TERM"
     stop_wait_s: int = 30
     stop_as_group: bool = True
+    #: supervisord stops programs one priority at a time, highest first: the stack gives them their
+    #: start order, so clients (simulators, Spark, Airflow's workers) stop before what they call.
+    priority: int = 999
 
 
 def _q(value: str) -> str:
@@ -84,6 +87,7 @@ def render_config(state: State, programs: Sequence[Program]) -> str:
             f"command={_q(shlex.join(p.argv))}",
             f"directory={_q(str(p.directory))}",
             f"autostart={str(p.autostart).lower()}",
+            f"priority={p.priority}",
             "autorestart=unexpected",
             "startsecs=2",
             "startretries=2",
