@@ -15,7 +15,7 @@ locals {
   # The AWS workload (one IAM policy each) that runs each catalog component. `console` runs locally
   # only; `bootstrap` administers every topic through its own policy below.
   workload_component    = { gateway = "gateway", simulators = "simulators", cdc_relay = "cdc", mwaa = "dags", emr = "spark" }
-  local_only_components = ["console", "bootstrap"]
+  local_only_components = ["console", "bootstrap", "verify"] # verify: run by an operator with their own credentials
   catalog_components    = try(local.catalog.components, {})
   topic_access = {
     for wl, comp in local.workload_component : wl => {
@@ -164,6 +164,6 @@ data "aws_iam_policy_document" "mwaa_app" {
   statement {
     sid       = "LandRawExternalData"
     actions   = ["s3:GetObject", "s3:PutObject"]
-    resources = ["${module.storage.bucket_arns["lake"]}/raw/*"]
+    resources = ["${module.storage.bucket_arns["lake"]}/${module.storage.lake_zones.raw}*"]
   }
 }

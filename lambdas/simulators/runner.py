@@ -30,7 +30,7 @@ from lambdas.simulators.rate import Curve, Pacer, Schedule
 from lambdas.simulators.scenario import Scenario, source_options
 from lambdas.simulators.sinks import KafkaSink, Sink
 from lambdas.simulators.sources import REGISTRY, Source, SourceContext
-from lambdas.simulators.wiring import make_sink, make_store, sink_kind, split_count
+from lambdas.simulators.wiring import make_faults, make_sink, make_store, make_truth, sink_kind, split_count
 from lambdas.simulators.world import World
 
 log = logging.getLogger("simulators.runner")
@@ -52,6 +52,7 @@ class SourceRun:
     ops: int = 0
     hasher: Any = None
     replay: Any = None  # a ReplayPool in replay mode
+    faults: Any = None  # a FaultInjector (faults.py) when the scenario injects faults into this source
     error: BaseException | None = None
     thread: threading.Thread | None = None
     done: threading.Event = field(default_factory=threading.Event)
@@ -72,6 +73,8 @@ class Runner:
         self._sinks: dict[str, Sink] = dict(sinks or {})
         self._store = store
         self.runs: dict[str, SourceRun] = {}
+        self.truth: Any = None  # TruthRecorder (truth.py) when scenario.truth.enabled
+        self.future_ids: set[str] = set()  # ids the fault injector dated beyond the skew
         self.pacer: Pacer | None = None
         self.started_wall = 0.0
         self.finished_wall = 0.0
@@ -117,10 +120,25 @@ class Runner:
                                       sink.serde.header(cls.topic), sc.kafka.replay_pool, self.start_ms)
             hasher = hashlib.sha256() if sc.hash and cls.deterministic and pool is None else None
             self.runs[name] = SourceRun(name, source, sink, cls.topic, Schedule(spec.rate / self.workers, curve,
-                                        self.start_ms), limits.get(name), hasher=hasher, replay=pool)
+                                        self.start_ms), limits.get(name), hasher=hasher, replay=pool,
+                                        faults=self._faults(name, cls.topic))
+        self._wire_truth()
         if desk is None and any(getattr(r.source, "desk", "x") is None and r.sink.name == "gateway"
                                 for r in self.runs.values()):
             log.warning("the oltp source is disabled: bookings in app events will not exist in PostgreSQL")
+
+    def _faults(self, name: str, topic: str | None) -> Any:
+        return make_faults(self.scenario, self.settings, name, topic, self.seed, self.stream, self.future_ids)
+
+    def _wire_truth(self) -> None:
+        """The truth recorder on every sink (truth.py), and the planned refusals of the fault injector."""
+        for sink in self._sinks.values():
+            sink.planned_refusals = self.future_ids
+        self.truth = make_truth(self.scenario, self.settings, list(self._sinks.values()),
+                                any(r.replay is not None for r in self.runs.values()), self.seed, self.stream,
+                                self.workers, self.start_ms)
+        for sink in self._sinks.values():
+            sink.tap = self.truth
 
     # -- running -------------------------------------------------------------------------------
     def stop(self) -> None:
@@ -161,6 +179,8 @@ class Runner:
                 update = r.hasher.update
                 for _, rec in records:
                     update(json.dumps(rec, sort_keys=True, separators=(",", ":"), default=str).encode() + b"\n")
+            if r.faults is not None:
+                records = r.faults.apply(r.topic, records)
             if records:
                 r.sink.send(r.topic, records)
         except BaseException as exc:
@@ -235,6 +255,8 @@ class Runner:
             raise SimulatorError("no source is enabled in the scenario")
         self.pacer = Pacer(self.realtime)
         self.started_wall = time.monotonic()
+        if self.truth is not None:
+            self.truth.start()
         together = [r for r in self.runs.values() if not self.realtime and r.source.tick_s is None]
         if together:
             thread = threading.Thread(target=self._loop, args=(together, lambda: self._full_speed(together)),
@@ -300,6 +322,12 @@ class Runner:
                 r.error = r.error or exc
         flush_s = self.scenario.kafka.flush_timeout_s
         sinks = {s.name: s.close(flush_s) for s in self._sinks.values()}
+        if self.truth is not None:  # after the sinks: every delivery report is in
+            try:
+                self.truth.close()
+            except Exception as exc:
+                log.error("truth: the final publish failed: %s", exc)
+                self.truth.n["publish_errors"] += 1
         self.flushed_wall = time.monotonic()
         return self.report(sinks)
 
@@ -315,15 +343,24 @@ class Runner:
                 sources[n]["sha256"] = r.hasher.hexdigest()
             if r.error is not None:
                 sources[n]["error"] = f"{type(r.error).__name__}: {r.error}"
+            if r.faults is not None:
+                sources[n].update(r.faults.stats())
         hashes = {n: str(s["sha256"]) for n, s in sources.items() if "sha256" in s}
         undelivered = sum(c.get("failed", 0) + c.get("rejected", 0) for c in sinks.values())
+        errors = [s["error"] for s in sources.values() if "error" in s]
+        truth = None
+        if self.truth is not None:
+            truth = {"run_id": self.truth.meta.run_id, "ended": self.truth.ended, **self.truth.stats()}
+            if not self.truth.ended:  # mid-run failures are re-sent by the next round; the last one is not
+                errors.append(f"truth of run {truth['run_id']} not fully published — make verify will say which "
+                              "windows it cannot check")
         return {
             "scenario": self.scenario.name, "seed": self.seed, "start_ms": self.start_ms, "stream": self.stream,
             "workers": self.workers, "speed": self.scenario.speed, "elapsed_s": elapsed,
             "flushed_s": max(elapsed, self.flushed_wall - self.started_wall),  # until the last ack
             "emitted": sum(r.emitted for r in self.runs.values()),
             "sources": sources, "sinks": sinks, "undelivered": undelivered,
-            "errors": [s["error"] for s in sources.values() if "error" in s],
+            "errors": errors, "truth": truth,
             "content_sha256": combined_hash(hashes) if hashes else None,
         }
 

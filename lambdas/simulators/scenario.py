@@ -75,6 +75,42 @@ class FileSpec(_Strict):
     path: str = "simulated-events.jsonl"
 
 
+class TruthSpec(_Strict):
+    """Ground truth of what was delivered (``truth.py``), published for ``make verify``."""
+
+    enabled: bool = False
+    #: ``kafka``: the compacted ``topic_truth`` (with ``kafka.topic_prefix``); ``jsonl``: a file (``path``);
+    #: ``auto``: Kafka when some source delivers to Kafka or the gateway, none for file/discard-only runs.
+    sink: Literal["auto", "kafka", "jsonl"] = "auto"
+    path: str = "truth.jsonl"
+    #: Changed buckets, bookings and the run's heartbeat go out this often (a crash loses at most this much).
+    publish_every_s: float = Field(default=5.0, gt=0.0, le=300.0)
+    #: An event this far behind the newest effective event time delivered so far is recorded one by one,
+    #: with that newest time, so verify can apply the watermark rule per window; newer ones are just counted.
+    late_after_s: float = Field(default=60.0, ge=1.0, le=3600.0)
+
+
+class FaultSpec(_Strict):
+    """Faults injected into the sources with a client event time (the catalog's ``event_time``): see faults.py."""
+
+    #: Share of events sent twice (same id, same content).
+    duplicates: float = Field(default=0.0, ge=0.0, le=1.0)
+    #: Share of events sent late (event time moved back, as a client that buffered it offline).
+    late: float = Field(default=0.0, ge=0.0, le=1.0)
+    #: Of the late ones, the share late beyond the watermark; the others are late within it.
+    late_beyond_share: float = Field(default=0.25, ge=0.0, le=1.0)
+    #: Delay of late-within events, seconds (min, max): well inside the allowed lateness.
+    late_within_s: tuple[float, float] = (20.0, 150.0)
+    #: Delay of late-beyond events, seconds (min, max): window end well behind the watermark.
+    late_beyond_s: tuple[float, float] = (1500.0, 2700.0)
+    #: Share of events dated in the future, beyond the catalog's max_future_skew_s (refused or clamped).
+    future: float = Field(default=0.0, ge=0.0, le=1.0)
+    future_s: tuple[float, float] = (3600.0, 86400.0)
+
+    def any(self) -> bool:
+        return bool(self.duplicates or self.late or self.future)
+
+
 class Scenario(_Strict):
     name: str = "custom"
     description: str = ""
@@ -93,6 +129,8 @@ class Scenario(_Strict):
     gateway: GatewaySpec = Field(default_factory=GatewaySpec)
     kafka: KafkaSpec = Field(default_factory=KafkaSpec)
     file: FileSpec = Field(default_factory=FileSpec)
+    truth: TruthSpec = Field(default_factory=TruthSpec)
+    faults: FaultSpec = Field(default_factory=FaultSpec)
     sources: dict[str, SourceSpec]
 
     _sink_unset = field_validator("sink", mode="before")(_unset_is_auto)

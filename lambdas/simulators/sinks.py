@@ -11,11 +11,13 @@ what is still undelivered then is counted and reported by ``close()`` — never 
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import random
 import sys
 import threading
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from pathlib import Path
@@ -54,8 +56,19 @@ class Sink(ABC):
 
     def __init__(self) -> None:
         self.delivered = self.failed = self.rejected = self.retries = 0
+        #: refusals planned by fault injection (future-dated beyond the skew): not loss, not a bug
+        self.refused = 0
         self.stopping = threading.Event()
         self._lock = threading.Lock()
+        #: the run's TruthRecorder (truth.py): told about every acknowledged record, None = no truth
+        self.tap: Any = None
+        #: ids the fault injector dated beyond the skew: a 422 for them is planned (faults.py)
+        self.planned_refusals: set[str] = set()
+
+    def _tap_all(self, topic: str | None, batch: list[Keyed]) -> None:
+        if self.tap is not None:
+            for _, rec in batch:
+                self.tap.delivered(topic, rec)
 
     @abstractmethod
     def send(self, topic: str | None, batch: list[Keyed]) -> None:
@@ -65,8 +78,11 @@ class Sink(ABC):
         """Serve delivery reports (Kafka)."""
 
     def counters(self) -> dict[str, int]:
-        return {"delivered": self.delivered, "failed": self.failed, "rejected": self.rejected,
-                "retries": self.retries, "pending": self.pending()}
+        c = {"delivered": self.delivered, "failed": self.failed, "rejected": self.rejected,
+             "retries": self.retries, "pending": self.pending()}
+        if self.refused:  # only when the scenario injects future-dated events
+            c["refused"] = self.refused
+        return c
 
     def pending(self) -> int:
         return 0
@@ -89,6 +105,7 @@ class DiscardSink(Sink):
     def send(self, topic: str | None, batch: list[Keyed]) -> None:
         with self._lock:
             self.delivered += len(batch)
+        self._tap_all(topic, batch)
 
 
 class JsonLinesSink(Sink):
@@ -109,6 +126,7 @@ class JsonLinesSink(Sink):
         with self._lock:
             self._out.write(text)
             self.delivered += len(batch)
+        self._tap_all(topic, batch)
 
     def close(self, timeout: float = 30.0) -> dict[str, int]:
         with self._lock:
@@ -160,8 +178,11 @@ class KafkaSink(Sink):
             raise SinkError("the kafka sink needs a topic (this source writes no Kafka records)")
         enc = self.encoder_for(topic)
         p = self.producer
-        raw = p.raw.produce
         target = self.topic_prefix + topic
+        if self.tap is not None and self.tap.wants(topic):
+            self._send_tapped(topic, target, enc, batch)
+            return
+        raw = p.raw.produce
         for key, rec in batch:
             value = enc(rec)
             try:
@@ -169,6 +190,21 @@ class KafkaSink(Sink):
             except BufferError:
                 self._produce_blocking(target, value, key)
         p.poll(0)
+
+    def _send_tapped(self, topic: str, target: str, enc: Callable[[dict[str, Any]], bytes], batch: list[Keyed]) -> None:
+        """Each record with its own delivery callback: the truth learns what was acknowledged, and when."""
+        for key, rec in batch:
+            on_delivery = functools.partial(self._acked, topic, rec)
+            value = enc(rec)
+            try:
+                self.producer.produce(target, value, key, on_delivery=on_delivery)
+            except BufferError:
+                self._produce_blocking(target, value, key, on_delivery)
+        self.producer.poll(0)
+
+    def _acked(self, topic: str, rec: dict[str, Any], err: Any, msg: Any) -> None:
+        if err is None:
+            self.tap.delivered(topic, rec, kafka_ts=msg.timestamp()[1])
 
     def send_encoded(self, topic: str, batch: list[tuple[str, bytes]]) -> None:
         """Records already in the wire format (replay mode)."""
@@ -182,11 +218,11 @@ class KafkaSink(Sink):
                 self._produce_blocking(target, value, key)
         p.poll(0)
 
-    def _produce_blocking(self, topic: str, value: bytes, key: str) -> None:
+    def _produce_blocking(self, topic: str, value: bytes, key: str, on_delivery: Any = None) -> None:
         backoff = Backoff(cap=5.0)
         while True:
             try:
-                self.producer.produce(topic, value, key)  # serves delivery reports while it waits
+                self.producer.produce(topic, value, key, on_delivery=on_delivery)  # serves reports while it waits
                 return
             except BufferError:
                 log.warning("producer queue full: broker %s not taking messages; waiting",
@@ -244,6 +280,7 @@ class GatewaySink(Sink):
         self._timeout = timeout_s
         self._local = threading.local()
         self._clients: list[Any] = []
+        self._topic: str | None = "topic_app_events"  # what it posts; send() passes the source's topic
         try:
             import orjson
 
@@ -262,11 +299,32 @@ class GatewaySink(Sink):
 
     def send(self, topic: str | None, batch: list[Keyed]) -> None:
         events = [{k: v for k, v in rec.items() if k not in SERVER_FIELDS} for _, rec in batch]
+        self._topic = topic
         if len(events) == 1:
             self._post_one(events[0], batch[0][1].get("user_agent"))
             return
         for i in range(0, len(events), self.batch_max):
             self._post_batch(events[i:i + self.batch_max])
+
+    def _accepted(self, events: list[dict[str, Any]]) -> None:
+        with self._lock:
+            self.delivered += len(events)
+        if self.tap is not None:
+            answered = time.time_ns() // 1_000_000
+            for ev in events:
+                self.tap.delivered(self._topic, ev, answered_ms=answered)
+
+    def _refused(self, events: list[dict[str, Any]], detail: str) -> None:
+        """Split refusals into planned ones (fault injection, future-dated) and the rest (a bug: loud)."""
+        planned = [e for e in events if str(e.get("event_id")) in self.planned_refusals]
+        if planned:
+            with self._lock:
+                self.refused += len(planned)
+            if self.tap is not None:
+                for ev in planned:
+                    self.tap.refused(self._topic, ev)
+        if len(planned) < len(events):
+            self._rejected(len(events) - len(planned), detail)
 
     def _post(self, path: str, body: Any, user_agent: str | None = None) -> tuple[Any, float | None]:
         """(response or None on a connection error, Retry-After seconds)."""
@@ -290,11 +348,10 @@ class GatewaySink(Sink):
             resp, retry_after = self._post(path, event, user_agent)
             if resp is not None:
                 if resp.status_code < 300:
-                    with self._lock:
-                        self.delivered += 1
+                    self._accepted([event])
                     return
                 if resp.status_code != 429 and resp.status_code < 500:
-                    self._rejected(1, resp.text)
+                    self._refused([event], resp.text)
                     return
                 log.warning("gateway answered %s; retrying", resp.status_code)
             if not self._wait(backoff, retry_after):
@@ -315,15 +372,14 @@ class GatewaySink(Sink):
                     return
                 results = self._results(resp)
                 if results is None and resp.status_code != 429 and resp.status_code < 500:
-                    self._rejected(len(pending), resp.text)
+                    self._refused(pending, resp.text)
                     return
                 if results is not None:
-                    accepted = sum(r.get("status") == "accepted" for r in results)
+                    accepted = [pending[r["index"]] for r in results if r.get("status") == "accepted"]
                     rejected = [r for r in results if r.get("status") == "rejected"]
-                    with self._lock:
-                        self.delivered += accepted
+                    self._accepted(accepted)
                     if rejected:
-                        self._rejected(len(rejected), str(rejected[0].get("reason")))
+                        self._refused([pending[r["index"]] for r in rejected], str(rejected[0].get("reason")))
                     pending = [pending[r["index"]] for r in results if r.get("status") == "failed"]
                     if not pending:
                         return

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import secrets
 from typing import Any
 
 from eventbus.settings import Settings
@@ -9,6 +11,8 @@ from lambdas.simulators.exceptions import SimulatorError
 from lambdas.simulators.scenario import Scenario
 from lambdas.simulators.sinks import DiscardSink, GatewaySink, JsonLinesSink, KafkaSink, Sink
 from lambdas.simulators.sources import Source
+
+log = logging.getLogger("simulators.wiring")
 
 
 def sink_kind(scenario: Scenario, name: str, cls: type[Source], chosen: str) -> str:
@@ -61,3 +65,41 @@ def split_count(total: int, weights: dict[str, float], workers: int = 1, stream:
     for k in sorted(raw, key=lambda k: (out[k] - raw[k], k))[: total - sum(out.values())]:
         out[k] += 1
     return {k: n // workers + (stream < n % workers) for k, n in out.items()}
+
+
+def make_faults(sc: Scenario, settings: Settings, name: str, topic: str | None, seed: int, stream: int,
+                future_ids: set[str]) -> Any:
+    """A FaultInjector (faults.py) for a source whose topic has a client event time, when the scenario injects."""
+    from eventbus.catalog import load_catalog
+
+    catalog = load_catalog(settings)
+    if not sc.faults.any() or topic is None or catalog.get(topic).event_time is None:
+        return None
+    from lambdas.simulators.faults import FaultInjector
+
+    inj = FaultInjector(sc.faults, catalog, name, seed, stream)
+    inj.future_ids = future_ids  # one set per run: the gateway sink counts their 422 as planned
+    return inj
+
+
+def make_truth(sc: Scenario, settings: Settings, sinks: list[Sink], replaying: bool, seed: int, stream: int,
+               workers: int, start_ms: int) -> Any:
+    """The run's TruthRecorder (truth.py), or None: truth off, or a run that delivers only to files."""
+    spec = sc.truth
+    kind: str = spec.sink
+    if kind == "auto":
+        kind = "kafka" if any(s.name in ("kafka", "gateway") for s in sinks) else "off"
+    if not spec.enabled or kind == "off":
+        return None
+    from eventbus.catalog import load_catalog
+    from lambdas.simulators.truth import JsonLinesPublisher, KafkaPublisher, RunMeta, TruthRecorder
+
+    if replaying:
+        log.warning("truth: replay mode re-emits pre-encoded records the truth does not see; "
+                    "verify will report those sources' windows as extra")
+    publisher = (KafkaPublisher(settings, sc.kafka.topic_prefix) if kind == "kafka"
+                 else JsonLinesPublisher(spec.path if workers == 1 else f"{spec.path}.{stream}"))
+    faults = {k: float(v) for k, v in sc.faults.model_dump().items() if isinstance(v, float | int)}
+    meta = RunMeta(run_id=f"{sc.name}-{start_ms:x}-{secrets.token_hex(3)}-w{stream}", scenario=sc.name, seed=seed,
+                   stream=stream, topic_prefix=sc.kafka.topic_prefix, start_ms=start_ms, faults=faults)
+    return TruthRecorder(spec, load_catalog(settings), publisher, meta)

@@ -107,7 +107,7 @@ def test_the_catalog_declares_the_agreed_access() -> None:
     cat = load_catalog(Settings())
     assert cat.written_by("gateway") == ["topic_app_events"]
     assert cat.written_by("simulators") == [
-        "topic_app_events", "topic_clickstream", "topic_app_logs", "topic_external_data"
+        "topic_app_events", "topic_clickstream", "topic_app_logs", "topic_external_data", "topic_truth"
     ]
     assert cat.written_by("cdc") == ["topic_cdc_changes"]
     assert cat.written_by("dags") == ["topic_external_data"]
@@ -117,6 +117,7 @@ def test_the_catalog_declares_the_agreed_access() -> None:
                                          "topic_app_logs", "topic_external_data"}
     assert cat.read_by("console") == cat.names() and cat.written_by("console") == []
     assert cat.written_by("bootstrap") == [] and cat.components["spark"].groups
+    assert cat.written_by("verify") == [] and "topic_truth" in cat.read_by("verify")
 
 
 def _component(tmp_path: Path, body: str) -> Catalog:

@@ -93,7 +93,8 @@ class OltpSource(Source):
                 self.n["replayed"] += 1
             return
         self._record(b.created_ms, "create", "bookings", b.booking_id, None, "pending", booking_id=b.booking_id,
-                     payment_id=b.payment_id, user_id=b.user_id, session_id=b.session_id, channel=b.channel)
+                     payment_id=b.payment_id, user_id=b.user_id, session_id=b.session_id, channel=b.channel,
+                     amount=b.amount, currency=b.currency)
         plan = plan_for(b.booking_id, self.opts.lifecycle_time_scale)
         with self._lock:
             self.n["bookings"] += 1
