@@ -20,7 +20,8 @@ help: ## list the targets
 # ---------------------------------------------------------------------------------------------
 AF_VENV := .venv-airflow
 AF_STAMP := $(AF_VENV)/.installed
-AF_REQS := mwaa_dags/requirements/local.txt mwaa_dags/requirements/constraints-airflow.txt
+AF_REQS := mwaa_dags/requirements.txt $(wildcard mwaa_dags/requirements/*.txt mwaa_dags/requirements/*.py \
+           mwaa_dags/requirements/mwaa-3.2.1/*.txt)
 SPARK_JARS_STAMP := emr_jobs/jars/target/jars/.resolved
 comma := ,
 # EB_STACK_SKIP=airflow,spark leaves those programs out of the stack on purpose (local/settings.py), so
@@ -37,11 +38,13 @@ $(STAMP): pyproject.toml
 	$(PIP) install -q -e '.[all,dev]'
 	@touch $(STAMP)
 
-# Airflow has its own venv: its pins (starlette<1, fastapi, pydantic) clash with the gateway's.
+# Airflow has its own venv: its pins (starlette<1, fastapi, pydantic) clash with the gateway's. Same pins as
+# the MWAA 3.2.1 image (mwaa_dags/requirements/local_env.py: its vendored constraints + the py311 overrides).
 $(AF_STAMP): $(AF_REQS) pyproject.toml
 	@test -x $(AF_VENV)/bin/python || $(PY_SYS) -m venv $(AF_VENV)
 	$(AF_VENV)/bin/pip install -q --upgrade pip
-	$(AF_VENV)/bin/pip install -q -c mwaa_dags/requirements/constraints-airflow.txt -r mwaa_dags/requirements/local.txt -e .
+	$(AF_VENV)/bin/python mwaa_dags/requirements/local_env.py $(AF_VENV)/mwaa-pins
+	$(AF_VENV)/bin/pip install -q -c $(AF_VENV)/mwaa-pins/constraints.txt -r $(AF_VENV)/mwaa-pins/requirements.txt -e .
 	@touch $(AF_STAMP)
 
 $(SPARK_JARS_STAMP): emr_jobs/jars/pom.xml

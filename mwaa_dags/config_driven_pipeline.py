@@ -14,8 +14,8 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from airflow.sdk import task
-from extdata.runtime import asset, current_interval, external_dag
+from airflow.sdk import dag, task
+from extdata.runtime import asset, current_interval, dag_args
 from extdata.settings import DagSettings
 from extdata.sources import load_sources
 
@@ -24,8 +24,8 @@ PERIOD = timedelta(hours=1)
 SOURCES = load_sources(SETTINGS.sources_path).sources
 
 
-@external_dag("config_driven_pipeline", "0 * * * *", tags=["social", "market", "news"], doc=__doc__,
-              dagrun_timeout=timedelta(minutes=50))
+@dag(**dag_args("config_driven_pipeline", "0 * * * *", tags=["social", "market", "news"], doc=__doc__,
+                dagrun_timeout=timedelta(minutes=50)))
 def config_driven_pipeline() -> None:
     @task
     def ingest(source: str) -> dict[str, Any]:

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from airflow.sdk import task
-from extdata.runtime import asset, current_interval, external_dag
+from airflow.sdk import dag, task
+from extdata.runtime import asset, current_interval, dag_args
 from extdata.settings import DagSettings
 
 SETTINGS = DagSettings()
@@ -27,7 +27,7 @@ def _key(interval: object, code: str, kind: str) -> str:
     return raw_key(SETTINGS.raw_prefix, SOURCE, interval, f"{code}.{kind}")  # type: ignore[arg-type]
 
 
-@external_dag("maps_data_ingestion", "0 0 * * *", tags=["maps"], doc=__doc__, dagrun_timeout=timedelta(hours=6))
+@dag(**dag_args("maps_data_ingestion", "0 0 * * *", tags=["maps"], doc=__doc__, dagrun_timeout=timedelta(hours=6)))
 def maps_data_ingestion() -> None:
     @task(pool="nominatim")
     def geocode() -> list[str]:

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from airflow.sdk import task
-from extdata.runtime import asset, current_interval, external_dag
+from airflow.sdk import dag, task
+from extdata.runtime import asset, current_interval, dag_args
 from extdata.settings import DagSettings
 
 SETTINGS = DagSettings()
@@ -21,8 +21,8 @@ PERIOD = timedelta(hours=6)
 SOURCE = "weather"
 
 
-@external_dag("weather_data_ingestion", "0 */6 * * *", tags=["weather"], doc=__doc__,
-              dagrun_timeout=timedelta(hours=3))
+@dag(**dag_args("weather_data_ingestion", "0 */6 * * *", tags=["weather"], doc=__doc__,
+                dagrun_timeout=timedelta(hours=3)))
 def weather_data_ingestion() -> None:
     @task(pool="open_meteo")  # one pool for the Open-Meteo hosts: a backfill's runs share its slots
     def extract() -> list[str]:

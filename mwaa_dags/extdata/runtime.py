@@ -1,14 +1,13 @@
-"""What the three DAG files share: one ``external_dag`` factory (schedule with data intervals, defaults,
-timeouts, the failure alert), the Assets they write, the running interval.
+"""What the three DAG files share: one defaults factory, ``dag_args`` (schedule with data intervals,
+defaults, timeouts, the failure alert), the Assets they write, the running interval.
 
-    >>> @external_dag("weather_data_ingestion", "0 */6 * * *", tags=["weather"], doc=__doc__,
-    ...               dagrun_timeout=timedelta(hours=3))
+    >>> @dag(**dag_args("weather_data_ingestion", "0 */6 * * *", tags=["weather"], doc=__doc__,
+    ...                 dagrun_timeout=timedelta(hours=3)))
     ... def weather_data_ingestion() -> None: ...
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -42,16 +41,14 @@ def default_args(settings: DagSettings) -> dict[str, Any]:
     }
 
 
-def external_dag(dag_id: str, schedule: str, *, tags: list[str], doc: str | None,
-                 dagrun_timeout: timedelta, settings: DagSettings | None = None) -> Callable[..., Any]:
-    """``@dag(...)`` with the defaults every external-data DAG shares: a cron timetable with data intervals,
+def dag_args(dag_id: str, schedule: str, *, tags: list[str], doc: str | None, dagrun_timeout: timedelta,
+             settings: DagSettings | None = None) -> dict[str, Any]:
+    """The ``@dag(...)`` arguments every external-data DAG shares: a cron timetable with data intervals,
     no catchup (a backfill is explicit), one active run, unpaused at creation (MWAA pauses new DAGs by
     default), a run timeout, retries with backoff and the failure alert."""
-    from airflow.sdk import dag
-
-    return dag(dag_id=dag_id, schedule=cron(schedule), start_date=START, catchup=False, max_active_runs=1,
-               is_paused_upon_creation=False, dagrun_timeout=dagrun_timeout,
-               default_args=default_args(settings or DagSettings()), tags=[*TAGS, *tags], doc_md=doc)
+    return {"dag_id": dag_id, "schedule": cron(schedule), "start_date": START, "catchup": False,
+            "max_active_runs": 1, "is_paused_upon_creation": False, "dagrun_timeout": dagrun_timeout,
+            "default_args": default_args(settings or DagSettings()), "tags": [*TAGS, *tags], "doc_md": doc}
 
 
 def asset(source: str) -> Any:

@@ -65,9 +65,18 @@ def test_bundle_imports_alone(tmp_path: Path) -> None:
     assert got["sources"] == ["social_bluesky", "market_fx", "news_hackernews"]
 
 
-def test_requirements_are_what_mwaa_accepts(tmp_path: Path) -> None:
+MWAA_DIR = REPO / "mwaa_dags" / "requirements" / "mwaa-3.2.1"
+sys.path.insert(0, str(REPO / "mwaa_dags" / "requirements"))
+import local_env  # noqa: E402
+
+
+def requirement_lines() -> list[str]:
     text = (REPO / "mwaa_dags" / "requirements.txt").read_text()
-    lines = [x.strip() for x in text.splitlines() if x.strip() and not x.strip().startswith("#")]
+    return [x.strip() for x in text.splitlines() if x.strip() and not x.strip().startswith("#")]
+
+
+def test_requirements_are_what_mwaa_accepts() -> None:
+    lines = requirement_lines()
     constraint = [x for x in lines if x.startswith("--constraint")]
     assert len(constraint) == 1
     m = re.search(r"constraints-(\d+\.\d+\.\d+)/constraints-(3\.\d+)\.txt", constraint[0])
@@ -78,6 +87,54 @@ def test_requirements_are_what_mwaa_accepts(tmp_path: Path) -> None:
     assert local_pin and tf_default
     assert m.group(1) == local_pin.group(1) == tf_default.group(1)  # one Airflow version everywhere
     assert m.group(2) == "3.12"  # MWAA runs Airflow 3 on Python 3.12
+    # the vendored file is the image's copy of exactly this URL
+    assert constraint[0].split(None, 1)[1].strip('"') in (MWAA_DIR / "airflow_constraints.txt").read_text()[:300]
     names = {Requirement(x).name.lower() for x in lines if not x.startswith("-")}
     assert not any(n.startswith("apache-airflow") and n != "apache-airflow-providers-amazon" for n in names)
     assert {"confluent-kafka", "fastavro", "aws-msk-iam-sasl-signer-python", "psycopg2-binary"} <= names
+
+
+def test_requirements_resolve_against_the_mwaa_pins() -> None:
+    """Every extra requirement is pinned; where MWAA's constraints pin the package, to that very version
+    (pip would refuse anything else on MWAA); and each one's own dependencies (as published in its
+    metadata, read from .venv-airflow where the same version is installed) accept the constraints' pins."""
+    pinned = local_env.pins(MWAA_DIR / "airflow_constraints.txt")
+    essential = local_env.pins(MWAA_DIR / "mwaa_essential_constraints.txt")
+    assert essential and all(pinned[n][1] == v for n, (_, v) in essential.items() if n in pinned)
+    reqs = [Requirement(x) for x in requirement_lines() if not x.startswith("-")]
+    for r in reqs:
+        spec = list(r.specifier)
+        assert len(spec) == 1 and spec[0].operator == "==", f"{r} is not pinned"
+        mwaa = pinned.get(local_env.canonical(r.name))
+        assert mwaa is None or mwaa[1] == spec[0].version, f"{r}: MWAA's constraints pin {mwaa}"
+    probe = ("import json, sys; from importlib.metadata import distribution as d; "
+             "print(json.dumps({n: [d(n).version, d(n).requires or []] for n in sys.argv[1:]}))")
+    proc = subprocess.run([str(AIRFLOW_PY), "-c", probe, *[r.name for r in reqs]], capture_output=True, text=True,
+                          timeout=60, check=False)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    meta = json.loads(proc.stdout)
+    for r in reqs:
+        version, requires = meta[r.name]
+        assert version == next(iter(r.specifier)).version, f".venv-airflow has {r.name} {version}, not {r}"
+        for dep in map(Requirement, requires):
+            if dep.marker and not dep.marker.evaluate({"python_version": "3.12", "extra": ""}):
+                continue
+            if (pin := pinned.get(local_env.canonical(dep.name))) is not None:
+                assert dep.specifier.contains(pin[1], prereleases=True), f"{r.name} needs {dep}; MWAA pins {pin}"
+
+
+def test_local_airflow_uses_the_mwaa_pins() -> None:
+    """.venv-airflow (Python 3.11) has MWAA's version of every package both have, except the overrides
+    listed (with their reason) in requirements/py311.txt."""
+    overrides = local_env.pins(REPO / "mwaa_dags" / "requirements" / "py311.txt")
+    pinned = local_env.pins(MWAA_DIR / "airflow_constraints.txt")
+    probe = ("import json; from importlib.metadata import distributions as ds; "
+             "print(json.dumps({d.metadata['Name']: d.version for d in ds()}))")
+    proc = subprocess.run([str(AIRFLOW_PY), "-c", probe], capture_output=True, text=True, timeout=60, check=False)
+    installed = {local_env.canonical(n): v for n, v in json.loads(proc.stdout).items()}
+    tooling = {"pip", "setuptools", "wheel"}  # the venv's own installers, not what the DAGs run on
+    differ = {n: (installed[n], pinned[n][1]) for n in installed
+              if n in pinned and installed[n] != pinned[n][1] and n not in {*overrides, *tooling}}
+    assert differ == {}, f"(installed, MWAA) — rebuild with `make airflow-install` or list in py311.txt: {differ}"
+    assert all(installed.get(n) == v for n, (_, v) in overrides.items())
+    assert installed["apache-airflow"] == "3.2.1"

@@ -15,9 +15,15 @@ locals {
   ])
   # The log groups MWAA writes to (airflow-<environment>-<type>): created here first so they carry
   # retention and the layer key instead of MWAA creating them without either.
-  log_types   = ["DAGProcessing", "Scheduler", "Task", "WebServer", "Worker"]
-  has_reqs    = fileexists(var.requirements_path)
-  startup_env = join("\n", [for k in sort(keys(var.environment)) : "export ${k}=${jsonencode(var.environment[k])}"])
+  log_types     = ["DAGProcessing", "Scheduler", "Task", "WebServer", "Worker"]
+  has_reqs      = fileexists(var.requirements_path)
+  secret_prefix = "${var.name}/dags/"
+  # The DAGs' own settings on top of the layer's: where their secrets and failure metric live.
+  dag_env = merge(var.environment, {
+    EB_DAGS_SECRET_PREFIX   = local.secret_prefix
+    EB_DAGS_ALERT_NAMESPACE = var.alert_namespace
+  })
+  startup_env = join("\n", [for k in sort(keys(local.dag_env)) : "export ${k}=${jsonencode(local.dag_env[k])}"])
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -118,7 +124,36 @@ data "aws_iam_policy_document" "execution" {
     condition {
       test     = "StringLike"
       variable = "cloudwatch:namespace"
-      values   = ["AmazonMWAA", "AWS/MWAA"]
+      values   = ["AmazonMWAA", "AWS/MWAA", var.alert_namespace]
+    }
+  }
+  dynamic "statement" {
+    for_each = var.raw_zone == null ? [] : [var.raw_zone]
+    content {
+      sid       = "ListRawZone"
+      actions   = ["s3:ListBucket"]
+      resources = [statement.value.bucket_arn]
+      condition {
+        test     = "StringLike"
+        variable = "s3:prefix"
+        values   = ["${statement.value.prefix}/*"]
+      }
+    }
+  }
+  dynamic "statement" {
+    for_each = var.raw_zone == null ? [] : [var.raw_zone]
+    content {
+      sid       = "ReplaceRawZoneObjects" # a rerun deletes what an earlier attempt left in its interval
+      actions   = ["s3:DeleteObject"]
+      resources = ["${statement.value.bucket_arn}/${statement.value.prefix}/*"]
+    }
+  }
+  dynamic "statement" {
+    for_each = length(var.dag_secrets) == 0 ? [] : [1]
+    content {
+      sid       = "ReadDagSourceSecrets"
+      actions   = ["secretsmanager:GetSecretValue"]
+      resources = [for s in aws_secretsmanager_secret.dag : s.arn]
     }
   }
   statement {
@@ -134,6 +169,32 @@ data "aws_iam_policy_document" "execution" {
     actions   = ["kms:Decrypt", "kms:DescribeKey", "kms:GenerateDataKey*", "kms:Encrypt"]
     resources = [var.kms_key_arn]
   }
+}
+
+# ---------------------------------------------------------------------------------------------
+# The DAG sources' secrets (values put by the operator) and the failure alarm
+# ---------------------------------------------------------------------------------------------
+resource "aws_secretsmanager_secret" "dag" {
+  for_each    = toset(var.dag_secrets)
+  name        = "${local.secret_prefix}${each.key}"
+  description = "Secret ${each.key} of an MWAA DAG source (mwaa_dags/config/sources.yaml auth.secret)."
+  kms_key_id  = var.kms_key_arn
+  tags        = var.tags
+}
+
+resource "aws_cloudwatch_metric_alarm" "dag_failures" {
+  alarm_name          = "${var.name}-dag-failures"
+  alarm_description   = "A DAG task failed after its last retry (failure callback in mwaa_dags/extdata/alerts.py); the metric's DagId/TaskId dimensions name it."
+  namespace           = var.alert_namespace
+  metric_name         = "DagRunFailed"
+  statistic           = "Sum"
+  period              = 300
+  evaluation_periods  = 1
+  threshold           = 1
+  comparison_operator = "GreaterThanOrEqualToThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = var.alarm_actions
+  tags                = var.tags
 }
 
 resource "aws_iam_role_policy" "execution" {

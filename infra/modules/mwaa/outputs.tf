@@ -22,3 +22,13 @@ output "dag_object_count" {
   description = "DAG bundle files uploaded."
   value       = length(aws_s3_object.dag)
 }
+
+output "dag_secret_arns" {
+  description = "Secrets of the DAG sources, by name (put their values after apply)."
+  value       = { for k, s in aws_secretsmanager_secret.dag : k => s.arn }
+}
+
+output "dag_failure_alarm_arn" {
+  description = "CloudWatch alarm on the DAGs' DagRunFailed metric."
+  value       = aws_cloudwatch_metric_alarm.dag_failures.arn
+}

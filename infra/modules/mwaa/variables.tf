@@ -124,3 +124,31 @@ variable "tags" {
   type        = map(string)
   default     = {}
 }
+
+variable "raw_zone" {
+  description = "The lake prefix the DAGs replace per data interval (a rerun lists and deletes an interval's earlier objects there, nothing else): bucket ARN and prefix."
+  type        = object({ bucket_arn = string, prefix = string })
+  default     = null
+  validation {
+    condition     = var.raw_zone == null || can(regex("^[a-z0-9][a-z0-9/_-]*[a-z0-9]$", var.raw_zone.prefix))
+    error_message = "raw_zone.prefix is a key prefix without leading or trailing slash, e.g. raw/external."
+  }
+}
+
+variable "dag_secrets" {
+  description = "Secrets the DAG sources declare (auth.secret in mwaa_dags/config/sources.yaml), created empty as <name>/dags/<secret>; put their values with `aws secretsmanager put-secret-value`."
+  type        = list(string)
+  default     = ["bluesky-app-password"]
+}
+
+variable "alert_namespace" {
+  description = "CloudWatch namespace of the DAGs' failure metric (DagRunFailed, put by their failure callback)."
+  type        = string
+  default     = "TravelDataSources/DAGs"
+}
+
+variable "alarm_actions" {
+  description = "ARNs notified when a DAG task fails for good (e.g. an SNS topic); empty = the alarm only shows in CloudWatch."
+  type        = list(string)
+  default     = []
+}
