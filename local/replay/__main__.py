@@ -30,7 +30,12 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:
         print(f"replay: cannot bind {args.host}:{args.port}: {exc} — stop what uses it or pass --port", file=sys.stderr)
         return 1
-    signal.signal(signal.SIGTERM, lambda *_: server.httpd.shutdown())
+    # SIGTERM (supervisord's stop) ends serve_forever like ^C. Not httpd.shutdown(): called from the
+    # handler, which runs inside serve_forever's own thread, it waits for itself and never returns.
+    def stop(*_: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
     print(f"replay: serving recorded APIs at {server.url}", flush=True)
     with contextlib.suppress(KeyboardInterrupt):
         server.httpd.serve_forever()
