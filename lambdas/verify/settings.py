@@ -1,0 +1,39 @@
+"""Verify's own settings (``EB_VERIFY_*``); connections (Kafka, registry, PostgreSQL) come from
+``eventbus.settings`` and the jobs' windows and watermark from the jobs' own settings (``rules.py``).
+
+    >>> from lambdas.verify.settings import VerifySettings
+    >>> VerifySettings().grace_s
+    60.0
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from eventbus.settings import REPO_ROOT, ComponentSettings
+
+
+class VerifySettings(ComponentSettings):
+    model_config = SettingsConfigDict(env_prefix="EB_VERIFY_")
+
+    #: Read ``<prefix><catalog topic>`` (scratch topic sets; the truth of runs with the same kafka.topic_prefix).
+    topic_prefix: str = ""
+    #: Compare windows and bookings of the last this many hours of truth (0 = everything in the truth topic).
+    hours: float = Field(default=24.0, ge=0.0)
+    #: A window is compared once its end is this much behind the watermark (the job's micro-batch, its sink).
+    grace_s: float = Field(default=60.0, ge=0.0)
+    #: A booking is compared once it has not changed for this long (CDC relay + the booking_state batch).
+    booking_quiet_s: float = Field(default=90.0, ge=0.0)
+    #: A run whose heartbeat is older than this (and did not end) crashed: its last windows are not compared.
+    stale_run_s: float = Field(default=60.0, gt=0.0)
+    #: Seconds to read a topic to its end before giving up (an unreachable broker fails sooner).
+    read_timeout_s: float = Field(default=120.0, gt=0.0)
+    #: How many differing keys the table names per output.
+    show_keys: int = Field(default=3, ge=1, le=100)
+    #: Also compare booking_state with the PostgreSQL rows (CDC end to end).
+    check_postgres: bool = True
+    #: Where the last result (last.json) and the history of latencies (history.jsonl) go; the console reads them.
+    result_dir: Path = REPO_ROOT / "local" / ".state" / "verify"
