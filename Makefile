@@ -199,3 +199,10 @@ bench-spark: $(STACK_BUILT) $(SPARK_JARS_STAMP) ## Spark: events/s per job on a 
 
 drill-spark: $(STACK_BUILT) $(SPARK_JARS_STAMP) ## Spark restart drill: SIGKILL the driver under load, restart from the checkpoint; state/windows equal an uninterrupted run
 	$(PY) -m bench.spark_drill $(DRILL_SPARK_ARGS)
+
+# ---------------------------------------------------------------------------------------------
+# make verify (lambdas/verify: every output against the simulators' ground truth; see lambdas/verify/README.md)
+# ---------------------------------------------------------------------------------------------
+.PHONY: verify
+verify: $(STAMP) ## reconcile closed windows, funnel, clickstream, bookings (truth + PostgreSQL) against topic_truth; p50/p99 per stage; exit 1 on a mismatch (VERIFY_ARGS="--profile aws" / "--topic-prefix t_")
+	$(PY) -m lambdas.verify $(VERIFY_ARGS)
