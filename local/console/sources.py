@@ -84,7 +84,7 @@ def airflow(clients: Clients, limit: int = 15) -> dict[str, Any]:
             resp.raise_for_status()
             runs = [{k: r.get(k) for k in ("dag_id", "dag_run_id", "state", "run_type", "logical_date",
                                            "start_date", "end_date")} for r in resp.json().get("dag_runs", [])]
-            return {"ok": True, "via": "REST API", "runs": runs, **links}
+            return {"ok": True, "via": "REST API", "runs": runs, "failures": dag_failures(clients), **links}
     except Exception as api_exc:
         api_error = str(api_exc).splitlines()[0] if str(api_exc) else type(api_exc).__name__
     try:
@@ -97,6 +97,34 @@ def airflow(clients: Clients, limit: int = 15) -> dict[str, Any]:
         db_error = str(db_exc).splitlines()[0] if str(db_exc) else type(db_exc).__name__
     return {"ok": False, **links, "error": f"Airflow not running: the API at {base} did not answer ({api_error}) "
             f"and its database {c.airflow_database!r} is not readable ({db_error})"}
+
+
+def dag_failures(clients: Clients, hours: int = 24) -> list[dict[str, Any]]:
+    """What the DAGs' failure callback put (mwaa_dags/extdata/alerts.py: CloudWatch ``DagRunFailed`` per
+    DagId/TaskId — the emulator's locally, the metric the MWAA alarm watches in AWS), last ``hours``."""
+    from datetime import UTC, datetime, timedelta
+
+    from eventbus.aws import client
+
+    try:
+        cw, now = client("cloudwatch", clients.settings), datetime.now(UTC)
+        out, seen = [], set()
+        for m in cw.list_metrics(Namespace="TravelDataSources/DAGs", MetricName="DagRunFailed")["Metrics"]:
+            dims = {d["Name"]: d["Value"] for d in m["Dimensions"]}
+            if "DagId" not in dims or tuple(sorted(dims.items())) in seen:
+                continue  # the aggregate the alarm watches; the emulator lists a metric once per put
+            seen.add(tuple(sorted(dims.items())))
+            query = {"Id": "f", "MetricStat": {"Metric": {"Namespace": "TravelDataSources/DAGs",
+                                                          "MetricName": "DagRunFailed", "Dimensions": m["Dimensions"]},
+                                               "Period": hours * 3600, "Stat": "Sum"}}
+            values = cw.get_metric_data(MetricDataQueries=[query], StartTime=now - timedelta(hours=hours),
+                                        EndTime=now + timedelta(minutes=1))["MetricDataResults"][0]["Values"]
+            if values:
+                out.append({"dag_id": dims["DagId"], "task_id": dims.get("TaskId"), "failures": sum(values)})
+        return out
+    except Exception as exc:  # the emulator down: the runs table still shows
+        return [{"dag_id": "?", "task_id": f"CloudWatch not readable: {str(exc).splitlines()[0][:120]}",
+                 "failures": None}]
 
 
 def cdc_slots(clients: Clients) -> dict[str, Any]:

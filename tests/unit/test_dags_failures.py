@@ -272,3 +272,28 @@ def test_consumer_rule_keeps_each_source_entity_interval_once() -> None:
             r["fetched_ts"] += n  # later runs fetched later
     kept = latest([r for run in runs for r in run])
     assert len(kept) == 4 and {r["run_id"] for r in kept} == {"run2"}
+
+
+# --- failure alert ------------------------------------------------------------------------------------
+def test_failure_callback_puts_the_metric_the_console_shows(aws_mock: None, monkeypatch: pytest.MonkeyPatch,
+                                                             caplog: pytest.LogCaptureFixture) -> None:
+    from types import SimpleNamespace
+
+    from extdata.alerts import task_failed
+
+    from eventbus.settings import Settings, get_settings
+    from local.console.sources import dag_failures
+
+    monkeypatch.setenv("EB_PROFILE", "local")
+    monkeypatch.setenv("EB_AWS_ENDPOINT_URL", "")
+    get_settings.cache_clear()
+    try:
+        ti = SimpleNamespace(dag_id="weather_data_ingestion", task_id="extract")
+        with caplog.at_level(logging.ERROR, "extdata.alerts"):
+            task_failed({"task_instance": ti, "exception": SourceError("weather", "boom")})
+            task_failed({"task_instance": ti, "exception": SourceError("weather", "boom")})
+        assert "ALERT dag weather_data_ingestion task extract failed for good: source 'weather': boom" in caplog.text
+        shown = dag_failures(SimpleNamespace(settings=Settings(profile="local", aws_endpoint_url="")))  # type: ignore[arg-type]
+        assert shown == [{"dag_id": "weather_data_ingestion", "task_id": "extract", "failures": 2.0}]
+    finally:
+        get_settings.cache_clear()

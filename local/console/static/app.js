@@ -208,6 +208,8 @@ async function sourcesPage(first) {
   document.getElementById("airflow").innerHTML = af.ok
     ? `<p class="muted">via ${esc(af.via)}</p>` + table(["DAG", "run", "state", "start", "end"], af.runs.map((r) =>
         `<tr><td>${esc(r.dag_id)}</td><td>${esc(r.dag_run_id)}</td><td>${esc(r.state)}</td><td>${esc(r.start_date)}</td><td>${esc(r.end_date)}</td></tr>`))
+      + ((af.failures || []).length ? `<h4>Failed for good, 24 h (DAG failure callback → DagRunFailed)</h4>` + table(["DAG", "task", "failures#"],
+        af.failures.map((f) => `<tr><td>${esc(f.dag_id)}</td><td>${esc(f.task_id)}</td><td class="num">${fmtNum(f.failures)}</td></tr>`)) : "")
     : `<div class="note">${esc(af.error)}</div>`;
 }
 
