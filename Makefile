@@ -166,7 +166,7 @@ test-e2e: $(ALL_BUILT) ## browser tests of the console (headless Debian chromium
 # Airflow DAGs (mwaa_dags/: weather, maps, config-driven -> topic_external_data; see mwaa_dags/README.md)
 # Airflow has its own venv (.venv-airflow): its pins (starlette<1, fastapi, pydantic) clash with the gateway's.
 # ---------------------------------------------------------------------------------------------
-.PHONY: airflow-install dag airflow airflow-check typecheck-dags
+.PHONY: airflow-install dag airflow airflow-check airflow-backfill-check typecheck-dags
 typecheck: typecheck-dags
 
 typecheck-dags: $(STAMP) ## mypy on the DAGs, their extdata package, the replay server and the local Airflow programs (part of `make typecheck`)
@@ -184,6 +184,9 @@ airflow: $(STAMP) $(AF_STAMP) ## the airflow CLI with the stack's config: make a
 
 airflow-check: $(STAMP) $(AF_STAMP) ## trigger each DAG on the stack's Airflow (127.0.0.1:8080), wait, print run seconds, records, Airflow memory
 	$(PY) -m local.airflow_cli check
+
+airflow-backfill-check: $(STAMP) $(AF_STAMP) ## backfill 3 days of the weather DAG on the stack with pool open_meteo at 1 slot; print the replay server's most concurrent Open-Meteo requests (must be 1)
+	$(PY) -m local.airflow_cli backfill-check
 
 # ---------------------------------------------------------------------------------------------
 # Spark Structured Streaming (emr_jobs/: windows, booking/user state, lake, dead letters; see emr_jobs/README.md)

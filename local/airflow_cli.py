@@ -4,6 +4,7 @@
     python -m local.airflow_cli airflow dags list                                  # any airflow command
     python -m local.airflow_cli check                                              # trigger all 3, wait, measure
     python -m local.airflow_cli restart             # the Airflow programs again, with local/airflow.py's config
+    python -m local.airflow_cli backfill-check      # 3 days of weather, pool open_meteo at 1 slot: concurrency
 
 ``dag`` runs against the replay server, Kafka and the emulator's S3 of the running stack, with its
 metadata in the ``airflow_test`` database (no scheduler there to race with ``dag.test()``).
@@ -19,8 +20,10 @@ import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
-from datetime import UTC, datetime
+from collections import Counter
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from local import airflow
@@ -177,6 +180,63 @@ def _pss_kb(pid: int) -> int:
         return 0
 
 
+def max_overlap(spans: list[tuple[float, float]]) -> int:
+    """The most spans open at one instant (a span ending where another starts does not overlap it)."""
+    events = sorted([(start, 1) for start, _ in spans] + [(end, -1) for _, end in spans], key=lambda e: (e[0], e[1]))
+    depth = peak = 0
+    for _, step in events:
+        depth += step
+        peak = max(peak, depth)
+    return peak
+
+
+def backfill_check(dag_id: str = "weather_data_ingestion", days: int = 3, pool: str = "open_meteo",
+                   slots: int = 1, max_active_runs: int = 4, timeout: float = 1200) -> dict[str, Any]:
+    """Backfill ``days`` days of ``dag_id`` on the stack's Airflow with ``pool`` at ``slots`` slots, up to
+    ``max_active_runs`` runs at once; from the replay server's log: the most concurrent requests to the
+    pool's hosts (Open-Meteo's forecast + archive) and, from Airflow, the most runs active at once."""
+    token = api_token()
+    replay = f"http://127.0.0.1:{airflow.REPLAY_PORT}"
+    hosts = {"api.open-meteo.com", "archive-api.open-meteo.com"}
+    before = api("GET", f"/pools/{pool}", token)["slots"]
+    api("PATCH", f"/pools/{pool}?update_mask=slots", token, {"slots": slots})
+    try:
+        urllib.request.urlopen(urllib.request.Request(f"{replay}/_replay/stats", method="DELETE"), timeout=10).close()
+        today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+        start, end = today - timedelta(days=days), today  # recent: the forecast API's window
+        bf = api("POST", "/backfills", token, {"dag_id": dag_id, "from_date": start.isoformat(),
+                                                "to_date": (end - timedelta(seconds=1)).isoformat(),
+                                                "max_active_runs": max_active_runs, "reprocess_behavior": "completed"})
+        t0 = time.monotonic()
+        while True:
+            if time.monotonic() - t0 > timeout:
+                raise StackError(f"backfill {bf['id']} not done within {timeout:.0f}s")
+            try:
+                state = api("GET", f"/backfills/{bf['id']}", token)
+            except StackError:
+                state = {}
+            if state.get("completed_at"):
+                break
+            time.sleep(3)
+        wall = time.monotonic() - t0
+        runs = api("GET", f"/dags/{dag_id}/dagRuns?run_type=backfill&limit=100&logical_date_gte="
+                          f"{urllib.parse.quote(start.isoformat())}&logical_date_lt={urllib.parse.quote(end.isoformat())}",
+                   token)["dag_runs"]
+        with urllib.request.urlopen(f"{replay}/_replay/log", timeout=30) as resp:
+            log = [e for e in json.load(resp)["log"] if e["host"] in hosts]
+    finally:
+        api("PATCH", f"/pools/{pool}?update_mask=slots", token, {"slots": before})
+
+    def ts(v: str) -> float:
+        return datetime.fromisoformat(v.replace("Z", "+00:00")).timestamp()
+
+    spans = [(ts(r["start_date"]), ts(r["end_date"])) for r in runs if r.get("start_date") and r.get("end_date")]
+    return {"dag_id": dag_id, "days": days, "pool": pool, "slots": slots, "backfill_id": bf["id"],
+            "runs": len(runs), "states": dict(Counter(r["state"] for r in runs)), "wall_s": round(wall, 1),
+            "max_runs_active_at_once": max_overlap(spans), "requests": len(log),
+            "max_concurrent_requests": max_overlap([(e["start"], e["end"]) for e in log])}
+
+
 def restart() -> None:
     """Restart the Airflow programs (and the replay server) with the configuration ``local/airflow.py`` gives
     now: supervisord's config is rewritten and their process groups are replaced; nothing else restarts."""
@@ -210,6 +270,11 @@ def main(argv: list[str] | None = None) -> int:
     a.add_argument("args", nargs=argparse.REMAINDER)
     sub.add_parser("check", help="trigger each DAG on the stack's Airflow, wait, print seconds, records, memory")
     sub.add_parser("restart", help="restart the stack's Airflow programs with the current local/airflow.py config")
+    b = sub.add_parser("backfill-check", help="backfill DAYS days of the weather DAG with pool open_meteo at SLOTS "
+                                              "slots; print the most concurrent requests the replay server saw")
+    b.add_argument("--days", type=int, default=3)
+    b.add_argument("--slots", type=int, default=1)
+    b.add_argument("--max-active-runs", type=int, default=4)
     args = parser.parse_args(argv)
     try:
         if args.command == "dag":
@@ -226,6 +291,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "restart":
             restart()
             return 0
+        if args.command == "backfill-check":
+            result = backfill_check(days=args.days, slots=args.slots, max_active_runs=args.max_active_runs)
+            print(json.dumps(result, indent=2))
+            ok = result["states"] == {"success": result["runs"]} and result["runs"] == 4 * args.days
+            return 0 if ok and result["max_concurrent_requests"] <= args.slots else 1
         report = check()
         print(f"{'dag':<26} {'state':<8} {'schedule':<14} {'run s':>6} {'records in topic_external_data':>31}")
         for dag_id, r in report["runs"].items():
