@@ -191,7 +191,7 @@ airflow-backfill-check: $(STAMP) $(AF_STAMP) ## backfill 3 days of the weather D
 # ---------------------------------------------------------------------------------------------
 # Spark Structured Streaming (emr_jobs/: windows, booking/user state, lake, dead letters; see emr_jobs/README.md)
 # ---------------------------------------------------------------------------------------------
-.PHONY: spark spark-jars bench-spark drill-spark
+.PHONY: spark spark-jars bench-spark drill-spark drill-spark-hostile drill-spark-evolution
 spark-jars: $(SPARK_JARS_STAMP) ## resolve the Kafka/Avro/MSK-IAM connector jars from Maven Central into emr_jobs/jars/target/jars (make local-up/test do it)
 
 spark: $(STAMP) $(SPARK_JARS_STAMP) ## run every Spark job in one local[2] driver in the foreground (SPARK_ARGS="--jobs app_events --once"); `make local-up` runs it as program spark
@@ -202,6 +202,12 @@ bench-spark: $(STACK_BUILT) $(SPARK_JARS_STAMP) ## Spark: events/s per job on a 
 
 drill-spark: $(STACK_BUILT) $(SPARK_JARS_STAMP) ## Spark restart drill: SIGKILL the driver under load, restart from the checkpoint; state/windows equal an uninterrupted run
 	$(PY) -m bench.spark_drill $(DRILL_SPARK_ARGS)
+
+drill-spark-hostile: $(STAMP) $(SPARK_JARS_STAMP) ## Spark hostile-input drill: a 2099 event (422 at the gateway, clamped past it), 1% re-sent, up to 20 min late, through the gateway app into running jobs; closed windows and user counts = plain Python
+	$(PY) -m bench.spark_hostile $(DRILL_HOSTILE_ARGS)
+
+drill-spark-evolution: $(STAMP) $(SPARK_JARS_STAMP) ## Spark schema-evolution drill: AppEvent v2 registered (scratch registry) while the jobs run, v1+v2 mixed: all counted, no dead letter, v2's field in the lake
+	$(PY) -m bench.spark_evolution $(DRILL_EVOLUTION_ARGS)
 
 # ---------------------------------------------------------------------------------------------
 # make verify (lambdas/verify: every output against the simulators' ground truth; see lambdas/verify/README.md)

@@ -1,7 +1,12 @@
 """`make bench-spark`: events/s of the Spark jobs on a pre-loaded backlog, beside Spark's own raw Kafka read
-rate measured in the same run and the same session (read + count, no decode), and the driver's memory.
+rate measured in the same run and the same session (read + count, no decode), with the CPU seconds the
+whole driver (JVM + Python workers + this process) spent per 1,000 events, and its memory.
 
     python -m bench.spark --events 1000000
+
+Rows: the raw read (baseline), decode only (projected to the app_events job's 7 fields, and all 19), the
+app_events job (its one query: clamp, de-duplication, windows + funnel, Kafka sink) and the full driver
+of `make spark` (every job: app_events, clickstream, booking_state, user_state, lake) on the same backlog.
 """
 
 from __future__ import annotations
@@ -19,9 +24,12 @@ from bench.spark_data import app_events
 from bench.spark_kit import ScratchTopics, produce
 from emr_jobs.config import SparkSettings
 from emr_jobs.session import build_session
-from emr_jobs.streams import OUTPUT_TOPICS, JobContext, kafka_options
+from emr_jobs.streams import OUTPUT_TOPICS, SOURCE_TOPICS, JobContext, kafka_options
+from emr_jobs.supervisor import Supervisor
 from eventbus.serde import AvroSerde
 from eventbus.settings import Settings
+
+TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def preload(settings: Settings, topic: str, n: int) -> float:
@@ -37,10 +45,34 @@ def preload(settings: Settings, topic: str, n: int) -> float:
     return time.monotonic() - t0
 
 
-def timed(fn: Any) -> float:
-    t0 = time.monotonic()
+def tree_cpu_s(root: int) -> float:
+    """User + system CPU seconds of ``root`` and every live descendant (the JVM's Python workers), plus
+    what their exited children were charged."""
+    stats: dict[int, tuple[int, float]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        # after the command: state ppid ... utime(14) stime(15) cutime(16) cstime(17) (1-based in proc(5))
+        stats[int(entry.name)] = (int(fields[1]), sum(int(x) for x in fields[11:15]) / TICKS)
+    tree, frontier = {root}, [root]
+    while frontier:
+        parent = frontier.pop()
+        kids = [p for p, (pp, _) in stats.items() if pp == parent and p not in tree]
+        tree.update(kids)
+        frontier.extend(kids)
+    return sum(stats[p][1] for p in tree if p in stats)
+
+
+def measured(fn: Any) -> tuple[float, float]:
+    """(wall seconds, CPU seconds of this process tree — JVM and Python workers included) of ``fn()``."""
+    me = os.getpid()
+    c0, t0 = tree_cpu_s(me), time.monotonic()
     fn()
-    return time.monotonic() - t0
+    return time.monotonic() - t0, tree_cpu_s(me) - c0
 
 
 def raw_read(spark: Any, settings: Settings, topic: str) -> int:
@@ -48,17 +80,19 @@ def raw_read(spark: Any, settings: Settings, topic: str) -> int:
     return int(df.selectExpr("count(*) AS n", "sum(length(value)) AS b").collect()[0]["n"])
 
 
-def decode_only(spark: Any, ctx: JobContext, topic: str) -> int:
+def decode_only(spark: Any, ctx: JobContext, topic: str, fields: tuple[str, ...] | None) -> int:
     df = spark.read.format("kafka").options(**kafka_options(ctx.settings)).option("subscribe", topic).load()
-    decoded = ctx.codec.decode(df, "topic_app_events")
-    return int(decoded.where("error_type IS NULL").selectExpr("count(rec.event_type) AS n").collect()[0]["n"])
+    rows = ctx.codec.records(df, "topic_app_events", fields)
+    return int(rows.selectExpr("count(rec.event_type) AS n").collect()[0]["n"])
 
 
-def run_query(ctx: JobContext, start: Any) -> None:
-    for q in start(ctx):
-        q.awaitTermination()
-        if q.exception() is not None:
-            raise RuntimeError(f"{q.name}: {q.exception()}")
+def run_jobs(ctx: JobContext, jobs: list[str]) -> None:
+    sup = Supervisor(ctx, jobs)
+    sup.start()
+    try:
+        sup.wait(3600)
+    finally:
+        sup.stop()
 
 
 def jvm_memory(spark: Any) -> dict[str, float]:
@@ -75,40 +109,50 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.spark", description=__doc__.split("\n\n")[0])
     parser.add_argument("--events", type=int, default=1_000_000, help="app events in the backlog (default 1M)")
     parser.add_argument("--partitions", type=int, default=6, help="partitions of the scratch topic (default 6)")
+    parser.add_argument("--master", default="local[2]", help="Spark master of the benchmark driver (local[2])")
+    parser.add_argument("--skip-full", action="store_true", help="leave out the full-driver row")
     args = parser.parse_args(argv)
     from emr_jobs import app_events as job
 
     settings = Settings()
     root = Path(tempfile.mkdtemp(prefix="bench-spark-"))
     rows: list[dict[str, Any]] = []
-    with ScratchTopics(settings, ["topic_app_events", *OUTPUT_TOPICS], partitions=args.partitions,
+    with ScratchTopics(settings, [*SOURCE_TOPICS, *OUTPUT_TOPICS], partitions=args.partitions,
                        prefix="t_spark_bench") as topics:
         source = topics.actual("topic_app_events")
         load_s = preload(settings, source, args.events)
-        cfg = SparkSettings(topic_overrides=topics.overrides, checkpoint_root=str(root / "ckpt"),
-                            progress_dir=root / "progress", max_offsets_per_trigger=0, ui_port=0)
+
+        def cfg_for(name: str) -> SparkSettings:
+            return SparkSettings(master=args.master, topic_overrides=topics.overrides,
+                                 checkpoint_root=str(root / name), lake_root=str(root / f"lake-{name}"),
+                                 progress_dir=root / "progress", max_offsets_per_trigger=0, ui_port=0)
+
+        cfg = cfg_for("ckpt")
         spark = build_session("bench-spark", cfg)
         ctx = JobContext.create(spark, settings, cfg, once=True)
         n = args.events
         raw_read(spark, settings, source)  # warm-up: JVM, connector, codegen
-        raw_s = timed(lambda: raw_read(spark, settings, source))
-        dec_s = timed(lambda: decode_only(spark, ctx, source))
-        windows_s = timed(lambda: run_query(ctx, lambda c: [c.to_kafka(
-            job.processed_events(job.window_counts(job.events(c), c.cfg.window_minutes), "app_events", c.codec),
-            "app_events_windows", "topic_processed_events")]))
-        both_s = timed(lambda: run_query(JobContext.create(spark, settings, SparkSettings(
-            **{**cfg.model_dump(), "checkpoint_root": str(root / "ckpt2")}), once=True), job.start))
-        raw_rate = n / raw_s
-        for name, secs in (("spark raw Kafka read + count (baseline)", raw_s), ("decode only (from_avro)", dec_s),
-                           ("app_events_windows query", windows_s),
-                           ("app_events job (windows + funnel)", both_s)):
+        timings = {
+            "spark raw Kafka read + count (baseline)": measured(lambda: raw_read(spark, settings, source)),
+            f"decode only, projected ({len(job.FIELDS)} fields)": measured(
+                lambda: decode_only(spark, ctx, source, job.FIELDS)),
+            "decode only, every field (19)": measured(lambda: decode_only(spark, ctx, source, None)),
+            "app_events job (its one query: windows + funnel)": measured(lambda: run_jobs(ctx, ["app_events"])),
+        }
+        if not args.skip_full:
+            full = JobContext.create(spark, settings, cfg_for("full"), once=True)
+            timings["full driver (every job of make spark)"] = measured(
+                lambda: run_jobs(full, ["app_events", "clickstream", "booking_state", "user_state", "lake"]))
+        raw_rate = n / timings["spark raw Kafka read + count (baseline)"][0]
+        for name, (secs, cpu) in timings.items():
             rows.append({"what": name, "events": n, "seconds": round(secs, 2), "events_per_s": round(n / secs),
-                         "vs_raw": round((n / secs) / raw_rate, 3)})
+                         "vs_raw": round((n / secs) / raw_rate, 3), "cpu_s_per_1k_events": round(cpu / n * 1000, 4)})
         memory = jvm_memory(spark)
         spark.stop()
     target = {"app_events_min_events_per_s": 100_000, "min_vs_raw": 0.5}
     write_results("spark", rows, {"preload_s": round(load_s, 1), "memory": memory, "target": target,
-                                  "master": cfg.master, "loadavg_1m_at_end": os.getloadavg()[0]})
+                                  "master": args.master, "cpus": os.cpu_count(),
+                                  "loadavg_1m_at_end": os.getloadavg()[0]})
     print(f"driver memory: {memory}")
     return 0
 

@@ -99,10 +99,10 @@ def main(argv: list[str] | None = None) -> int:
         loader.start()
         t0 = time.monotonic()
         proc = driver(a.overrides, root / "a", once=False, log=log)
-        wait_until(lambda: commits(root / "a", "app_events_windows") >= 3 and commits(root / "a", "user_state") >= 2,
+        wait_until(lambda: commits(root / "a", "app_events") >= 3 and commits(root / "a", "user_state") >= 2,
                    600, "3 committed micro-batches in run A", abort=lambda: None if proc.poll() is None else
                    f"driver exited with {proc.returncode} (see {log})")
-        killed_at = {q: commits(root / "a", q) for q in ("app_events_windows", "cdc_booking_state", "user_state")}
+        killed_at = {q: commits(root / "a", q) for q in ("app_events", "cdc_booking_state", "user_state")}
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
         print(f"SIGKILLed the driver after {time.monotonic() - t0:.0f}s; committed batches {killed_at}",

@@ -4,9 +4,10 @@ its payment status, keyed by ``booking_id`` on a compacted topic.
 Changes of ``bookings`` and ``payments`` (Debezium envelopes from ``topic_cdc_changes``) are grouped by
 booking and folded in commit order (``source.lsn``, then the change's order in its transaction) by
 ``applyInPandasWithState``. A change at or before the position already folded is skipped, so a replay
-after a restart changes nothing. A deleted booking emits a tombstone (null value) and drops its state;
-state idle for ``EB_SPARK_STATE_TIMEOUT`` (event time: commit timestamps, which are also the
-watermark's column, with that same delay) is dropped without output. An event-time timeout (not a
+after a restart changes nothing. A deleted booking emits a tombstone (null value) and keeps a tombstone
+state with its position, so a re-delivered older change cannot bring it back. State (tombstones too) is
+dropped without output once the watermark (commit time - ``EB_SPARK_WATERMARK``) passes its latest
+commit + ``EB_SPARK_STATE_TIMEOUT`` — the timeout counted once. An event-time timeout (not a
 processing-time one) lets ``availableNow`` runs end: processing-time timeouts keep a query running batches.
 """
 
@@ -38,7 +39,8 @@ OUTPUT_SCHEMA = ("booking_id string, deleted boolean, user_id string, status str
 
 def changes(ctx: JobContext) -> Any:
     """Booking and payment changes as flat rows keyed by booking_id, with their commit position."""
-    cdc = ctx.decoded(SOURCE).where(F.col("source.table").isin("bookings", "payments") & (F.col("op") != "t"))
+    cdc = ctx.decoded({SOURCE: ("before", "after", "source", "op", "transaction")}).select(f"{SOURCE}.*")
+    cdc = cdc.where(F.col("source.table").isin("bookings", "payments") & (F.col("op") != "t"))
     is_booking = F.col("source.table") == "bookings"
     cols = [
         row_value("booking_id").alias("booking_id"),
@@ -50,7 +52,7 @@ def changes(ctx: JobContext) -> Any:
         *[F.when(is_booking, row_value(f)).alias(f) for f in BOOKING_FIELDS],
         F.when(~is_booking & (F.col("op") != "d"), cell("after", "status")).alias("payment_status"),
     ]
-    return cdc.select(*cols).where(F.col("booking_id").isNotNull()).withWatermark("commit_ts", ctx.cfg.state_timeout)
+    return cdc.select(*cols).where(F.col("booking_id").isNotNull()).withWatermark("commit_ts", ctx.cfg.watermark)
 
 
 def fold(key: tuple[str], batches: Iterator[pd.DataFrame], state: Any, timeout_ms: int = 30 * 86_400_000,
@@ -86,14 +88,13 @@ def fold(key: tuple[str], batches: Iterator[pd.DataFrame], state: Any, timeout_m
             s["payment_lsn"], s["payment_ord"] = pos
             s["payment_status"] = r.payment_status
         changed = True
+    state.update(tuple(s[n] for n in names))  # a deleted booking keeps its position: a tombstone state
+    # event-time timeout, once: the latest change + the timeout (never behind the watermark)
+    latest = _ms(rows["commit_ts"].max())
+    state.setTimeoutTimestamp(max(latest + timeout_ms, state.getCurrentWatermarkMs() + 1))
     if deleted:
-        state.remove()
         yield _row(booking_id, s, deleted=True)
-        return
-    state.update(tuple(s[n] for n in names))
-    # event-time timeout: the latest change (or the watermark, when the changes are older) + the timeout
-    state.setTimeoutTimestamp(max(_ms(rows["commit_ts"].max()), state.getCurrentWatermarkMs()) + timeout_ms)
-    if changed and s["has_booking"]:
+    elif changed and s["has_booking"]:
         yield _row(booking_id, s, deleted=False)
 
 

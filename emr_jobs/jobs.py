@@ -4,8 +4,8 @@ from __future__ import annotations
 
 #: job -> the streaming queries it starts (their names are the progress files the console reads)
 QUERIES: dict[str, tuple[str, ...]] = {
-    "app_events": ("app_events_windows", "app_events_funnel"),
-    "clickstream": ("clickstream_windows", "clickstream_heatmap"),
+    "app_events": ("app_events",),    # windows and funnel: one read, one decode, one aggregation
+    "clickstream": ("clickstream",),  # page/element counts and heat-map: likewise
     "booking_state": ("cdc_booking_state",),
     "user_state": ("user_state",),
     "lake": ("lake",),

@@ -19,6 +19,7 @@ from emr_jobs import app_events, booking_state, clickstream, lake, user_state
 from emr_jobs.config import SparkSettings, get_spark_settings
 from emr_jobs.errors import JobError
 from emr_jobs.streams import OUTPUT_TOPICS, SOURCE_TOPICS, JobContext
+from emr_jobs.supervisor import Supervisor
 from eventbus.exceptions import local_hint
 from eventbus.logging import get_logger
 from eventbus.settings import Settings, get_settings
@@ -81,6 +82,7 @@ def check_location(settings: Settings, root: str, what: str) -> None:
 
 
 def start_jobs(ctx: JobContext, jobs: list[str]) -> list[Any]:
+    """Start ``jobs`` without supervision (no restart for new schema versions): see ``Supervisor``."""
     queries: list[Any] = []
     for job in jobs:
         queries.extend(JOBS[job][0](ctx))
@@ -112,27 +114,24 @@ def run(jobs: list[str], once: bool = False, settings: Settings | None = None,
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    queries = start_jobs(ctx, jobs)
+    sup = Supervisor(ctx, jobs)
+    queries = sup.start()
     log.info(f"started {len(queries)} queries: {', '.join(q.name for q in queries)}; "
              f"checkpoints in {cfg.checkpoints()}, progress in {cfg.progress()}")
     try:
         while not stopping["flag"]:
             try:
-                active = [q for q in queries if q.isActive]
-                failed = next((q for q in queries if q.exception() is not None), None)
+                if not (sup.poll() or sup.poll()):  # second look: a failure as a query ended restarts it
+                    break
+            except JobError:
+                raise
             except Exception:
                 if stopping["flag"]:  # a signal also reached the JVM (process group): it is going away
                     break
                 raise
-            if failed is not None:
-                raise JobError(f"query {failed.name} failed: {failed.exception().desc}")
-            if not active:
-                break
             time.sleep(1.0)
     finally:
-        for q in queries:
-            with contextlib.suppress(Exception):  # stopping: a query that already failed was reported above
-                q.stop()
+        sup.stop()
         with contextlib.suppress(Exception):
             spark.stop()
     return 0

@@ -69,6 +69,13 @@ def build_session(app_name: str = "travel-streaming", cfg: SparkSettings | None 
             "spark.sql.streaming.stateStore.providerClass":
                 "org.apache.spark.sql.execution.streaming.state.RocksDBStateStoreProvider",
             "spark.sql.streaming.noDataMicroBatches.enabled": "true",
+            # One bounded pool for every RocksDB instance (block cache + write buffers) of the process
+            # (Spark 3.5 structured-streaming guide, "Bounded Memory usage in RocksDB").
+            "spark.sql.streaming.stateStore.rocksdb.boundedMemoryUsage": "true",
+            "spark.sql.streaming.stateStore.rocksdb.maxMemoryUsageMB": str(cfg.rocksdb_max_memory_mb),
+            # Each query runs in its own FAIR pool (streams.JobContext.start): the lake and user state
+            # cannot hold the windows' micro-batches up behind them on the driver's slots.
+            "spark.scheduler.mode": "FAIR",
         }
     )
     settings.update({k: str(v) for k, v in conf.items()})
@@ -91,9 +98,26 @@ def write_progress(directory: Path, name: str, progress_json: str) -> Path:
     return target
 
 
+def event_time_counts(progress: dict[str, Any]) -> dict[str, int]:
+    """Of one micro-batch's progress: rows clamped to the trusted time (observed metrics of
+    ``emr_jobs.event_time.observe_event_time``), dropped behind the watermark and dropped as duplicates
+    (the state operators' ``numRowsDroppedByWatermark`` / ``numDroppedDuplicateRows``)."""
+    late = dup = 0
+    for op in progress.get("stateOperators") or []:
+        late += int(op.get("numRowsDroppedByWatermark") or 0)
+        dup += int((op.get("customMetrics") or {}).get("numDroppedDuplicateRows") or 0)
+    observed = progress.get("observedMetrics") or {}
+    clamped = sum(int(m.get("clamped") or 0) for m in observed.values() if isinstance(m, dict))
+    return {"clamped": clamped, "late_dropped": late, "duplicates_dropped": dup}
+
+
 def register_progress_listener(spark: Any, directory: Path) -> Any:
-    """Register a StreamingQueryListener writing each query's ``lastProgress`` JSON into ``directory``."""
+    """Register a StreamingQueryListener writing each query's ``lastProgress`` JSON into ``directory``,
+    with ``ebEventTime``: that batch's clamped / late / duplicate rows and their totals since the driver
+    started (what the console shows)."""
     from pyspark.sql.streaming import StreamingQueryListener
+
+    totals: dict[str, dict[str, int]] = {}
 
     class ProgressFiles(StreamingQueryListener):
         def onQueryStarted(self, event: Any) -> None:
@@ -102,7 +126,13 @@ def register_progress_listener(spark: Any, directory: Path) -> Any:
         def onQueryProgress(self, event: Any) -> None:
             progress = event.progress
             name = progress.name or str(progress.id)
-            write_progress(directory, name, progress.json)
+            doc = json.loads(progress.json)
+            batch = event_time_counts(doc)
+            total = totals.setdefault(name, dict.fromkeys(batch, 0))
+            for k, v in batch.items():
+                total[k] += v
+            doc["ebEventTime"] = {"batch": batch, "since_start": dict(total)}
+            write_progress(directory, name, json.dumps(doc))
 
         def onQueryIdle(self, event: Any) -> None:
             pass

@@ -1,9 +1,9 @@
 """What every query shares: the Kafka source and sink options (plaintext locally, MSK IAM on EMR), the
-decoded source stream, and starting a query with its checkpoint under one root.
+decoded source stream, and starting a query with its checkpoint under one root and its own FAIR pool.
 
     >>> ctx = JobContext.create(spark)
-    >>> events = ctx.decoded("topic_app_events")          # rec.* of the decodable records
-    >>> ctx.to_kafka(out_df, "app_events_windows", "topic_processed_events")
+    >>> rows = ctx.decoded({"topic_app_events": ("event_id", "event_ts")})   # one read, rec.* + kafka_ts
+    >>> ctx.to_kafka(out_df, "app_events", "topic_processed_events")
 """
 
 from __future__ import annotations
@@ -20,6 +20,9 @@ from eventbus.settings import Settings, get_settings
 SOURCE_TOPICS = ("topic_app_events", "topic_cdc_changes", "topic_clickstream", "topic_app_logs",
                  "topic_external_data")
 OUTPUT_TOPICS = ("topic_processed_events", "topic_user_state", "topic_booking_state", "topic_dead_letter")
+#: Checkpoint folder of a query whose state layout changed incompatibly (a new folder = a fresh start
+#: from ``EB_SPARK_STARTING_OFFSETS``; the old one is left in place for inspection).
+CHECKPOINT_NAMES = {"user_state": "user_state-v2"}
 
 
 def kafka_options(settings: Settings) -> dict[str, str]:
@@ -85,12 +88,35 @@ class JobContext:
             reader = reader.option("maxOffsetsPerTrigger", str(self.cfg.max_offsets_per_trigger))
         return reader.load()
 
-    def decoded(self, logical: str) -> Any:
-        """The records of ``logical`` that decode (``rec.*``); the lake query dead-letters the others."""
-        return self.codec.decode(self.raw(logical), logical).where("error_type IS NULL").select("rec.*")
+    def decoded(self, topics: dict[str, tuple[str, ...] | None]) -> Any:
+        """One Kafka read of ``topics`` and one decode per record: ``{logical: fields}`` → a frame with
+        ``topic`` (the logical name), ``kafka_ts``, ``partition``, ``offset`` and per topic a struct
+        column named after it (``topic_app_events`` …) holding its projected record, null on the other
+        topics' rows. Undecodable records are left out (the lake query dead-letters them)."""
+        from pyspark.sql import functions as F
+
+        raw = self.raw(*topics)
+        if len(topics) == 1:
+            (logical, fields), = topics.items()
+            out = self.codec.records(raw, logical, fields)
+            return out.select(F.lit(logical).alias("topic"), F.col("timestamp").alias("kafka_ts"), "partition",
+                              "offset", F.col("rec").alias(logical))
+        parts = [(lg, self.codec.branch(lg, fields, F.col("topic") == self.topic(lg))) for lg, fields in topics.items()]
+        logical_of = F.when(F.lit(False), F.lit(None))
+        for lg in topics:
+            logical_of = logical_of.when(F.col("topic") == self.topic(lg), F.lit(lg))
+        d = raw.select(logical_of.alias("topic"), F.col("timestamp").alias("kafka_ts"), "partition", "offset",
+                       F.explode(F.array(F.struct(*[rec.alias(lg) for lg, (rec, _) in parts]))).alias("d"))
+        ok = None
+        for lg, (_, keep) in parts:
+            cond = F.col("topic") == lg
+            cond = cond & keep(F.col(f"d.{lg}"))
+            ok = cond if ok is None else ok | cond
+        return d.where(ok).select("topic", "kafka_ts", "partition", "offset", *[F.col(f"d.{lg}").alias(lg)
+                                                                               for lg in topics])
 
     def checkpoint(self, query: str) -> str:
-        return f"{self.cfg.checkpoints()}/{query}"
+        return f"{self.cfg.checkpoints()}/{CHECKPOINT_NAMES.get(query, query)}"
 
     def writer(self, df: Any, query: str, mode: str = "update") -> Any:
         w = df.writeStream.queryName(query).outputMode(mode).option("checkpointLocation", self.checkpoint(query))
@@ -98,7 +124,16 @@ class JobContext:
             return w.trigger(availableNow=True)
         return w.trigger(processingTime=f"{self.cfg.trigger_seconds} seconds")
 
+    def start(self, writer: Any, query: str) -> Any:
+        """Start ``writer`` in FAIR pool ``query`` (the pool is a local property the query's jobs inherit)."""
+        sc = self.spark.sparkContext
+        sc.setLocalProperty("spark.scheduler.pool", query)
+        try:
+            return writer.start()
+        finally:
+            sc.setLocalProperty("spark.scheduler.pool", None)
+
     def to_kafka(self, df: Any, query: str, logical_topic: str, mode: str = "update") -> Any:
         """Start ``query`` writing ``df`` (columns key, value) to a catalog topic."""
         w = self.writer(df.select("key", "value"), query, mode).format("kafka")
-        return w.options(**sink_options(self.settings)).option("topic", self.topic(logical_topic)).start()
+        return self.start(w.options(**sink_options(self.settings)).option("topic", self.topic(logical_topic)), query)

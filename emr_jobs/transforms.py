@@ -15,21 +15,21 @@ from emr_jobs.wire import WireCodec
 ISO_MINUTE = "yyyy-MM-dd'T'HH:mm'Z'"
 
 
-def window_key(job: str, window_col: str = "window") -> Column:
+def window_key(job: str | Column, window_col: str = "window") -> Column:
     """``job|window start|entity_type=entity_id`` — a replay of a window rewrites the same key."""
     return F.concat_ws(
-        "|", F.lit(job), F.date_format(F.col(f"{window_col}.start"), ISO_MINUTE),
+        "|", F.lit(job) if isinstance(job, str) else job, F.date_format(F.col(f"{window_col}.start"), ISO_MINUTE),
         F.concat(F.col("entity_type"), F.lit("="), F.col("entity_id")),
     )
 
 
-def processed_events(agg: Any, job: str, codec: WireCodec, metrics: Column | None = None) -> Any:
+def processed_events(agg: Any, job: str | Column, codec: WireCodec, metrics: Column | None = None) -> Any:
     """``agg`` (window, entity_type, entity_id, event_count[, metrics]) as key/value rows of
-    ``topic_processed_events`` (ProcessedEvent, Glue wire format)."""
+    ``topic_processed_events`` (ProcessedEvent, Glue wire format); ``job`` a name or a column."""
     key = window_key(job)
     record = F.struct(
         key.alias("key"),
-        F.lit(job).alias("job"),
+        (F.lit(job) if isinstance(job, str) else job).alias("job"),
         F.col("window.start").alias("window_start"),
         F.col("window.end").alias("window_end"),
         F.col("entity_type"),

@@ -4,11 +4,14 @@ Fields: ``first_seen_ts``/``last_seen_ts`` (app events and the user row's ``crea
 ``event_count`` (app events), ``session_count`` (distinct session ids), ``last_destination`` (last event
 with a destination), ``home_city`` and ``segment`` (the ``users`` row), ``booking_count`` (bookings of
 the user that exist, any status) and ``total_spend`` (sum of ``amount`` of its confirmed/completed
-bookings), all from CDC. A deleted user emits a tombstone and drops its state.
+bookings), all from CDC. A deleted user emits a tombstone and keeps a tombstone state with its
+position (LSN), so a re-delivered older change cannot bring it back; only a newer change of the row does.
 
 Events are folded in event-time order, CDC changes in commit (LSN) order; a CDC change at or before the
-position already folded is skipped. Spark commits state and offsets together, so a restart replays no
-event twice into the counts.
+position already folded is skipped. Each ``event_id`` is folded once (de-duplicated within the
+watermark, ``EB_SPARK_WATERMARK``; rows behind the watermark are dropped and counted). State — tombstones
+included — is dropped once the watermark passes its latest row time + ``EB_SPARK_STATE_TIMEOUT``. Spark
+commits state and offsets together, so a restart replays no event twice into the counts.
 """
 
 from __future__ import annotations
@@ -21,8 +24,9 @@ from typing import Any
 import pandas as pd
 from pyspark.sql import functions as F
 
+from emr_jobs.event_time import clamp, observe_event_time
 from emr_jobs.streams import JobContext
-from emr_jobs.transforms import duration_ms, row_value
+from emr_jobs.transforms import cell, duration_ms
 
 SINK = "topic_user_state"
 QUERY = "user_state"
@@ -32,48 +36,69 @@ MAX_SESSIONS = 2000
 
 STATE_SCHEMA = ("first_seen long, last_seen long, event_count long, sessions string, session_count long, "
                 "bookings string, last_destination string, home_city string, segment string, "
-                "user_pos string, last_dest_ts long")
+                "user_pos string, last_dest_ts long, deleted boolean, last_ts long")
 STATE_NAMES = [p.strip().split(" ")[0] for p in STATE_SCHEMA.split(",")]
 OUTPUT_SCHEMA = ("user_id string, deleted boolean, first_seen_ts timestamp, last_seen_ts timestamp, "
                  "event_count long, session_count long, booking_count long, total_spend double, "
                  "last_destination string, segment string, home_city string, updated_ts timestamp")
 
 
+APP = "topic_app_events"
+CDC = "topic_cdc_changes"
+APP_FIELDS = ("event_id", "event_ts", "received_ts", "user_id", "session_id", "destination")
+CDC_FIELDS = ("before", "after", "source", "op", "transaction")
+
+
 def inputs(ctx: JobContext) -> Any:
-    """App events and users/bookings changes as one stream of flat rows keyed by user_id."""
-    ev = ctx.decoded("topic_app_events").select(
-        "user_id", F.lit("event").alias("kind"), (F.col("event_ts").cast("double") * 1000).cast("long").alias("ts_ms"),
-        F.lit(0).cast("long").alias("lsn"), F.lit(0).cast("long").alias("ord"), F.lit(None).cast("string").alias("op"),
-        "session_id", "destination", (F.col("event_ts").cast("double") * 1000).cast("long").alias("commit_ms"),
-        *[F.lit(None).cast("string").alias(c) for c in
-                                       ("booking_id", "amount", "status", "home_city", "segment")])
-    cdc = ctx.decoded("topic_cdc_changes").where(F.col("source.table").isin("users", "bookings") & (F.col("op") != "t"))
-    is_user = F.col("source.table") == "users"
-    created = F.to_timestamp(row_value("created_at"))
-    ch = cdc.select(
-        row_value("user_id").alias("user_id"),
-        F.when(is_user, F.lit("user")).otherwise(F.lit("booking")).alias("kind"),
-        (created.cast("double") * 1000).cast("long").alias("ts_ms"),
-        F.coalesce(F.col("source.lsn"), F.lit(0)).alias("lsn"),
-        F.coalesce(F.col("transaction.total_order"), F.lit(0)).alias("ord"),
-        "op", F.lit(None).cast("string").alias("session_id"), F.lit(None).cast("string").alias("destination"),
-        F.when(~is_user, row_value("booking_id")).alias("booking_id"),
-        F.when(~is_user, row_value("amount")).alias("amount"),
-        F.when(~is_user, row_value("status")).alias("status"),
-        F.when(is_user, row_value("home_city")).alias("home_city"),
-        F.when(is_user, row_value("segment")).alias("segment"),
-        F.col("source.ts_ms").alias("commit_ms"),
-    )
-    rows = ev.unionByName(ch).where(F.col("user_id").isNotNull())
-    # event time for the state timeout: the event's time, or the change's commit time
-    return rows.withColumn("row_ts", F.timestamp_millis("commit_ms")).drop("commit_ms").withWatermark(
-        "row_ts", ctx.cfg.state_timeout)
+    """App events and users/bookings changes as one stream of flat rows keyed by user_id: one Kafka read
+    of both topics, one decode per record, app events de-duplicated on ``event_id`` within the watermark."""
+    spec = ctx.codec.catalog.get(APP)
+    assert spec.event_time is not None and spec.dedup_key
+    both = ctx.decoded({APP: APP_FIELDS, CDC: CDC_FIELDS})
+    return rows_of(observe_event_time(clamp(both.select("topic", "kafka_ts", "partition", "offset",
+                                                        f"{APP}.*", CDC), spec.event_time), QUERY),
+                   ctx.cfg.watermark, spec.dedup_key)
+
+
+def rows_of(both: Any, watermark: str, dedup_key: str = "event_id") -> Any:
+    """The fold's input rows from decoded app events (flat, with ``ts``) and CDC changes (``CDC`` struct)
+    in one frame; ``row_ts`` = the effective event time or the commit time, the watermark's column."""
+    is_app = F.col("topic") == APP
+    is_user = F.col(f"{CDC}.source.table") == "users"
+    cdc_value = lambda c: F.when(F.col(f"{CDC}.op") == "d", cell(f"{CDC}.before", c)).otherwise(  # noqa: E731
+        cell(f"{CDC}.after", c))
+    ts_ms = (F.col("ts").cast("double") * 1000).cast("long")
+    created = (F.to_timestamp(cdc_value("created_at")).cast("double") * 1000).cast("long")
+    on_cdc = lambda col: F.when(~is_app, col)  # noqa: E731
+    rows = both.where(is_app | (F.col(f"{CDC}.source.table").isin("users", "bookings") & (F.col(f"{CDC}.op") != "t")))
+    rows = rows.select(
+        F.when(is_app, F.col("user_id")).otherwise(cdc_value("user_id")).alias("user_id"),
+        F.when(is_app, F.lit("event")).when(is_user, F.lit("user")).otherwise(F.lit("booking")).alias("kind"),
+        F.when(is_app, ts_ms).otherwise(created).alias("ts_ms"),
+        F.when(is_app, F.lit(0)).otherwise(F.coalesce(F.col(f"{CDC}.source.lsn"), F.lit(0))).cast("long").alias("lsn"),
+        F.when(is_app, F.lit(0)).otherwise(F.coalesce(F.col(f"{CDC}.transaction.total_order"), F.lit(0))
+                                           ).cast("long").alias("ord"),
+        on_cdc(F.col(f"{CDC}.op")).alias("op"),
+        F.when(is_app, F.col("session_id")).alias("session_id"),
+        F.when(is_app, F.col("destination")).alias("destination"),
+        F.when(~is_app & ~is_user, cdc_value("booking_id")).alias("booking_id"),
+        F.when(~is_app & ~is_user, cdc_value("amount")).alias("amount"),
+        F.when(~is_app & ~is_user, cdc_value("status")).alias("status"),
+        F.when(~is_app & is_user, cdc_value("home_city")).alias("home_city"),
+        F.when(~is_app & is_user, cdc_value("segment")).alias("segment"),
+        # event time for the watermark and the state timeout: the event's effective time, or the commit's
+        F.when(is_app, F.col("ts")).otherwise(F.timestamp_millis(F.col(f"{CDC}.source.ts_ms"))).alias("row_ts"),
+        # each app event once (dedup_key); a CDC change is unique by its position in the topic
+        F.when(is_app, F.col(dedup_key)).otherwise(F.concat_ws(":", F.lit("cdc"), F.col("partition"),
+                                                                 F.col("offset"))).alias("dedup_id"),
+    ).where(F.col("user_id").isNotNull())
+    return rows.withWatermark("row_ts", watermark).dropDuplicatesWithinWatermark(["dedup_id"]).drop("dedup_id")
 
 
 def _empty() -> dict[str, Any]:
     return {"first_seen": None, "last_seen": None, "event_count": 0, "sessions": "[]", "session_count": 0,
             "bookings": "{}", "last_destination": None, "home_city": None, "segment": None, "user_pos": "[-1,-1]",
-            "last_dest_ts": -1}
+            "last_dest_ts": -1, "deleted": False, "last_ts": -1}
 
 
 def fold(key: tuple[str], batches: Iterator[pd.DataFrame], state: Any, timeout_ms: int = 30 * 86_400_000,
@@ -88,7 +113,7 @@ def fold(key: tuple[str], batches: Iterator[pd.DataFrame], state: Any, timeout_m
     seen = set(sessions)
     bookings: dict[str, list[Any]] = json.loads(s["bookings"])  # booking_id -> [amount, status, lsn, ord]
     user_pos = tuple(json.loads(s["user_pos"]))
-    deleted = False
+    was_deleted = bool(s["deleted"])
     rows = pd.concat(list(batches))
 
     def seen_at(ts: Any) -> None:
@@ -114,8 +139,8 @@ def fold(key: tuple[str], batches: Iterator[pd.DataFrame], state: Any, timeout_m
                 continue
             user_pos = pos
             seen_at(r.ts_ms)
-            deleted = r.op == "d"
-            if not deleted:
+            s["deleted"] = r.op == "d"
+            if not s["deleted"]:
                 s["home_city"], s["segment"] = r.home_city, r.segment
         else:
             prev = bookings.get(r.booking_id)
@@ -125,17 +150,17 @@ def fold(key: tuple[str], batches: Iterator[pd.DataFrame], state: Any, timeout_m
                 bookings.pop(r.booking_id, None)
             else:
                 bookings[r.booking_id] = [r.amount, r.status, *pos]
-    if deleted:
-        state.remove()
-        yield _output(user_id, s, bookings, deleted=True)
-        return
     s["sessions"] = json.dumps(sessions[-MAX_SESSIONS:])
     s["bookings"] = json.dumps(bookings)
     s["user_pos"] = json.dumps(list(user_pos))
+    s["last_ts"] = max(int(s["last_ts"]), int(pd.Timestamp(rows["row_ts"].max()).value // 1_000_000))
     state.update(tuple(s[n] for n in STATE_NAMES))
-    latest = int(pd.Timestamp(rows["row_ts"].max()).value // 1_000_000)
-    state.setTimeoutTimestamp(max(latest, state.getCurrentWatermarkMs()) + timeout_ms)
-    if s["first_seen"] is not None:
+    # once: the latest row time + the timeout (the watermark's own delay is not added on top)
+    state.setTimeoutTimestamp(max(s["last_ts"] + timeout_ms, state.getCurrentWatermarkMs() + 1))
+    if s["deleted"]:
+        if not was_deleted:
+            yield _output(user_id, s, bookings, deleted=True)
+    elif s["first_seen"] is not None:
         yield _output(user_id, s, bookings, deleted=False)
 
 

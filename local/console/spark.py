@@ -61,6 +61,10 @@ def queries(progress_dir: Path, ends: dict[str, dict[int, tuple[int, int]]] | No
             "num_input_rows": p.get("numInputRows"),
             "batch_duration_ms": (p.get("durationMs") or {}).get("triggerExecution"),
             "watermark": (p.get("eventTime") or {}).get("watermark"),
+            # rows clamped to the trusted time / dropped behind the watermark / dropped as duplicates,
+            # in the last batch and since the driver started (emr_jobs.session.event_time_counts)
+            "event_time": (p.get("ebEventTime") or {}).get("since_start"),
+            "event_time_batch": (p.get("ebEventTime") or {}).get("batch"),
             "sources": [{"description": s.get("description"), "lag_records": _source_lag(s, ends)}
                         for s in p.get("sources") or []],
             "age_s": round(age, 1),

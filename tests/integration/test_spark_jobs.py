@@ -1,13 +1,15 @@
-"""The Spark jobs against the real local Kafka and a real SparkSession (local[2]), on scratch topics.
+"""The Spark jobs against the real local Kafka and a real SparkSession (local[2]), on scratch topics and
+a scratch schema registry.
 
 Hand-made events (bench/spark_data.py) go into ``t_spark_<run>_*`` topics; every job runs with
-``trigger(availableNow=True)`` and its output is compared with the same answer computed in plain Python.
-One SparkSession for the module.
+``trigger(availableNow=True)`` under the ``Supervisor`` and its output is compared with the same answer
+computed in plain Python. One SparkSession for the module; the pure transforms are unit-tested
+(tests/unit/test_spark_transforms.py).
 """
 
 from __future__ import annotations
 
-import json
+import contextlib
 import uuid
 import zlib
 from collections.abc import Iterator
@@ -19,26 +21,40 @@ import pytest
 pytest.importorskip("pyspark")
 
 from bench import spark_data as data
-from bench.spark_kit import ScratchTopics, latest_by_key, produce, produce_raw, read_topic
+from bench.spark_kit import (
+    ScratchTopics,
+    evolved_app_event,
+    latest_by_key,
+    produce,
+    produce_raw,
+    read_topic,
+    version_encoder,
+)
 from emr_jobs.config import SparkSettings
-from emr_jobs.run import start_jobs
-from emr_jobs.session import build_session, read_progress, register_progress_listener
+from emr_jobs.session import build_session, event_time_counts, read_progress, register_progress_listener
 from emr_jobs.streams import OUTPUT_TOPICS, SOURCE_TOPICS, JobContext
+from emr_jobs.supervisor import Supervisor
+from eventbus import aws
 from eventbus.serde import AvroSerde
 from eventbus.settings import Settings
 
 EVENTS = data.app_events(240)
 CLICKS = data.clicks(150)
 DB = data.oltp_workload()
-#: Phase 2: two events long before the watermark (dropped) and one on time.
+#: Phase 2: two events long before the watermark (dropped), one on time, re-sent copies of events already
+#: counted (same event_id: dropped as duplicates), and one dated 2099 by a producer that bypassed the
+#: gateway (clamped to its received_ts + 300 s: it neither moves the watermark nor is lost).
 LATE = [dict(e, event_id=f"late-{i}", event_ts=data.BASE - data.timedelta(minutes=20),
              received_ts=data.BASE, destination="Hanoi") for i, e in enumerate(EVENTS[:2])]
 ON_TIME = [dict(EVENTS[-1], event_id="on-time", event_ts=EVENTS[-1]["event_ts"] + data.timedelta(seconds=1))]
+RESENT = EVENTS[-6:-1]
+FUTURE = dict(EVENTS[-1], event_id="from-2099", event_ts=data.datetime(2099, 1, 1, tzinfo=data.UTC))
+FUTURE_EFFECTIVE = dict(FUTURE, event_ts=FUTURE["received_ts"] + data.timedelta(seconds=300))
 
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    settings = Settings()
+    settings = Settings(registry_name=f"t-spark-{uuid.uuid4().hex[:8]}")  # evolution stays in the scratch registry
     root = tmp_path_factory.mktemp("spark")
     with ScratchTopics(settings, [*SOURCE_TOPICS, *OUTPUT_TOPICS], partitions=2) as topics:
         cfg = SparkSettings(topic_overrides=topics.overrides, checkpoint_root=str(root / "ckpt"),
@@ -63,18 +79,20 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         run_once(ctx, ["app_events", "clickstream", "booking_state", "user_state", "lake"])
         yield {"settings": settings, "topics": topics, "cfg": cfg, "ctx": ctx, "serde": serde, "spark": spark}
         spark.stop()
+    with contextlib.suppress(Exception):
+        aws.client("glue", settings).delete_registry(RegistryId={"RegistryName": settings.registry_name})
 
 
-def run_once(ctx: JobContext, jobs: list[str]) -> dict[str, list[dict[str, Any]]]:
-    """Start ``jobs`` with availableNow, wait for every query to finish; their progress per query."""
-    queries = start_jobs(ctx, jobs)
-    progress = {}
-    for q in queries:
-        q.awaitTermination(300)
-        assert q.exception() is None, f"{q.name}: {q.exception()}"
-        assert not q.isActive, f"{q.name} did not finish within 300 s"
-        progress[q.name] = [json.loads(p.json) if hasattr(p, "json") else p for p in q.recentProgress]
-    return progress
+def run_once(ctx: JobContext, jobs: list[str]) -> Supervisor:
+    """Run ``jobs`` with availableNow under the Supervisor until every query ended (``.history``: the
+    progress of every run per query, ``.restarts``: restarts for new schema versions per job)."""
+    sup = Supervisor(ctx, jobs)
+    sup.start()
+    try:
+        sup.wait(300)
+        return sup
+    finally:
+        sup.stop()
 
 
 def processed(env: dict[str, Any], job: str) -> dict[str, dict[str, Any]]:
@@ -154,26 +172,51 @@ def test_lake_holds_every_decodable_record(env: dict[str, Any]) -> None:
 
 def test_progress_files_for_the_console(env: dict[str, Any]) -> None:
     directory = Path(env["cfg"].progress())
-    for name in ("app_events_windows", "app_events_funnel", "clickstream_windows", "clickstream_heatmap",
-                 "cdc_booking_state", "user_state", "lake"):
+    for name in ("app_events", "clickstream", "cdc_booking_state", "user_state", "lake"):
         progress = read_progress(directory, name)
         assert progress is not None, name
         assert progress["name"] == name
 
 
-def test_late_events_beyond_watermark_are_dropped_and_counted(env: dict[str, Any]) -> None:
+def test_hostile_input_late_duplicate_and_future_dated(env: dict[str, Any]) -> None:
     settings, topics = env["settings"], env["topics"]
     before = processed(env, "app_events")
-    produce(settings, topics.actual("topic_app_events"), "topic_app_events", LATE + ON_TIME, "user_id", env["serde"])
-    progress = run_once(env["ctx"], ["app_events"])
-    dropped = sum(op.get("numRowsDroppedByWatermark", 0) for p in progress["app_events_windows"]
-                  for op in p.get("stateOperators", []))
-    # Spark counts late rows at the state operator, after the partial aggregation: one per late
-    # (window, dimension, value) group, not one per event
-    assert dropped == len(data.expected_app_windows(LATE)) > 0
+    produce(settings, topics.actual("topic_app_events"), "topic_app_events", LATE + ON_TIME + RESENT + [FUTURE],
+            "user_id", env["serde"])
+    progress = run_once(env["ctx"], ["app_events"]).history["app_events"]
+    counts = [event_time_counts(p) for p in progress]
+    # dropped per event at the de-duplication, before any aggregation: 2 late rows, 5 re-sent copies
+    assert sum(c["late_dropped"] for c in counts) == len(LATE)
+    assert sum(c["duplicates_dropped"] for c in counts) == len(RESENT)
+    assert sum(c["clamped"] for c in counts) == 1
+    assert max(p["eventTime"].get("watermark", "") for p in progress) < "2027"  # 2099 did not move it
     after = processed(env, "app_events")
     late_window = data.iso_minute(data.window_start(LATE[0]["event_ts"], 5))
     assert not [k for k in after if f"|{late_window}|" in k]
     assert after == {**before, **{k: v for k, v in after.items() if k not in before or v != before[k]}}
-    counts = {k: v["event_count"] for k, v in after.items()}
-    assert counts == data.expected_app_windows(EVENTS + ON_TIME)
+    got = {k: v["event_count"] for k, v in after.items()}
+    assert got == data.expected_app_windows(EVENTS + ON_TIME + [FUTURE_EFFECTIVE])
+
+
+def test_a_version_registered_while_running_is_decoded_without_loss(env: dict[str, Any]) -> None:
+    """AppEvent v2 (one new optional field) registered after the codec was built: v1 and v2 records mixed
+    are all counted, none is dead-lettered, and the new field reaches the lake."""
+    settings, topics, ctx = env["settings"], env["topics"], env["ctx"]
+    base = data.BASE + data.timedelta(hours=2)
+    fresh = data.app_events(40, seed=99, start=base, span_s=120)
+    v2 = version_encoder(settings, "topic_app_events", evolved_app_event("referral_code"))
+    dead_before = len(read_topic(settings, topics.actual("topic_dead_letter")))
+    items = []
+    for i, e in enumerate(fresh):
+        value = v2({**e, "referral_code": f"r{i}"}) if i % 2 else env["serde"].encode("topic_app_events", e)
+        items.append((e["user_id"].encode(), value))
+    produce_raw(settings, topics.actual("topic_app_events"), items)
+    sup = run_once(ctx, ["app_events", "lake"])
+    assert {job: len(t) for job, t in sup.restarts.items()} == {"app_events": 1, "lake": 1}  # from the checkpoint
+    assert len(read_topic(settings, topics.actual("topic_dead_letter"))) == dead_before
+    got = {k: v["event_count"] for k, v in processed(env, "app_events").items()}
+    want = data.expected_app_windows(fresh)
+    assert {k: got.get(k) for k in want} == want
+    lake = env["spark"].read.option("mergeSchema", "true").parquet(f"{env['cfg'].lake()}/topic=topic_app_events")
+    codes = {r.event_id: r.referral_code for r in lake.where("event_id LIKE 'e-99-%'").collect()}
+    assert codes == {e["event_id"]: (f"r{i}" if i % 2 else None) for i, e in enumerate(fresh)}

@@ -57,6 +57,22 @@ def test_progress_is_written_atomically(tmp_path: Path) -> None:
 
 def test_query_names_are_the_console_contract() -> None:
     names = {q for qs in QUERIES.values() for q in qs}
-    assert names == {"app_events_windows", "app_events_funnel", "clickstream_windows", "clickstream_heatmap",
-                     "cdc_booking_state", "user_state", "lake"}
+    assert names == {"app_events", "clickstream", "cdc_booking_state", "user_state", "lake"}
     assert tuple(QUERIES) == JOB_NAMES
+
+
+def test_event_time_counts_reach_the_console(tmp_path: Path) -> None:
+    from emr_jobs.session import event_time_counts
+    from local.console import spark as console_spark
+
+    progress = {"name": "app_events", "batchId": 3,
+                "observedMetrics": {"app_events": {"events": 100, "clamped": 1}},
+                "stateOperators": [{"operatorName": "dedupe", "numRowsDroppedByWatermark": 4,
+                                    "customMetrics": {"numDroppedDuplicateRows": 2}},
+                                   {"operatorName": "stateStoreSave", "numRowsDroppedByWatermark": 0}]}
+    counts = event_time_counts(progress)
+    assert counts == {"clamped": 1, "late_dropped": 4, "duplicates_dropped": 2}
+    write_progress(tmp_path, "app_events", json.dumps({**progress, "ebEventTime": {"batch": counts,
+                                                                                  "since_start": counts}}))
+    [q] = console_spark.queries(tmp_path)["queries"]
+    assert q["event_time"] == counts and q["event_time_batch"] == counts

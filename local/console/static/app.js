@@ -164,10 +164,11 @@ async function lagPage(first) {
     {label: "processed rows/s", data: sp.queries.map((q) => q.processed_rows_per_s), backgroundColor: "#17a398"}]},
     options: {scales: {y: {beginAtZero: true}}}});
   document.getElementById("spark").innerHTML = (sp.message ? `<div class="note">${esc(sp.message)}</div>` : "") +
-    table(["query", "batch#", "input rows/s#", "processed rows/s#", "batch ms#", "watermark", "lag: end offset − batch end (records)", "age s#"],
+    table(["query", "batch#", "input rows/s#", "processed rows/s#", "batch ms#", "watermark", "clamped / late / duplicate rows since start#", "lag: end offset − batch end (records)", "age s#"],
       sp.queries.map((q) => `<tr><td>${esc(q.name)}${q.stale ? ' <span class="badge bad">stale</span>' : ""}${q.error ? ` ${esc(q.error)}` : ""}</td>
         <td class="num">${fmtNum(q.batch_id)}</td><td class="num">${fmtNum(q.input_rows_per_s)}</td><td class="num">${fmtNum(q.processed_rows_per_s)}</td>
         <td class="num">${fmtNum(q.batch_duration_ms)}</td><td>${esc(q.watermark)}</td>
+        <td class="num">${q.event_time ? `${fmtNum(q.event_time.clamped)} / ${fmtNum(q.event_time.late_dropped)} / ${fmtNum(q.event_time.duplicates_dropped)}` : ""}</td>
         <td>${(q.sources || []).map((s) => `${esc(s.description)}: ${fmtNum(s.lag_records)}`).join("<br>")}</td><td class="num">${fmtNum(q.age_s)}</td></tr>`));
 }
 
@@ -241,7 +242,7 @@ async function followPage(first) {
 
 // --- routing ------------------------------------------------------------------------------------
 const PAGES = {topics: [topicsPage, true], messages: [messagesPage, false], lag: [lagPage, true],
-               sources: [sourcesPage, true], follow: [followPage, false]};
+               sources: [sourcesPage, true], follow: [followPage, false], ...(window.extraPages || {})};
 
 async function route() {
   clearInterval(timer);
