@@ -203,10 +203,10 @@ bench-spark: $(STACK_BUILT) $(SPARK_JARS_STAMP) ## Spark: events/s per job on a 
 drill-spark: $(STACK_BUILT) $(SPARK_JARS_STAMP) ## Spark restart drill: SIGKILL the driver under load, restart from the checkpoint; state/windows equal an uninterrupted run
 	$(PY) -m bench.spark_drill $(DRILL_SPARK_ARGS)
 
-drill-spark-hostile: $(STAMP) $(SPARK_JARS_STAMP) ## Spark hostile-input drill: a 2099 event (422 at the gateway, clamped past it), 1% re-sent, up to 20 min late, through the gateway app into running jobs; closed windows and user counts = plain Python
+drill-spark-hostile: $(STACK_BUILT) $(SPARK_JARS_STAMP) ## Spark hostile-input drill: a 2099 event (422 at the gateway, clamped past it), 1% re-sent, up to 20 min late, through the gateway app into running jobs; closed windows and user counts = plain Python
 	$(PY) -m bench.spark_hostile $(DRILL_HOSTILE_ARGS)
 
-drill-spark-evolution: $(STAMP) $(SPARK_JARS_STAMP) ## Spark schema-evolution drill: AppEvent v2 registered (scratch registry) while the jobs run, v1+v2 mixed: all counted, no dead letter, v2's field in the lake
+drill-spark-evolution: $(STACK_BUILT) $(SPARK_JARS_STAMP) ## Spark schema-evolution drill: AppEvent v2 registered (scratch registry) while the jobs run, v1+v2 mixed: all counted, no dead letter, v2's field in the lake
 	$(PY) -m bench.spark_evolution $(DRILL_EVOLUTION_ARGS)
 
 # ---------------------------------------------------------------------------------------------
