@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
         print()
         print(render_latency([Stage(**s) for s in result["latency"]]))
     reads = ", ".join(f"{t} {r['records']:,}" for t, r in result["reads"].items())
-    print(f"\nverified in {result['seconds']:.1f} s (read: {reads}); result in {vs.result_dir / 'last.json'}")
+    print(f"\nverified in {result['seconds']:.1f} s (read: {reads}); result in {vs.results() / 'last.json'}")
     if args.json:
         args.json.write_text(json.dumps(result, default=str, indent=1))
     if not result["compared_anything"]:

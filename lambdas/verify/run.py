@@ -16,7 +16,7 @@ from eventbus.catalog import load_catalog
 from eventbus.serde import AvroSerde
 from eventbus.settings import Settings
 from lambdas.verify.exceptions import VerifyError
-from lambdas.verify.expected import TruthSet, expected_outputs
+from lambdas.verify.expected import TruthSet, expected_outputs, iso_minute
 from lambdas.verify.latency import app_latency, cdc_latency
 from lambdas.verify.reading import Read, read_topic, read_truth_file
 from lambdas.verify.reconcile import Row, reconcile_bookings, reconcile_postgres, reconcile_windows
@@ -74,6 +74,7 @@ def verify(settings: Settings, vs: VerifySettings, *, truth_file: Path | None = 
         "rows": [r.as_dict(vs.show_keys) for r in rows],
         "skipped": dict(exp.skipped), "tallies": dict(exp.tallies),
         "span": list(exp.span) if exp.span else None,
+        "compared_windows": {job: sorted(iso_minute(s) for s in starts) for job, starts in exp.compared.items()},
         "latency": [s.__dict__ for s in stages],
         "runs": {rid: {k: r.get(k) for k in ("scenario", "seed", "ended", "covered_to", "faults", "counters")}
                  for rid, r in truth.runs.items()},
@@ -83,7 +84,7 @@ def verify(settings: Settings, vs: VerifySettings, *, truth_file: Path | None = 
                   "watermark_ms": rules.watermark_ms, "grace_s": vs.grace_s, "booking_quiet_s": vs.booking_quiet_s},
     }
     if write:
-        save(result, vs.result_dir)
+        save(result, vs.results())
     return result
 
 

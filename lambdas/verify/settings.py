@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from pydantic import Field
@@ -36,4 +37,9 @@ class VerifySettings(ComponentSettings):
     #: Also compare booking_state with the PostgreSQL rows (CDC end to end).
     check_postgres: bool = True
     #: Where the last result (last.json) and the history of latencies (history.jsonl) go; the console reads them.
-    result_dir: Path = REPO_ROOT / "local" / ".state" / "verify"
+    #: Default: ``verify/`` in the local stack's state folder (``EB_LOCAL_STATE_DIR``, else local/.state).
+    result_dir: Path | None = None
+
+    def results(self) -> Path:
+        state = os.environ.get("EB_LOCAL_STATE_DIR") or REPO_ROOT / "local" / ".state"
+        return self.result_dir or Path(state) / "verify"

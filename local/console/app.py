@@ -6,6 +6,7 @@
     GET /api/follow?kind=booking_id&id=...  an entity's timeline across topics and PostgreSQL rows
     GET /api/lag                            consumer groups, CDC slot, Spark queries
     GET /api/sources                        gateway, simulators, CDC relay, Airflow runs, UI links
+    GET /api/verify                         the last `make verify` result and its latency history
 
 Errors are ``{"error": "..."}`` with 400 (malformed input), 404 (unknown topic) or 424 (the broker,
 registry or database did not answer within ``EB_CONSOLE_TIMEOUT_S``) — never a 500 or a hung request.
@@ -25,7 +26,7 @@ from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from eventbus.exceptions import EventBusError, UnknownTopicError
-from local.console import lag, sources, spark
+from local.console import lag, sources, spark, verify
 from local.console.clients import Clients
 from local.console.exceptions import ConsoleError, DependencyError
 from local.console.filters import parse_cursor, parse_filter
@@ -133,5 +134,9 @@ def create_app(clients: Clients | None = None, *, sample: bool = True) -> FastAP
             out: dict[str, Any] = {name: fut.result() for name, fut in futures.items()}
         out["links"] = {"spark_ui": c.console.spark_ui_url, "airflow_ui": c.console.airflow_url}
         return out
+
+    @app.get("/api/verify")
+    def verify_page() -> dict[str, Any]:  # the last `make verify` result (local/console/verify.py)
+        return verify.last_result(verify.result_dir())
 
     return app
