@@ -142,8 +142,15 @@ logger.request.level = warn
 
 
 def _cluster_id() -> str:
-    """A Kafka cluster id: a random UUID, URL-safe base64 without padding (22 chars)."""
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    """A Kafka cluster id: a random UUID, URL-safe base64 without padding (22 chars).
+
+    Never one starting with "-" (1 in 64): the storage tool would read it as an option and fail the
+    start. Kafka's own ``Uuid.randomUuid()`` draws again for the same reason.
+    """
+    while True:
+        cid = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cid.startswith("-"):
+            return cid
 
 
 def prepare(ctx: Ctx) -> None:

@@ -11,13 +11,14 @@ import pwd
 import shutil
 import subprocess
 import tempfile
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from eventbus.settings import Settings
-from local import airflow, postgres, stack
+from local import airflow, broker, postgres, stack
 from local.exceptions import PrerequisiteError, StackError
 from local.programs import PROGRAMS, spark_jars_resolved
 from local.spec import Ctx
@@ -134,3 +135,10 @@ def test_a_closed_checkout_keeps_the_cluster_outside(monkeypatch: pytest.MonkeyP
     closed.chmod(0o711)  # searchable: the cluster stays in the state folder
     assert postgres.can_enter(ctx.state.root, "postgres")
     assert postgres.data_dir(ctx) == ctx.state.root / "postgres" / "data"
+
+
+def test_kafka_cluster_ids_never_look_like_an_option(monkeypatch: pytest.MonkeyPatch) -> None:
+    draws = iter([b"\xf8" + b"\x00" * 15, b"\x01" * 16])  # the first encodes to "-AAA…"
+    monkeypatch.setattr(broker.uuid, "uuid4", lambda: uuid.UUID(bytes=next(draws)))
+    cid = broker._cluster_id()
+    assert cid == "AQEBAQEBAQEBAQEBAQEBAQ" and len(cid) == 22
