@@ -49,7 +49,7 @@ def iso_minute(dt: datetime) -> str:
 
 
 def expected_app_windows(events: list[dict[str, Any]], minutes: int = 5) -> dict[str, int]:
-    """``{processed-event key: count}`` of the app_events_windows query."""
+    """``{processed-event key: count}`` of the app_events query (job app_events)."""
     counts: Counter[str] = Counter()
     for e in events:
         w = iso_minute(window_start(e["event_ts"], minutes))

@@ -20,6 +20,7 @@ import uuid
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from bench.common import write_results
 from bench.spark_data import BASE, app_events, expected_app_windows
@@ -91,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     windows_ok = got == want
     n_v2 = n // 2
     ok = windows_ok and dead == 0 and with_field == n_v2 and lake_rows >= 2 * n
-    rows = [
+    rows: list[dict[str, Any]] = [
         {"what": "records: v1 before / mixed v1+v2 after registering v2", "value": f"{n} / {n - n_v2} + {n_v2}"},
         {"what": "window keys equal plain Python (every record counted)", "value": f"{windows_ok} ({len(want)} keys)"},
         {"what": "dead letters", "value": dead},

@@ -111,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     rnd = random.Random(args.seed)
     settings = Settings()
-    key = settings.gateway_keys[0]
+    key = settings.gateway_keys()[0]
     root = Path(tempfile.mkdtemp(prefix="drill-spark-hostile-"))
     minutes, delay = 5, timedelta(minutes=10)
     now = datetime.now(UTC).replace(microsecond=0)
@@ -175,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     user_counts = {u: s["event_count"] for u, s in users.items() if s}
     windows_ok = spark_closed == closed
     users_ok = user_counts == dict(per_user)
-    rows = [
+    rows: list[dict[str, Any]] = [
         {"what": "events posted (phase 1 / 2 / 3)", "value": f"{len(p1) + len(resent1)} / {len(p2) + len(resent2)} "
                                                               f"/ {len(p3)} (+1 direct to Kafka)"},
         {"what": "gateway: 2099 event answered", "value": f"{refused.status_code} "
