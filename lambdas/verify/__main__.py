@@ -31,6 +31,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="compare windows this far behind the watermark (EB_VERIFY_GRACE_S)")
     p.add_argument("--no-latency", action="store_true", help="skip the latency stages (reads fewer topics)")
     p.add_argument("--no-postgres", action="store_true", help="skip booking_state vs PostgreSQL")
+    p.add_argument("--no-lake", action="store_true", help="skip the lake's records per topic/hour vs Kafka")
     p.add_argument("--show", type=int, help="differing keys named per output (EB_VERIFY_SHOW_KEYS)")
     p.add_argument("--json", type=Path, help="also write the full result to this file")
     return p
@@ -53,6 +54,8 @@ def main(argv: list[str] | None = None) -> int:
                                        "show_keys": args.show}.items() if v is not None}
         if args.no_postgres:
             overrides["check_postgres"] = False
+        if args.no_lake:
+            overrides["check_lake"] = False
         vs = VerifySettings(**overrides)
     except ValidationError as exc:
         sys.stderr.write(f"error: {exc.errors()[0]['loc'][0]}: {exc.errors()[0]['msg']}\n")

@@ -89,3 +89,10 @@ def _catalog() -> Catalog:
     from eventbus.catalog import load_catalog
 
     return load_catalog()
+
+
+def lake_root() -> str:
+    """Where the lake job writes (``EB_SPARK_LAKE_ROOT``; its default: the state folder locally)."""
+    from emr_jobs.config import SparkSettings
+
+    return SparkSettings().lake()

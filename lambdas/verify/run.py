@@ -28,6 +28,7 @@ PROCESSED = "topic_processed_events"
 BOOKING_STATE = "topic_booking_state"
 APP_EVENTS = "topic_app_events"
 CDC = "topic_cdc_changes"
+REJECTS = "topic_dead_letter"  # what the lake query could not decode
 
 
 def verify(settings: Settings, vs: VerifySettings, *, truth_file: Path | None = None, now_ms: int | None = None,
@@ -61,6 +62,13 @@ def verify(settings: Settings, vs: VerifySettings, *, truth_file: Path | None = 
     rows.append(reconcile_bookings(exp, booking_state))
     if vs.check_postgres and not pre:
         rows.append(reconcile_postgres(postgres_bookings(settings, now, vs.booking_quiet_s, since), booking_state))
+    if vs.check_lake and not pre:
+        from lambdas.verify.lake import reconcile_lake
+        from lambdas.verify.rules import lake_root
+
+        lake_since = now - int((vs.hours or 24) * 3_600_000)
+        dead = read(REJECTS, lake_since).msgs
+        rows.append(reconcile_lake(settings, lake_root(), catalog.read_by("spark"), dead, lake_since, now))
     stages = []
     if latency:
         app = read(APP_EVENTS, read_from).msgs

@@ -36,6 +36,8 @@ class VerifySettings(ComponentSettings):
     show_keys: int = Field(default=3, ge=1, le=100)
     #: Also compare booking_state with the PostgreSQL rows (CDC end to end).
     check_postgres: bool = True
+    #: Also compare the lake's records per topic and hour with Kafka (reads the source topics raw).
+    check_lake: bool = True
     #: Where the last result (last.json) and the history of latencies (history.jsonl) go; the console reads them.
     #: Default: ``verify/`` in the local stack's state folder (``EB_LOCAL_STATE_DIR``, else local/.state).
     result_dir: Path | None = None
