@@ -93,6 +93,7 @@ def api(method: str, path: str, token: str, body: Any = None, base: str = airflo
 
 def check(timeout: float = 600) -> dict[str, Any]:
     """Trigger each DAG through the REST API, wait for every run; seconds per run and Airflow's RSS."""
+    airflow.ensure_pools(context(), "airflow")  # a stack provisioned before the pools existed: tasks would wait
     token = api_token()
     dags = {d["dag_id"]: d for d in api("GET", "/dags?limit=100", token)["dags"]}
     missing = [d for d in DAG_IDS if d not in dags]
@@ -195,6 +196,7 @@ def backfill_check(dag_id: str = "weather_data_ingestion", days: int = 3, pool: 
     """Backfill ``days`` days of ``dag_id`` on the stack's Airflow with ``pool`` at ``slots`` slots, up to
     ``max_active_runs`` runs at once; from the replay server's log: the most concurrent requests to the
     pool's hosts (Open-Meteo's forecast + archive) and, from Airflow, the most runs active at once."""
+    airflow.ensure_pools(context(), "airflow")
     token = api_token()
     replay = f"http://127.0.0.1:{airflow.REPLAY_PORT}"
     hosts = {"api.open-meteo.com", "archive-api.open-meteo.com"}
