@@ -123,3 +123,42 @@ def test_truth_counts_what_the_jobs_compute() -> None:
 
     assert tuple(name for name, _ in KINDS["topic_app_events"][1]) == DIMENSIONS
     assert FUNNEL_STEPS == FUNNEL == VERIFY_FUNNEL
+
+
+def test_the_gateway_sink_tells_the_truth_what_was_accepted_and_what_was_refused_on_purpose(
+        tmp_path: Path) -> None:
+    from lambdas.simulators.sinks import GatewaySink
+    from tests.unit.test_simulators_sinks import ScriptedGateway
+
+    gw = ScriptedGateway()
+    try:
+        rec, path = _recorder(tmp_path)
+        sink = GatewaySink(gw.url, "k")
+        sink.tap, sink.planned_refusals = rec, {"e-1"}
+        gw.script.append((200, {"accepted": 1, "rejected": 2, "failed": 0, "results": [
+            {"index": 0, "status": "accepted"}, {"index": 1, "status": "rejected", "reason": "event_ts: ahead"},
+            {"index": 2, "status": "rejected", "reason": "bad"}]}, {}))
+        sink.send("topic_app_events", [("u", _app(0, T0)), ("u", _app(1, T0 + 86_400_000)), ("u", _app(2, T0))])
+        counters = sink.close()
+        rec.close()
+    finally:
+        gw.close()
+    assert (counters["delivered"], counters["refused"], counters["rejected"]) == (1, 1, 1)
+    run = _last(path)["run|run-1"]["run"]["counters"]
+    assert run["app_events_delivered"] == 1 and run["app_events_refused"] == 1
+
+
+def test_lake_hours_count_distinct_offsets_per_hour_partition(tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from eventbus.settings import Settings
+    from lambdas.verify.lake import lake_hours
+
+    for hour, rows in (("08", [(0, 1), (0, 2), (1, 1)]), ("09", [(0, 3), (0, 3)])):  # a replayed batch
+        folder = tmp_path / "topic=topic_app_logs" / "date=2026-12-04" / f"hour={hour}"
+        folder.mkdir(parents=True)
+        pq.write_table(pa.table({"kafka_partition": [p for p, _ in rows], "kafka_offset": [o for _, o in rows]}),
+                       folder / "part-0.parquet")
+    assert lake_hours(str(tmp_path), "topic_app_logs", Settings()) == {"2026-12-04T08": 3, "2026-12-04T09": 1}
+    assert lake_hours(str(tmp_path), "topic_clickstream", Settings()) == {}
