@@ -14,6 +14,8 @@ from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from extdata.destinations import Destination
 from extdata.exceptions import SourceError
 from extdata.http import Fetcher
@@ -39,7 +41,12 @@ def geocode(dest: Destination, fetcher: Fetcher, settings: DagSettings, now: dat
         age = now - datetime.fromisoformat(cached["fetched"])
         if cached.get("query") == dest.query and age < timedelta(days=settings.geocode_cache_days):
             return cached["result"]
-    except (s3.exceptions.NoSuchKey, KeyError, ValueError):
+    except ClientError as exc:
+        # Not there yet. Without s3:ListBucket on the key S3 says 403, not 404 (the MWAA role may list
+        # under raw/external/ only by prefix, which a GetObject does not carry): a miss too.
+        if exc.response.get("Error", {}).get("Code") not in ("NoSuchKey", "404", "AccessDenied", "403"):
+            raise
+    except (KeyError, ValueError):  # an unreadable cache entry: geocode again
         pass
     body = fetcher.get_json(SOURCE, settings.url(settings.geocode_url, "/search"),
                             {"q": dest.query, "format": "jsonv2", "limit": 1},
