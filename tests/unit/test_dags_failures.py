@@ -297,3 +297,41 @@ def test_failure_callback_puts_the_metric_the_console_shows(aws_mock: None, monk
         assert shown == [{"dag_id": "weather_data_ingestion", "task_id": "extract", "failures": 2.0}]
     finally:
         get_settings.cache_clear()
+
+
+# --- a rerun replaces the interval's raw objects ---------------------------------------------------------
+def test_a_rerun_with_fewer_pages_leaves_nothing_of_the_earlier_attempt(
+        aws_mock: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    from extdata.records import interval_prefix, land, raw_key
+
+    from eventbus.aws import client
+    from eventbus.settings import get_settings
+
+    monkeypatch.setenv("EB_PROFILE", "local")
+    monkeypatch.setenv("EB_AWS_ENDPOINT_URL", "")
+    get_settings.cache_clear()
+    try:
+        s3, bucket = client("s3", get_settings()), get_settings().lake_bucket
+        s3.create_bucket(Bucket=bucket)
+        other = Interval.parse("2026-01-15T06:00:00+00:00", "2026-01-15T07:00:00+00:00")
+        neighbour = land({raw_key("raw/external", "news", other, "page-0001"): {"n": 0}})
+        prefix = interval_prefix("raw/external", "news", IV)
+        land({raw_key("raw/external", "news", IV, f"page-{i:04d}"): {"n": i} for i in (1, 2, 3)}, replace=[prefix])
+        again = land({raw_key("raw/external", "news", IV, "page-0001"): {"n": 1}}, replace=[prefix])
+        keys = {o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix="raw/external/news/")["Contents"]}
+        assert keys == {*again, *neighbour}  # pages 2 and 3 gone; the next interval untouched
+    finally:
+        get_settings.cache_clear()
+
+
+def test_local_pins_are_mwaa_pins_with_the_listed_overrides(tmp_path: Path) -> None:
+    sys.path.insert(0, str(REPO / "mwaa_dags" / "requirements"))
+    import local_env
+
+    local_env.main([str(tmp_path)])
+    merged = local_env.pins(tmp_path / "constraints.txt")
+    mwaa = local_env.pins(local_env.MWAA_CONSTRAINTS)
+    overrides = local_env.pins(REPO / "mwaa_dags" / "requirements" / "py311.txt")
+    assert {n for n in merged if merged[n] != mwaa[n]} == set(overrides)
+    reqs = (tmp_path / "requirements.txt").read_text()
+    assert "--constraint" not in reqs and "apache-airflow[postgres]==3.2.1" in reqs and "fastavro==1.12.1" in reqs
