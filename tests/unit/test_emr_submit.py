@@ -7,6 +7,8 @@ botocore event hook; what moto stores (driver, entry point, role) is read back w
 
 from __future__ import annotations
 
+import re
+import shlex
 import subprocess
 import sys
 import zipfile
@@ -19,7 +21,7 @@ import pytest
 from emr_jobs.config import SparkSettings
 from emr_jobs.errors import JobError
 from emr_jobs.jobs import JOB_NAMES
-from emr_jobs.submit import job_run_request, submit
+from emr_jobs.submit import LAKE_ZONE, SIZING, job_run_request, submit
 from eventbus.settings import Settings
 
 REPO = Path(__file__).resolve().parents[2]
@@ -63,18 +65,145 @@ def test_submit_starts_streaming_job_runs_with_retry_policy(emr: tuple[Settings,
     driver = got["jobDriver"]["sparkSubmit"]
     assert driver["entryPoint"] == "s3://artifacts/emr/main.py"
     assert driver["entryPointArguments"] == ["run", "--jobs", "app_events"]
-    params = driver["sparkSubmitParameters"]
-    assert "--jars s3://artifacts/emr/jars/aws-msk-iam-auth-2.3.2-all.jar,s3://artifacts/emr/jars/spark-sql" in params
-    assert "--py-files s3://artifacts/emr/pyfiles.zip" in params
-    assert "spark.emr-serverless.driverEnv.EB_KAFKA_AUTH=iam" in params
-    assert "spark.emr-serverless.driverEnv.EB_SPARK_CHECKPOINT_ROOT=s3://travel-checkpoints/spark" in params
+    assert shlex.split(driver["sparkSubmitParameters"]) == [
+        "--py-files", "s3://artifacts/emr/pyfiles.zip",
+        "--jars", "s3://artifacts/emr/jars/aws-msk-iam-auth-2.3.2-all.jar,"
+                  "s3://artifacts/emr/jars/spark-sql-kafka-0-10_2.12-3.5.7.jar"]
+    conf = spark_defaults(sent[0])
+    assert conf["spark.emr-serverless.driverEnv.EB_KAFKA_AUTH"] == "iam"
+    assert conf["spark.emr-serverless.driverEnv.EB_SPARK_CHECKPOINT_ROOT"] == "s3://travel-checkpoints/spark"
     # the Python deps archive (make package: dist/emr/deps.tar.gz) unpacked to ./deps on PYTHONPATH, on python3.11
-    assert "--conf spark.archives=s3://artifacts/emr/deps.tar.gz#deps" in params
-    assert "spark.emr-serverless.driverEnv.PYTHONPATH=./deps" in params
-    assert "spark.executorEnv.PYTHONPATH=./deps" in params
-    assert "spark.emr-serverless.driverEnv.PYSPARK_PYTHON=/usr/bin/python3.11" in params
-    assert "spark.executorEnv.PYSPARK_PYTHON=/usr/bin/python3.11" in params
+    assert conf["spark.archives"] == "s3://artifacts/emr/deps.tar.gz#deps"
+    assert conf["spark.emr-serverless.driverEnv.PYTHONPATH"] == conf["spark.executorEnv.PYTHONPATH"] == "./deps"
+    assert conf["spark.emr-serverless.driverEnv.PYSPARK_PYTHON"] == "/usr/bin/python3.11"
+    assert conf["spark.executorEnv.PYSPARK_PYTHON"] == "/usr/bin/python3.11"
     assert got["executionRole"] == cfg.emr_execution_role_arn
+
+
+def spark_defaults(request: dict[str, Any]) -> dict[str, str]:
+    (classification,) = request["configurationOverrides"]["applicationConfiguration"]
+    assert classification["classification"] == "spark-defaults"
+    return dict(classification["properties"])
+
+
+def test_job_run_on_the_aws_profile_has_no_local_master(emr: tuple[Settings, SparkSettings, Any],
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The driver's environment from the request, read back by the job's own settings: no master (EMR sets it)."""
+    settings, cfg, _ = emr
+    request = job_run_request("booking_state", settings, cfg, ["a.jar"])
+    conf = spark_defaults(request)
+    assert not any(k == "spark.master" or "local[" in v for k, v in conf.items())
+    assert "local[" not in request["jobDriver"]["sparkSubmit"]["sparkSubmitParameters"]
+    for key in list(__import__("os").environ):
+        if key.startswith("EB_"):
+            monkeypatch.delenv(key)
+    prefix = "spark.emr-serverless.driverEnv."
+    for key, value in conf.items():
+        if key.startswith(prefix):
+            monkeypatch.setenv(key.removeprefix(prefix), value)
+    from eventbus.settings import get_settings
+
+    get_settings.cache_clear()
+    try:
+        driver = SparkSettings(_env_file=None)
+        assert driver.master is None
+        assert driver.watermark == cfg.watermark == "10 minutes"  # whole, spaces and all
+    finally:
+        get_settings.cache_clear()
+
+
+def test_settings_with_spaces_reach_spark_whole(emr: tuple[Settings, SparkSettings, Any]) -> None:
+    settings, cfg, _ = emr
+    cfg = cfg.model_copy(update={"watermark": "15 minutes", "emr_code_uri": "s3://artifacts/emr"})
+    request = job_run_request("app_events", settings, cfg, ["a.jar"])
+    conf = spark_defaults(request)
+    assert conf["spark.emr-serverless.driverEnv.EB_SPARK_WATERMARK"] == "15 minutes"
+    assert conf["spark.executorEnv.EB_SPARK_WATERMARK"] == "15 minutes"
+    # nothing unquoted with a space in the space-separated parameters
+    assert len(shlex.split(request["jobDriver"]["sparkSubmit"]["sparkSubmitParameters"])) == 4
+
+
+def capacity(value: str) -> float:
+    """'16 vCPU' / '64 GB' (infra/variables.tf defaults) -> 16 / 64."""
+    return float(re.match(r"\s*([0-9.]+)", value).group(1))  # type: ignore[union-attr]
+
+
+def tf_default(name: str) -> str:
+    text = (REPO / "infra" / "variables.tf").read_text()
+    block = text[text.index(f'variable "{name}"'):]
+    return re.search(r'default\s*=\s*"([^"]+)"', block).group(1)  # type: ignore[union-attr]
+
+
+def test_every_job_run_fits_the_application_cap_together(emr: tuple[Settings, SparkSettings, Any]) -> None:
+    """All streaming jobs run at once: the sum of their explicit workers stays within the application's
+    maximum capacity (infra/variables.tf emr_max_cpu / emr_max_memory), each worker a size EMR offers."""
+    settings, cfg, _ = emr
+    vcpu = memory = 0.0
+    for job in JOB_NAMES:
+        conf = spark_defaults(job_run_request(job, settings, cfg, ["a.jar"]))
+        assert conf["spark.dynamicAllocation.enabled"] == "false"
+        def worker(role: str) -> tuple[int, float]:
+            memory = sum(float(conf[f"spark.{role}.{k}"].removesuffix("g")) for k in ("memory", "memoryOverhead"))
+            return int(conf[f"spark.{role}.cores"]), memory
+
+        workers = [worker("driver")] + [worker("executor")] * int(conf["spark.executor.instances"])
+        for cores, mem in workers:  # EMR Serverless worker sizes (user guide, "Supported worker configurations")
+            low, high = {1: (2, 8), 2: (4, 16), 4: (8, 30)}[cores]
+            assert low <= mem <= high and mem == int(mem), (job, cores, mem)
+        vcpu += sum(c for c, _ in workers)
+        memory += sum(m for _, m in workers)
+    assert (vcpu, memory) == (len(JOB_NAMES) * SIZING.vcpu(), len(JOB_NAMES) * SIZING.memory_gb())
+    assert vcpu <= capacity(tf_default("emr_max_cpu")), f"{vcpu} vCPU > the application's cap"
+    assert memory <= capacity(tf_default("emr_max_memory")), f"{memory} GB > the application's cap"
+
+
+def test_rocksdb_state_with_changelog_checkpointing(emr: tuple[Settings, SparkSettings, Any]) -> None:
+    settings, cfg, _ = emr
+    conf = spark_defaults(job_run_request("user_state", settings, cfg, ["a.jar"]))
+    assert conf["spark.sql.streaming.stateStore.providerClass"].endswith("RocksDBStateStoreProvider")
+    assert conf["spark.sql.streaming.stateStore.rocksdb.changelogCheckpointing.enabled"] == "true"
+
+
+def test_lake_root_is_the_zone_iam_and_lifecycle_cover(emr: tuple[Settings, SparkSettings, Any]) -> None:
+    settings, cfg, _ = emr
+    conf = spark_defaults(job_run_request("lake", settings, cfg, ["a.jar"]))
+    assert conf["spark.emr-serverless.driverEnv.EB_SPARK_LAKE_ROOT"] == f"s3://{settings.lake_bucket}/{LAKE_ZONE}"
+    storage = (REPO / "infra" / "modules" / "storage" / "main.tf").read_text()
+    emr_tf = (REPO / "infra" / "modules" / "emr" / "main.tf").read_text()
+    assert re.search(rf'prefix\s*=\s*(local\.zones\.{LAKE_ZONE}|"{LAKE_ZONE}/")', storage)
+    assert "var.lake_write_prefix" in emr_tf
+
+
+def test_job_runs_log_to_the_terraform_log_group(emr: tuple[Settings, SparkSettings, Any]) -> None:
+    settings, cfg, _ = emr
+    cfg = cfg.model_copy(update={"emr_log_group": "/aws/emr-serverless/travel-ds"})
+    request = job_run_request("clickstream", settings, cfg, ["a.jar"])
+    logging = request["configurationOverrides"]["monitoringConfiguration"]["cloudWatchLoggingConfiguration"]
+    assert logging == {"enabled": True, "logGroupName": "/aws/emr-serverless/travel-ds",
+                       "logStreamNamePrefix": "clickstream"}
+
+
+def _streaming(app_id: str) -> None:
+    """moto finishes every job run at once (SUCCESS); a streaming run in AWS keeps RUNNING until cancelled."""
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.emrserverless.models import emrserverless_backends
+
+    for run in emrserverless_backends[DEFAULT_ACCOUNT_ID]["us-east-1"].job_runs.get(app_id, []):
+        if run.state == "SUCCESS":
+            run.state = "RUNNING"
+
+
+def test_a_redeploy_replaces_the_running_runs(emr: tuple[Settings, SparkSettings, Any]) -> None:
+    settings, cfg, client = emr
+    first = submit(["app_events", "lake"], settings, cfg)
+    _streaming(cfg.emr_application_id)
+    second = submit(["app_events", "lake"], settings, cfg)
+    _streaming(cfg.emr_application_id)
+    assert [r["replaced"] for r in second] == [[first[0]["jobRunId"]], [first[1]["jobRunId"]]]
+    states = {r["id"]: r["state"] for r in client.list_job_runs(applicationId=cfg.emr_application_id)["jobRuns"]}
+    assert states[first[0]["jobRunId"]] == states[first[1]["jobRunId"]] == "CANCELLED"
+    assert all(states[r["jobRunId"]] != "CANCELLED" for r in second)
+    assert len([s for s in states.values() if s != "CANCELLED"]) == 2  # replaced, not added
 
 
 def test_msk_iam_options_on_the_kafka_source_and_sink() -> None:
