@@ -114,10 +114,12 @@ def write_outputs(settings: Settings, prefix: str, values: dict[str, tuple[int, 
 def test_verify_matches_a_correct_pipeline_and_names_a_corrupted_record(
         settings: Settings, scratch: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     now = time.time_ns() // 1_000_000
-    start = now - now % 300_000 - 900_000  # three whole windows back: the compared windows start after it
+    # two whole app windows back; 38 events/s for 10 simulated minutes, at full speed (a few seconds): the
+    # sources advance in slices of 2,000 events (~53 s), less than the truth's late_after_s (60 s)
+    start = now - now % 300_000 - 600_000
     start_iso = datetime.fromtimestamp(start / 1000, tz=UTC).isoformat()
     scenario = load_scenario("default", [
-        "speed=max", "count=700", "seed=11", f"start={start_iso}", "display=off", "sink=kafka",
+        "speed=max", "count=22800", "seed=11", f"start={start_iso}", "display=off", "sink=kafka",
         f"kafka.topic_prefix={scratch}", "truth.enabled=true", "truth.publish_every_s=1",
         "faults.duplicates=0.05", "faults.late=0.05", "faults.late_beyond_share=0",
         "sources.mobile.rate=15", "sources.web.rate=8", "sources.clickstream.rate=15",

@@ -1,0 +1,94 @@
+"""``python -m lambdas.verify`` end to end without a broker (the topic reads are replaced by crafted
+records): exit 0 when every closed window matches, 1 naming the corrupted record, 2 without truth."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from eventbus.catalog import load_catalog
+from lambdas.simulators.scenario import TruthSpec
+from lambdas.simulators.truth import JsonLinesPublisher, RunMeta, TruthRecorder
+from lambdas.verify import run as verify_run
+from lambdas.verify.__main__ import main
+from lambdas.verify.expected import TruthSet, expected_outputs
+from lambdas.verify.reading import Msg, Read, read_truth_file
+from lambdas.verify.rules import Rules
+
+T0 = 1_750_000_200_000
+MIN = 60_000
+
+
+def _truth(path: Path) -> None:
+    rec = TruthRecorder(TruthSpec(enabled=True), load_catalog(), JsonLinesPublisher(str(path)),
+                        RunMeta("r1", "test", 1, 0, "", T0))
+    for i in range(20):
+        rec.delivered("topic_app_events", {"event_id": f"e-{i}", "event_type": "search", "event_ts": T0 + i * MIN,
+                                           "received_ts": T0 + i * MIN, "session_id": f"s-{i}", "platform": "ios",
+                                           "destination": "Hue"})
+    rec.close()
+
+
+@pytest.fixture
+def crafted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    truth = tmp_path / "truth.jsonl"
+    _truth(truth)
+    exp = expected_outputs(TruthSet.from_msgs(read_truth_file(truth)), Rules.load(),
+                           now_ms=time.time_ns() // 1_000_000 + 3_600_000, grace_ms=0)
+    topics: dict[str, list[Msg]] = {
+        "topic_processed_events": [Msg(k, {"event_count": n, "metrics": m, "computed_ts": T0 + 301_000}, T0, 0, i)
+                                   for i, (k, (n, m)) in enumerate(sorted(exp.values.items()))],
+        "topic_booking_state": [], "topic_app_events": [], "topic_cdc_changes": []}
+    monkeypatch.setattr(verify_run, "read_topic", lambda _s, topic, *_a, **_k: Read(topic, topics[topic]))
+    monkeypatch.setenv("EB_VERIFY_RESULT_DIR", str(tmp_path / "out"))
+    return {"truth": truth, "topics": topics, "out": tmp_path / "out"}
+
+
+ARGS = ["--no-postgres", "--no-lake", "--grace", "0", "--hours", "0"]
+
+
+def test_exit_0_when_every_closed_window_matches(crafted: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--truth-file", str(crafted["truth"]), *ARGS]) == 0
+    out = capsys.readouterr().out
+    assert "OK: every closed window and quiet booking matched" in out and "app event windows" in out
+    last = json.loads((crafted["out"] / "last.json").read_text())
+    assert last["ok"] and {r["output"]: r["compared"] for r in last["rows"]}["app event windows"] == 12
+
+
+def test_exit_1_names_the_corrupted_record(crafted: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
+    msgs = crafted["topics"]["topic_processed_events"]
+    key = next(m.key for m in msgs if m.key and m.key.endswith("destination=Hue"))
+    msgs.append(Msg(key, {"event_count": 4, "metrics": {}, "computed_ts": T0}, T0, 0, 10_000))
+    assert main(["--truth-file", str(crafted["truth"]), *ARGS]) == 1
+    out = capsys.readouterr().out
+    assert f"wrong {key}: expected 5, got 4" in out and "MISMATCH" in out
+
+
+def test_exit_2_without_truth(tmp_path: Path, crafted: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    assert main(["--truth-file", str(empty), *ARGS]) == 2
+    assert "no truth" in capsys.readouterr().err
+    assert main(["--grace", "-1"]) == 2
+
+
+def test_latency_stages_come_from_the_records_timestamps() -> None:
+    from lambdas.verify.latency import app_latency, cdc_latency
+
+    app = [Msg("u", {"event_ts": T0 + 10_000, "received_ts": T0 + 10_100, "event_type": "search"}, T0 + 10_250, 0, 0)]
+    out = [Msg("app_events|2025-06-15T15:10Z|event_type=search", {"computed_ts": ts}, ts, 0, i)
+           for i, ts in enumerate((T0 + 5_000, T0 + 12_250, T0 + 302_000))]
+    stages = {s.name: s for s in app_latency(app, out, Rules.load(), 300_000)}
+    assert stages["app: event_ts -> received_ts (client->gateway)"].p50_ms == 100
+    assert stages["app: received_ts -> Kafka append"].p50_ms == 150
+    assert stages["app: Kafka append -> window row emitted"].p50_ms == 2_000  # the first emission after it
+    assert stages["app: window end -> first emission after it"].p50_ms == 2_000
+    cdc = [Msg("k", {"op": "u", "source": {"table": "bookings", "ts_ms": T0}, "after": {"booking_id": "bk-1"}},
+               T0 + 40, 0, 0)]
+    states = [Msg("bk-1", {"status": "confirmed"}, T0 + 5_040, 0, 0)]
+    c = {s.name: s.p50_ms for s in cdc_latency(cdc, states)}
+    assert c == {"cdc: commit -> Kafka append": 40, "cdc: Kafka append -> booking_state": 5_000}
