@@ -134,6 +134,12 @@ def tf_default(name: str) -> str:
     return re.search(r'default\s*=\s*"([^"]+)"', block).group(1)  # type: ignore[union-attr]
 
 
+def _worker(conf: dict[str, str], role: str) -> tuple[int, float]:
+    """(vCPU, GB) of a driver/executor worker: its cores, and Spark memory + overhead."""
+    memory = sum(float(conf[f"spark.{role}.{k}"].removesuffix("g")) for k in ("memory", "memoryOverhead"))
+    return int(conf[f"spark.{role}.cores"]), memory
+
+
 def test_every_job_run_fits_the_application_cap_together(emr: tuple[Settings, SparkSettings, Any]) -> None:
     """All streaming jobs run at once: the sum of their explicit workers stays within the application's
     maximum capacity (infra/variables.tf emr_max_cpu / emr_max_memory), each worker a size EMR offers."""
@@ -142,11 +148,7 @@ def test_every_job_run_fits_the_application_cap_together(emr: tuple[Settings, Sp
     for job in JOB_NAMES:
         conf = spark_defaults(job_run_request(job, settings, cfg, ["a.jar"]))
         assert conf["spark.dynamicAllocation.enabled"] == "false"
-        def worker(role: str) -> tuple[int, float]:
-            memory = sum(float(conf[f"spark.{role}.{k}"].removesuffix("g")) for k in ("memory", "memoryOverhead"))
-            return int(conf[f"spark.{role}.cores"]), memory
-
-        workers = [worker("driver")] + [worker("executor")] * int(conf["spark.executor.instances"])
+        workers = [_worker(conf, "driver")] + [_worker(conf, "executor")] * int(conf["spark.executor.instances"])
         for cores, mem in workers:  # EMR Serverless worker sizes (user guide, "Supported worker configurations")
             low, high = {1: (2, 8), 2: (4, 16), 4: (8, 30)}[cores]
             assert low <= mem <= high and mem == int(mem), (job, cores, mem)
