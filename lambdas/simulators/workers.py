@@ -85,6 +85,7 @@ def merge_reports(reports: dict[int, dict[str, Any]]) -> dict[str, Any]:
             "emitted": sum(r["emitted"] for r in reports.values()),
             "undelivered": sum(r["undelivered"] for r in reports.values()),
             "errors": [e for r in reports.values() for e in r["errors"]],
+            "truth": [r["truth"] for _, r in sorted(reports.items()) if r.get("truth")] or None,  # a run per worker
             "content_sha256": combined_hash(hashes) if hashes else None}
 
 
