@@ -62,3 +62,25 @@ def test_batch_rejects_only_the_future_event(client: TestClient, gateway: Gatewa
     assert [x["status"] for x in results] == ["accepted", "rejected", "accepted"]
     assert results[1]["reason"].startswith("event_ts: ") and results[1]["event_id"]
     assert gateway.producer.delivered == 2
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ("event_time: {field: ts, trusted: nope, max_future_skew_s: 300}", "event_time.trusted 'nope'"),
+        ("event_time: {field: when, trusted: kafka_timestamp, max_future_skew_s: 300}", "event_time.field 'when'"),
+        ("event_time: {field: ts, trusted: kafka_timestamp, max_future_skew_s: -1}", "non-negative"),
+        ("event_time: {field: ts, trusted: kafka_timestamp}", "'event_time' must be"),
+        ("dedup_key: nope", "dedup_key 'nope'"),
+    ],
+)
+def test_the_catalog_event_time_contract_is_validated(tmp_path, extra: str, message: str) -> None:
+    from eventbus.catalog import parse_catalog
+    from eventbus.exceptions import ConfigurationError
+
+    (tmp_path / "a.avsc").write_text('{"type": "record", "name": "A", "fields": [{"name": "ts", "type": "long"}]}')
+    path = tmp_path / "topics.yaml"
+    path.write_text(f"topics:\n  t:\n    partitions: 1\n    cleanup_policy: delete\n    key: k\n    schema: a.avsc\n"
+                    f"    {extra}\n")
+    with pytest.raises(ConfigurationError, match=message):
+        parse_catalog(path)
