@@ -81,15 +81,35 @@ APP_ROLE_GRANTS = "SELECT, INSERT, UPDATE, DELETE"
 DAGS_READ_TABLES = ("bookings",)
 
 
+def password_verifier(cur: Any, username: str, password: str) -> str:
+    """The SCRAM-SHA-256 verifier of ``password`` (``SCRAM-SHA-256$4096:<salt>$<stored key>:<server key>``),
+    computed client-side by libpq (``PQencryptPasswordConn``, psycopg2's ``encrypt_password``).
+
+    ``CREATE/ALTER ROLE ... PASSWORD`` is DDL: with ``log_statement = ddl`` (Aurora's parameter group), any
+    statement slower than ``log_min_duration_statement`` or any failing one, the server logs its text, and
+    Aurora exports that log to CloudWatch. Given a verifier, PostgreSQL stores it as is ("If the presented
+    password string is already in MD5-encrypted or SCRAM-encrypted format, then it is stored as-is",
+    CREATE ROLE docs; PostgreSQL 10+, Aurora PostgreSQL 10+ support SCRAM, 14+ default to it), so the
+    log can only ever show the verifier, from which the password cannot be recovered or replayed.
+    ``SET LOCAL log_statement = 'none'`` would not do: it needs a superuser (Aurora's master user is
+    rds_superuser, not one) and does not cover the slow-statement and error logs.
+    """
+    from psycopg2.extensions import encrypt_password
+
+    return str(encrypt_password(password, username, cur, "scram-sha-256"))
+
+
 def _login_role(cur: Any, settings: Settings, secret_arn: str) -> Any:
-    """Create (or re-password) the login role a Terraform-owned secret describes; returns its identifier."""
+    """Create (or re-password) the login role a Terraform-owned secret describes; returns its identifier.
+    The password goes to the server only as a SCRAM verifier (``password_verifier``)."""
     from psycopg2 import sql
 
     secret = aws.secret_json(settings, secret_arn)
     cur.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (secret["username"],))
     verb = "ALTER" if cur.fetchone() else "CREATE"
     role = sql.Identifier(secret["username"])
-    cur.execute(sql.SQL(verb + " ROLE {} WITH LOGIN PASSWORD {}").format(role, sql.Literal(secret["password"])))
+    verifier = password_verifier(cur, secret["username"], secret["password"])
+    cur.execute(sql.SQL(verb + " ROLE {} WITH LOGIN PASSWORD {}").format(role, sql.Literal(verifier)))
     return role
 
 

@@ -152,6 +152,7 @@ module "gateway" {
   api_keys               = var.gateway_api_keys
   throttling_rate_limit  = var.gateway_throttling_rate_limit
   throttling_burst_limit = var.gateway_throttling_burst_limit
+  reserved_concurrency   = var.lambda_reserved_concurrency["gateway"]
   log_retention_days     = var.log_retention_days
   tags                   = local.tags
 }
@@ -167,6 +168,11 @@ module "compute" {
   log_retention_days = var.log_retention_days
   container_image    = var.container_image
   image_tag          = var.image_tag
+  force_delete       = var.force_destroy_buckets
+  reserved_concurrency = {
+    bootstrap = var.lambda_reserved_concurrency["bootstrap"]
+    burst     = var.lambda_reserved_concurrency["burst"]
+  }
 
   simulators_scenario      = var.simulators_scenario
   simulators_desired_count = var.simulators_desired_count
@@ -196,10 +202,12 @@ module "compute" {
   bootstrap_policy_json = data.aws_iam_policy_document.bootstrap.json
   # Re-run the bootstrap when the catalog or a schema changes, or the cluster/DB is replaced.
   bootstrap_triggers = {
-    catalog   = filesha256(local.catalog_path)
-    schemas   = sha256(join(",", [for f in sort(tolist(fileset(dirname(local.catalog_path), "*.avsc"))) : filesha256("${dirname(local.catalog_path)}/${f}")]))
-    cluster   = module.msk.cluster_arn
-    database  = join(",", module.aurora.instance_identifiers)
+    catalog = filesha256(local.catalog_path)
+    schemas = sha256(join(",", [for f in sort(tolist(fileset(dirname(local.catalog_path), "*.avsc"))) : filesha256("${dirname(local.catalog_path)}/${f}")]))
+    cluster = module.msk.cluster_arn
+    # The cluster's resource id is new whenever the cluster is replaced (the identifier and the instance
+    # names stay the same), and a new cluster needs its tables, publication and roles again.
+    database  = module.aurora.cluster_resource_id
     schema_id = join(",", values(module.registry.schema_arns))
     # A rewritten login-role secret (new endpoint, rotation) must reach the role in the database.
     secrets = join(",", [for k in sort(keys(module.aurora.login_secret_versions)) : module.aurora.login_secret_versions[k]])
@@ -219,6 +227,7 @@ module "emr" {
   max_memory            = var.emr_max_memory
   artifacts_bucket_arn  = module.storage.bucket_arns["artifacts"]
   lake_bucket_arn       = module.storage.bucket_arns["lake"]
+  lake_write_prefix     = module.storage.lake_zones.processed
   checkpoint_bucket_arn = module.storage.bucket_arns["checkpoints"]
   account_id            = local.account_id
   entry_points          = local.emr_entry_points

@@ -107,3 +107,15 @@ output "topic_access" {
   description = "Kafka topics each workload may write and read, derived from the catalog's writers/readers (schemas/topics.yaml)."
   value       = local.topic_access
 }
+
+output "emr_job_environment" {
+  description = "Settings of `python -m emr_jobs.submit` for this deployment (`make deploy` exports them): the application, its role, the uploaded bundle, the job-run log group, and the lake zone / checkpoint roots the job role may write."
+  value = merge(local.common_env, {
+    EB_EMR_APPLICATION_ID     = module.emr.application_id
+    EB_EMR_EXECUTION_ROLE_ARN = module.emr.execution_role_arn
+    EB_SPARK_EMR_CODE_URI     = "s3://${module.storage.bucket_names["artifacts"]}/emr"
+    EB_SPARK_EMR_LOG_GROUP    = module.emr.log_group_name
+    EB_SPARK_LAKE_ROOT        = "s3://${module.storage.bucket_names["lake"]}/${trimsuffix(module.storage.lake_zones.processed, "/")}"
+    EB_SPARK_CHECKPOINT_ROOT  = "s3://${module.storage.bucket_names["checkpoints"]}/spark"
+  })
+}

@@ -125,9 +125,9 @@ variable "msk_serverless" {
 }
 
 variable "msk_kafka_version" {
-  description = "Kafka version of a provisioned cluster."
+  description = "Kafka version of a provisioned cluster, as MSK names it (Kafka 4 is KRaft-only: `4.0.x.kraft`)."
   type        = string
-  default     = "4.0.x"
+  default     = "4.0.x.kraft"
 }
 
 variable "msk_broker_instance_type" {
@@ -186,7 +186,7 @@ variable "skip_final_snapshot" {
 }
 
 variable "force_destroy_buckets" {
-  description = "Let `terraform destroy` empty and delete the buckets."
+  description = "Let `terraform destroy` empty and delete the buckets (every object version) and the ECR repository with its images (`make undeploy` sets it)."
   type        = bool
   default     = false
 }
@@ -232,9 +232,15 @@ variable "container_image" {
 }
 
 variable "image_tag" {
-  description = "Tag in the layer's ECR repository (immutable tags: one per build)."
+  description = "Tag in the layer's ECR repository (immutable tags: one per build). `make deploy` builds and pushes the image and sets it; required unless `container_image` is set."
   type        = string
-  default     = "0.1.0"
+  default     = null
+}
+
+variable "lambda_reserved_concurrency" {
+  description = "Reserved concurrency per Lambda (gateway, bootstrap, burst); null = none. A reservation must leave the account 100 unreserved, so a new account (quota 10) can reserve nothing: set these only after a quota increase."
+  type        = object({ gateway = optional(number), bootstrap = optional(number), burst = optional(number) })
+  default     = {}
 }
 
 variable "simulators_scenario" {

@@ -15,3 +15,5 @@ alarm_emails          = ["data-oncall@example.com"]
 consumer_lag_groups   = { "travel-ds-sessions" = "topic_clickstream" }
 container_image       = "public.ecr.aws/docker/library/python:3.12-slim"
 gateway_api_keys      = ["ci-example-key-not-secret"]
+# reservations need an account quota above 100 + the sum (a new account has 10): only after an increase
+lambda_reserved_concurrency = { gateway = 50, bootstrap = 1, burst = 2 }

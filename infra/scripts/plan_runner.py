@@ -24,11 +24,13 @@ REPO = INFRA.parent
 EXAMPLES = INFRA / "examples"
 SCENARIOS_DIR = INFRA / "scenarios"
 DEFAULT_PLUGIN_DIRS = ("/opt/tf-plugins", "~/.terraform.d/plugins")
-COPY_IGNORE = shutil.ignore_patterns(".terraform", ".terraform.lock.hcl", ".venv-checkov", "__pycache__", "*.tfstate*")
+COPY_IGNORE = shutil.ignore_patterns(".terraform", ".terraform.lock.hcl", ".venv-checkov", "__pycache__", "*.tfstate*",
+                                     "deploy.auto.tfvars.json")
 
 # Fake account/AZs/credentials for the offline plan. The endpoints and proxy point at a closed port so
 # an accidental AWS call fails fast instead of leaving the machine.
-OFFLINE_VARS = {"account_id": "123456789012", "azs": ["us-east-1a", "us-east-1b"], "region": "us-east-1"}
+OFFLINE_VARS = {"account_id": "123456789012", "azs": ["us-east-1a", "us-east-1b"], "region": "us-east-1",
+                "image_tag": "offline-plan"}
 OFFLINE_PROVIDER = """\
 # Written by infra/scripts/tf_check.py into a scratch copy only: plan without AWS.
 provider "aws" {
@@ -195,6 +197,9 @@ def plan_one(
 
     env_names = plan_assertions.settings_env_names() if plan_assertions.SETTINGS.exists() else None
     violations = plan_assertions.check_plan(plan, env_names)
+    import deploy_assertions  # sibling module: what a first real apply/destroy would hit
+
+    violations += deploy_assertions.check_deploy(plan)
     catalog = load_catalog_yaml(repo / "schemas" / "topics.yaml")
     if catalog is not None:
         violations += plan_assertions.check_access(plan, catalog)

@@ -25,5 +25,5 @@ variable "azs" {
 variable "kafka_version" {
   description = "Kafka version."
   type        = string
-  default     = "4.0.x"
+  default     = "4.0.x.kraft"
 }

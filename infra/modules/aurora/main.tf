@@ -55,6 +55,16 @@ resource "aws_cloudwatch_log_group" "postgresql" {
 # ---------------------------------------------------------------------------------------------
 # Cluster + Serverless v2 instances
 # ---------------------------------------------------------------------------------------------
+# The final snapshot's name carries the time the cluster was first planned: a fixed name fails the
+# second destroy (DBClusterSnapshotAlreadyExists from the first one), and a name computed on every
+# plan would change the cluster on every apply. Set once, kept (ignore_changes).
+resource "terraform_data" "final_snapshot_suffix" {
+  input = formatdate("YYYYMMDDhhmmss", plantimestamp())
+  lifecycle {
+    ignore_changes = [input]
+  }
+}
+
 resource "aws_rds_cluster" "this" {
   cluster_identifier = var.name
   engine             = "aurora-postgresql"
@@ -80,7 +90,7 @@ resource "aws_rds_cluster" "this" {
   copy_tags_to_snapshot     = true
   deletion_protection       = var.deletion_protection
   skip_final_snapshot       = var.skip_final_snapshot
-  final_snapshot_identifier = "${var.name}-final"
+  final_snapshot_identifier = "${var.name}-final-${terraform_data.final_snapshot_suffix.output}"
 
   enabled_cloudwatch_logs_exports = ["postgresql"]
 

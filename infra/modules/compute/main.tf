@@ -1,5 +1,5 @@
 locals {
-  image = coalesce(var.container_image, "${aws_ecr_repository.this.repository_url}:${var.image_tag}")
+  image = var.container_image != null ? var.container_image : "${aws_ecr_repository.this.repository_url}:${coalesce(var.image_tag, "unset")}"
 
   # The two long-running containers: same image, different entry points.
   services = {
@@ -37,6 +37,7 @@ data "aws_region" "current" {}
 resource "aws_ecr_repository" "this" {
   name                 = var.name
   image_tag_mutability = "IMMUTABLE"
+  force_delete         = var.force_delete # destroy deletes the images too (else: RepositoryNotEmptyException)
 
   image_scanning_configuration {
     scan_on_push = true
@@ -226,6 +227,13 @@ resource "aws_ecs_task_definition" "this" {
   }])
 
   tags = var.tags
+
+  lifecycle {
+    precondition {
+      condition     = var.container_image != null || var.image_tag != null
+      error_message = "No image for the simulators and the CDC relay: set image_tag (`make deploy` builds and pushes infra/docker/Dockerfile and passes its tag) or container_image."
+    }
+  }
 }
 
 resource "aws_ecs_service" "this" {
@@ -273,7 +281,7 @@ module "bootstrap" {
   handler              = var.bootstrap_handler
   memory_size          = 512
   timeout              = 300
-  reserved_concurrency = 1
+  reserved_concurrency = var.reserved_concurrency["bootstrap"]
   environment          = var.bootstrap_environment
   subnet_ids           = var.subnet_ids
   security_group_ids   = [var.security_group_ids["bootstrap"]]
@@ -304,7 +312,7 @@ module "burst" {
   handler              = var.burst_handler
   memory_size          = 1024
   timeout              = 900
-  reserved_concurrency = 2
+  reserved_concurrency = var.reserved_concurrency["burst"]
   environment          = var.simulators_environment
   subnet_ids           = var.subnet_ids
   security_group_ids   = [var.security_group_ids["simulators"]]

@@ -45,9 +45,21 @@ variable "container_image" {
 }
 
 variable "image_tag" {
-  description = "Tag pushed to the ECR repository (tags are immutable: use a new tag per build, e.g. the git SHA)."
+  description = "Tag pushed to the ECR repository (tags are immutable: one per build; `make deploy` pushes the image and passes its tag). Required unless `container_image` is set."
   type        = string
-  default     = "0.1.0"
+  default     = null
+}
+
+variable "force_delete" {
+  description = "Let `terraform destroy` delete the ECR repository with its images."
+  type        = bool
+  default     = false
+}
+
+variable "reserved_concurrency" {
+  description = "Reserved concurrency of the bootstrap and burst Lambdas (null = none)."
+  type        = object({ bootstrap = optional(number), burst = optional(number) })
+  default     = {}
 }
 
 # --- simulators (Fargate, long-running) --------------------------------------------------------

@@ -1,7 +1,7 @@
 # ---------------------------------------------------------------------------------------------
 # EMR Serverless Spark application for the Structured Streaming jobs in emr_jobs/.
-# Job runs (mode STREAMING) are started by `aws emr-serverless start-job-run` or the DAGs; they
-# log to the log group below (monitoringConfiguration.cloudWatchLoggingConfiguration).
+# Job runs (mode STREAMING) are started by `make deploy` (python -m emr_jobs.submit, which replaces a
+# job's running run); they log to the log group below (cloudWatchLoggingConfiguration, EB_SPARK_EMR_LOG_GROUP).
 # ---------------------------------------------------------------------------------------------
 resource "aws_emrserverless_application" "this" {
   name          = var.name
@@ -91,17 +91,13 @@ data "aws_iam_policy_document" "execution" {
     actions   = ["s3:ListBucket", "s3:GetBucketLocation"]
     resources = [var.lake_bucket_arn, var.checkpoint_bucket_arn]
   }
-  # The raw zone (raw/) is the landing copy of the sources: append-only for the jobs. Deletes only in
-  # processed/, the checkpoints and Spark's own file-sink logs (_spark_metadata, compacted by Spark).
+  # The jobs write only the lake's processed zone (EB_SPARK_LAKE_ROOT = s3://<lake>/<lake_write_prefix>), the
+  # prefix the lake's lifecycle rule covers; the raw/ zone (the DAGs' landing copy) is out of their reach.
+  # Spark's file sink rewrites its _spark_metadata logs and the checkpoints, so both also get deletes.
   statement {
-    sid       = "ReadWriteLake"
-    actions   = ["s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload"]
-    resources = ["${var.lake_bucket_arn}/*", "${var.checkpoint_bucket_arn}/*"]
-  }
-  statement {
-    sid       = "DeleteOutsideRaw"
-    actions   = ["s3:DeleteObject"]
-    resources = ["${var.lake_bucket_arn}/processed/*", "${var.lake_bucket_arn}/*/_spark_metadata/*", "${var.checkpoint_bucket_arn}/*"]
+    sid       = "ReadWriteProcessedZoneAndCheckpoints"
+    actions   = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"]
+    resources = ["${var.lake_bucket_arn}/${var.lake_write_prefix}*", "${var.checkpoint_bucket_arn}/*"]
   }
   statement {
     sid       = "WriteJobLogs"

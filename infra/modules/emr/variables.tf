@@ -53,8 +53,17 @@ variable "artifacts_bucket_arn" {
 }
 
 variable "lake_bucket_arn" {
-  description = "Lake bucket: the jobs read and write it, delete only under `processed/` and in Spark's `_spark_metadata` logs (the `raw/` zone is append-only for them)."
+  description = "Lake bucket: the jobs read, write and delete only under `lake_write_prefix` (the `raw/` zone is out of their reach)."
   type        = string
+}
+
+variable "lake_write_prefix" {
+  description = "The lake zone the jobs write (the storage module's `lake_zones.processed`, e.g. `processed/`)."
+  type        = string
+  validation {
+    condition     = can(regex("^[a-z0-9_-]+/$", var.lake_write_prefix))
+    error_message = "lake_write_prefix must be one path segment ending in '/', e.g. processed/."
+  }
 }
 
 variable "checkpoint_bucket_arn" {

@@ -89,10 +89,75 @@ resource "aws_apigatewayv2_integration" "lambda" {
   timeout_milliseconds   = var.timeout * 1000
 }
 
-# Every path goes to the app; it answers 401 without a valid X-API-Key (except /health).
+# ---------------------------------------------------------------------------------------------
+# Authorizer: API Gateway refuses a request without `x-api-key` itself (401, nothing invoked) and caches
+# each key's verdict, so unauthenticated traffic never spends the gateway Lambda's concurrency. The
+# authorizer is the gateway package's `lambdas.gateway.authorizer` (same key check as the app).
+# ---------------------------------------------------------------------------------------------
+data "aws_iam_policy_document" "authorizer" {
+  statement {
+    sid       = "ReadApiKeys"
+    actions   = ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"]
+    resources = [aws_secretsmanager_secret.api_keys.arn]
+  }
+}
+
+module "authorizer" {
+  source = "../lambda_function"
+
+  account_id = var.account_id
+
+  function_name = "${local.function_name}-authorizer"
+  description   = "HTTP API authorizer: checks x-api-key against the gateway's key secret."
+  zip_path      = var.zip_path
+  handler       = "lambdas.gateway.authorizer.handler"
+  memory_size   = 256
+  timeout       = 10
+  environment = {
+    EB_PROFILE                     = "aws"
+    EB_AWS_REGION                  = lookup(var.environment, "EB_AWS_REGION", "")
+    EB_LOG_LEVEL                   = lookup(var.environment, "EB_LOG_LEVEL", "INFO")
+    EB_GATEWAY_API_KEYS_SECRET_ARN = aws_secretsmanager_secret.api_keys.arn
+  }
+  subnet_ids         = var.subnet_ids
+  security_group_ids = var.security_group_ids
+  kms_key_arn        = var.kms_key_arn
+  policy_json        = data.aws_iam_policy_document.authorizer.json
+  log_retention_days = var.log_retention_days
+  tags               = var.tags
+}
+
+resource "aws_apigatewayv2_authorizer" "api_key" {
+  api_id                            = aws_apigatewayv2_api.this.id
+  name                              = "api-key"
+  authorizer_type                   = "REQUEST"
+  authorizer_uri                    = module.authorizer.invoke_arn
+  identity_sources                  = ["$request.header.x-api-key"]
+  authorizer_payload_format_version = "2.0"
+  enable_simple_responses           = true
+  authorizer_result_ttl_in_seconds  = var.authorizer_cache_seconds
+}
+
+resource "aws_lambda_permission" "authorizer" {
+  statement_id  = "AllowHttpApiAuthorizer"
+  action        = "lambda:InvokeFunction"
+  function_name = module.authorizer.function_name
+  principal     = "apigateway.amazonaws.com"
+  source_arn    = "${aws_apigatewayv2_api.this.execution_arn}/authorizers/${aws_apigatewayv2_authorizer.api_key.id}"
+}
+
+# Every path goes to the app behind the authorizer; only the health probe is open.
 resource "aws_apigatewayv2_route" "default" {
   api_id             = aws_apigatewayv2_api.this.id
   route_key          = "$default"
+  target             = "integrations/${aws_apigatewayv2_integration.lambda.id}"
+  authorization_type = "CUSTOM"
+  authorizer_id      = aws_apigatewayv2_authorizer.api_key.id
+}
+
+resource "aws_apigatewayv2_route" "health" {
+  api_id             = aws_apigatewayv2_api.this.id
+  route_key          = "GET /health"
   target             = "integrations/${aws_apigatewayv2_integration.lambda.id}"
   authorization_type = "NONE"
 }

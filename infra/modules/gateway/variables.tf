@@ -74,9 +74,9 @@ variable "timeout" {
 }
 
 variable "reserved_concurrency" {
-  description = "Reserved concurrency of the function."
+  description = "Reserved concurrency of the function (null = none; see the root's lambda_reserved_concurrency)."
   type        = number
-  default     = 50
+  default     = null
 }
 
 variable "throttling_rate_limit" {
@@ -101,4 +101,14 @@ variable "tags" {
   description = "Tags added to every resource."
   type        = map(string)
   default     = {}
+}
+
+variable "authorizer_cache_seconds" {
+  description = "How long API Gateway caches an x-api-key's verdict (0-3600). A rotated-out key keeps working this long."
+  type        = number
+  default     = 300
+  validation {
+    condition     = var.authorizer_cache_seconds >= 0 && var.authorizer_cache_seconds <= 3600
+    error_message = "authorizer_cache_seconds must be between 0 and 3600."
+  }
 }

@@ -85,7 +85,9 @@ resource "aws_lambda_function" "this" {
   timeout          = var.timeout
   kms_key_arn      = var.kms_key_arn
 
-  reserved_concurrent_executions = var.reserved_concurrency
+  # -1 = no reservation (the provider's default). A reservation must leave the account 100 unreserved
+  # (Lambda developer guide, "Configuring reserved concurrency"), which a new account (quota 10) cannot.
+  reserved_concurrent_executions = coalesce(var.reserved_concurrency, -1)
 
   environment {
     variables = var.environment

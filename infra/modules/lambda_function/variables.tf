@@ -50,9 +50,13 @@ variable "timeout" {
 }
 
 variable "reserved_concurrency" {
-  description = "Reserved concurrent executions (caps cost and broker connections)."
+  description = "Reserved concurrent executions (caps cost and broker connections). null = none: Lambda lets an account reserve only down to 100 unreserved, so any reservation fails in a new account (quota 10)."
   type        = number
-  default     = 10
+  default     = null
+  validation {
+    condition     = var.reserved_concurrency == null || try(var.reserved_concurrency >= 0, false)
+    error_message = "reserved_concurrency must be null (no reservation) or >= 0."
+  }
 }
 
 variable "environment" {

@@ -4,6 +4,16 @@ locals {
   # IAM resource ARNs for topics and groups share the cluster's name/uuid path.
   topic_arn_prefix = replace(local.cluster_arn, ":cluster/", ":topic/")
   group_arn_prefix = replace(local.cluster_arn, ":cluster/", ":group/")
+
+  # A replication factor above the broker count fails every topic creation (2 brokers + RF 3).
+  replication_factor = min(3, var.broker_count)
+  server_properties = merge({
+    "auto.create.topics.enable"      = "false"
+    "default.replication.factor"     = tostring(local.replication_factor)
+    "min.insync.replicas"            = tostring(max(1, local.replication_factor - 1))
+    "num.partitions"                 = "3"
+    "unclean.leader.election.enable" = "false"
+  }, var.server_properties)
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -36,10 +46,18 @@ resource "aws_msk_configuration" "this" {
   count             = local.provisioned
   name              = "${var.name}-${replace(var.kafka_version, ".", "-")}"
   kafka_versions    = [var.kafka_version]
-  server_properties = join("\n", [for k, v in var.server_properties : "${k}=${v}"])
+  server_properties = join("\n", [for k, v in local.server_properties : "${k}=${v}"])
 
   lifecycle {
     create_before_destroy = true
+    precondition {
+      condition     = tonumber(local.server_properties["default.replication.factor"]) <= var.broker_count
+      error_message = "default.replication.factor (${local.server_properties["default.replication.factor"]}) exceeds broker_count (${var.broker_count}): every topic creation would fail."
+    }
+    precondition {
+      condition     = tonumber(local.server_properties["min.insync.replicas"]) <= tonumber(local.server_properties["default.replication.factor"])
+      error_message = "min.insync.replicas exceeds default.replication.factor: acks=all producers could never write."
+    }
   }
 }
 

@@ -28,12 +28,12 @@ variable "security_group_ids" {
 }
 
 variable "kafka_version" {
-  description = "Kafka version for provisioned clusters (MSK offers 3.8.x, 3.9.x, 4.0.x; the local stack runs Kafka 4.x)."
+  description = "Kafka version of a provisioned cluster, as MSK names it. KRaft clusters take a `.kraft` suffix (MSK developer guide, \"KRaft mode\": `3.7.x.kraft`), and Kafka 4.x exists only in KRaft mode on MSK (`4.0.x.kraft`; aws-cdk#34501 adds exactly that version)."
   type        = string
-  default     = "4.0.x"
+  default     = "4.0.x.kraft"
   validation {
-    condition     = can(regex("^[34]\\.[0-9]+\\.(x|[0-9]+)$", var.kafka_version))
-    error_message = "kafka_version must look like 3.9.x or 4.0.x."
+    condition     = can(regex("^(3\\.[0-9]+\\.(x|[0-9]+)(\\.kraft)?|4\\.[0-9]+\\.(x|[0-9]+)\\.kraft)$", var.kafka_version))
+    error_message = "kafka_version must be an MSK version string: 3.9.x (ZooKeeper), 3.9.x.kraft, or 4.0.x.kraft (Kafka 4 is KRaft-only)."
   }
 }
 
@@ -60,15 +60,9 @@ variable "broker_volume_size_gb" {
 }
 
 variable "server_properties" {
-  description = "Broker properties for provisioned clusters. Topics are created by the bootstrap Lambda from the catalog, so auto-creation stays off."
+  description = "Extra broker properties for provisioned clusters, merged over the defaults (auto-creation off: the bootstrap creates topics from the catalog; `default.replication.factor` = min(3, broker_count) and `min.insync.replicas` = replication factor - 1, at least 1, so topic creation never asks for more replicas than brokers)."
   type        = map(string)
-  default = {
-    "auto.create.topics.enable"      = "false"
-    "default.replication.factor"     = "3"
-    "min.insync.replicas"            = "2"
-    "num.partitions"                 = "3"
-    "unclean.leader.election.enable" = "false"
-  }
+  default     = {}
 }
 
 variable "kms_key_arn" {

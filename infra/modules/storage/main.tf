@@ -7,6 +7,10 @@ locals {
     mwaa        = "airflow-${var.name}-"
   }
   lake_glacier = var.lake_glacier_days == null ? [] : [var.lake_glacier_days]
+  # The lake's zones: raw/ (landing copy of the sources, written by the DAGs) and processed/ (what the
+  # Spark jobs write: EB_SPARK_LAKE_ROOT). One home for the prefixes the lifecycle rules, the IAM grants
+  # (modules/emr, modules/mwaa via the root) and the jobs' settings use.
+  zones = { raw = "raw/", processed = "processed/" }
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -155,11 +159,14 @@ resource "aws_s3_bucket_server_side_encryption_configuration" "this" {
   }
 }
 
+# S3 refuses PutBucketLogging (InvalidTargetBucketForLogging) until the target bucket's policy lets the
+# logging service write: the policy (and ownership controls) first.
 resource "aws_s3_bucket_logging" "this" {
   for_each      = local.buckets
   bucket        = aws_s3_bucket.this[each.key].id
   target_bucket = aws_s3_bucket.logs.id
   target_prefix = "${each.key}/"
+  depends_on    = [aws_s3_bucket_policy.logs, aws_s3_bucket_ownership_controls.logs]
 }
 
 data "aws_iam_policy_document" "tls_only" {
@@ -197,7 +204,7 @@ resource "aws_s3_bucket_lifecycle_configuration" "lake" {
     id     = "raw-zone-tiering"
     status = "Enabled"
     filter {
-      prefix = "raw/"
+      prefix = local.zones.raw
     }
     transition {
       days          = var.lake_raw_transition_days
@@ -222,7 +229,7 @@ resource "aws_s3_bucket_lifecycle_configuration" "lake" {
     id     = "processed-zone-tiering"
     status = "Enabled"
     filter {
-      prefix = "processed/"
+      prefix = local.zones.processed
     }
     transition {
       days          = var.lake_processed_transition_days
@@ -249,18 +256,22 @@ resource "aws_s3_bucket_lifecycle_configuration" "lake" {
   }
 }
 
+# Checkpoints never expire while current: a RocksDB state store keeps referencing files written long ago
+# (its SST files live as long as the keys in them), so age-based expiry of current objects would make
+# booking/user state unrestorable. Spark deletes what it no longer needs; those deletes leave
+# non-current versions (expired after a few days) and delete markers (removed once alone).
 resource "aws_s3_bucket_lifecycle_configuration" "checkpoints" {
   bucket     = aws_s3_bucket.this["checkpoints"].id
   depends_on = [aws_s3_bucket_versioning.this]
   rule {
-    id     = "expire-stale-checkpoints"
+    id     = "expire-deleted-checkpoint-files"
     status = "Enabled"
     filter {}
     expiration {
-      days = var.checkpoint_expiration_days
+      expired_object_delete_marker = true
     }
     noncurrent_version_expiration {
-      noncurrent_days = 1
+      noncurrent_days = var.checkpoint_noncurrent_days
     }
     abort_incomplete_multipart_upload {
       days_after_initiation = 1

@@ -12,3 +12,8 @@ output "access_log_bucket_name" {
   description = "Bucket receiving S3 server access logs."
   value       = aws_s3_bucket.logs.bucket
 }
+
+output "lake_zones" {
+  description = "Lake zone prefixes: raw (the DAGs' landing copy) and processed (what the Spark jobs write)."
+  value       = local.zones
+}

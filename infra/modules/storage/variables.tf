@@ -50,10 +50,10 @@ variable "noncurrent_version_expiration_days" {
   default     = 30
 }
 
-variable "checkpoint_expiration_days" {
-  description = "Spark checkpoint objects older than this are deleted (a query restarted after that replays from Kafka retention)."
+variable "checkpoint_noncurrent_days" {
+  description = "Days a checkpoint file Spark deleted or overwrote is kept as a non-current version. Current checkpoint objects never expire (a RocksDB state store references old files)."
   type        = number
-  default     = 30
+  default     = 3
 }
 
 variable "access_log_expiration_days" {
