@@ -97,10 +97,19 @@ bench-kafka: $(STAMP) ## serde encode rate + producer throughput vs a bare confl
 # ---------------------------------------------------------------------------------------------
 # Terraform / packaging (infra/; see infra/README.md)
 # ---------------------------------------------------------------------------------------------
-.PHONY: tf-check package
+.PHONY: tf-check tf-apply-local package deploy undeploy
 
 tf-check: ## terraform fmt + validate + offline plan + checkov + module docs (no AWS, no registry)
 	$(PY_SYS) infra/scripts/tf_check.py $(TF_CHECK_ARGS)
+
+tf-apply-local: $(STAMP) ## apply all of infra/ to a private AWS emulator, re-plan (no changes), destroy (nothing left); prints resources + time
+	$(PY) infra/scripts/tf_apply_local.py $(TF_APPLY_LOCAL_ARGS)
+
+deploy: package ## deploy to the AWS account of your credentials: image build+push, terraform apply, EMR streaming jobs; prints the gateway URL
+	$(PY) infra/scripts/deploy.py deploy
+
+undeploy: $(STAMP) ## stop the EMR jobs, lift deletion protection, terraform destroy (asks first; UNDEPLOY_ARGS=--yes does not)
+	$(PY) infra/scripts/deploy.py undeploy $(UNDEPLOY_ARGS)
 
 package: $(STAMP) $(SPARK_JARS_STAMP) ## build dist/: Lambda zips (python3.12 x86_64), MWAA DAG bundle, EMR job bundle + its deps.tar.gz (cp311 wheels)
 	$(PY) infra/package.py $(PACKAGE_ARGS)
