@@ -87,7 +87,8 @@ def test_mwaa_policy_has_no_emr_rights_and_no_bucket_listing() -> None:
         assert "emr-serverless:" not in mwaa and "iam:PassRole" not in mwaa
     if "list_objects" not in dags_code:
         assert "s3:ListBucket" not in mwaa and "s3:List" not in mwaa
-    assert re.findall(r"resources\s*=\s*(.*)", mwaa) == ['["${module.storage.bucket_arns["lake"]}/raw/*"]']
+    raw_zone = '["${module.storage.bucket_arns["lake"]}/${module.storage.lake_zones.raw}*"]'
+    assert re.findall(r"resources\s*=\s*(.*)", mwaa) == [raw_zone]
 
 
 def test_the_dags_role_may_select_what_the_maps_dag_queries() -> None:
