@@ -31,6 +31,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 LOCAL_AWS_ENDPOINT = "http://127.0.0.1:4566"
+#: Amazon RDS CA certificates (provenance in the file): what ``pg_sslmode = verify-full`` trusts by default.
+RDS_CA_BUNDLE = Path(__file__).resolve().parent / "certs" / "rds-ca-bundle.pem"
 
 
 class ComponentSettings(BaseSettings):
@@ -103,6 +105,11 @@ class Settings(BaseSettings):
     pg_replication_secret_arn: str | None = None
     #: Name of the DB secret the local stack creates in the emulator.
     pg_secret_name: str = "travel/oltp"
+    #: libpq sslmode; unset = libpq's default. Terraform sets ``verify-full`` (TLS and the server's name
+    #: checked against the CA bundle): Aurora forces TLS, but only verification stops an impostor.
+    pg_sslmode: Literal["disable", "allow", "prefer", "require", "verify-ca", "verify-full"] | None = None
+    #: CA bundle for ``verify-ca``/``verify-full``; unset = the RDS CA certificates shipped in eventbus/certs/.
+    pg_sslrootcert: Path | None = None
 
     # --- Gateway (how its clients reach it; its own limits: lambdas/gateway/config.py) ---------
     gateway_url: str = "http://127.0.0.1:8000"
@@ -153,10 +160,15 @@ class Settings(BaseSettings):
 
             secret = secret_json(self, self.pg_secret_arn)
             user, password = secret["username"], secret["password"]
-        return (
+        dsn = (
             f"host={self.pg_host} port={self.pg_port} dbname={self.pg_database} "
             f"user={user} password={password} connect_timeout=5"
         )
+        if self.pg_sslmode:
+            dsn += f" sslmode={self.pg_sslmode}"
+            if self.pg_sslmode.startswith("verify-"):
+                dsn += f" sslrootcert={self.pg_sslrootcert or RDS_CA_BUNDLE}"
+        return dsn
 
 
 @lru_cache(maxsize=1)

@@ -50,6 +50,8 @@ locals {
     EB_PG_HOST     = module.aurora.endpoint
     EB_PG_PORT     = tostring(module.aurora.port)
     EB_PG_DATABASE = module.aurora.database_name
+    # TLS with the server's certificate checked against the RDS CA bundle eventbus ships (eventbus/certs/).
+    EB_PG_SSLMODE = "verify-full"
   }
 }
 

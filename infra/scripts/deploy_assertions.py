@@ -67,6 +67,12 @@ def check_deploy(plan: dict[str, Any]) -> list[str]:
             errors.append(f"{r['address']}: force_delete={r['after'].get('force_delete')} "
                           f"while force_destroy_buckets={force}")
 
+    # Every workload that connects to PostgreSQL verifies the server's certificate (RDS CA bundle).
+    for r in by_type.get("aws_lambda_function", []):
+        env = ((r["after"].get("environment") or [{}])[0] or {}).get("variables") or {}
+        if "EB_PG_HOST" in env and env.get("EB_PG_SSLMODE") != "verify-full":
+            errors.append(f"{r['address']}: connects to PostgreSQL without EB_PG_SSLMODE=verify-full")
+
     errors += _check_expressions(plan)
     return errors
 

@@ -123,7 +123,9 @@ def test_gateway_zip_contains_code_and_deps_but_not_the_runtime_sdk(gateway_zip:
     names = set(zipfile.ZipFile(gateway_zip).namelist())
     for required in (
         "lambdas/gateway/handler.py",
+        "lambdas/gateway/authorizer.py",  # the HTTP API's authorizer runs from the same zip
         "eventbus/settings.py",
+        "eventbus/certs/rds-ca-bundle.pem",  # sslmode=verify-full trust anchors (EB_PG_SSLMODE)
         "schemas/topics.yaml",
         "fastapi/__init__.py",
         "mangum/__init__.py",
