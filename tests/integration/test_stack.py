@@ -59,7 +59,7 @@ def test_postgres_listens_on_loopback_only(settings: Settings) -> None:
 
 def test_kafka_has_every_catalog_topic_with_its_partitions(settings: Settings) -> None:
     catalog = load_catalog(settings)
-    assert len(catalog) == 9
+    assert catalog, "the catalog lists no topic"
     topics = make_admin(settings).list_topics(timeout=10).topics
     got = {spec.name: len(topics[spec.name].partitions) for spec in catalog if spec.name in topics}
     assert got == {spec.name: spec.partitions for spec in catalog}
