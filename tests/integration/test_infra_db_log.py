@@ -55,14 +55,15 @@ def test_bootstrap_sends_no_password_to_the_database_log(stack: ModuleType, monk
         assert f'CREATE ROLE "{ROLE}" WITH LOGIN PASSWORD \'SCRAM-SHA-256$' in text, text[-2000:]
         assert f'ALTER ROLE "{ROLE}" WITH LOGIN PASSWORD \'SCRAM-SHA-256$' in text, text[-2000:]
         assert password not in text
-        # and the role logs in with the password its verifier was made from
+        # and the role logs in with the password its verifier was made from (without the superuser's options)
+        monkeypatch.delenv("PGOPTIONS")
         local = Settings(profile="local")
         with psycopg2.connect(host=local.pg_host, port=local.pg_port, dbname=local.pg_database, user=ROLE,
                               password=password, connect_timeout=5) as conn, conn.cursor() as cur:
             cur.execute("SELECT current_user")
             assert cur.fetchone() == (ROLE,)
     finally:
-        monkeypatch.delenv("PGOPTIONS")
+        monkeypatch.delenv("PGOPTIONS", raising=False)
         sm.delete_secret(SecretId=arn, ForceDeleteWithoutRecovery=True)
         with psycopg2.connect(settings.pg_dsn()) as conn, conn.cursor() as cur:
             cur.execute(f"DROP OWNED BY {ROLE}; DROP ROLE IF EXISTS {ROLE}")
