@@ -133,8 +133,8 @@ def test_verify_matches_a_correct_pipeline_and_names_a_corrupted_record(
     vs = VerifySettings(topic_prefix=scratch, grace_s=0, hours=0, check_postgres=False, result_dir=tmp_path)
     result = verify(settings, vs)
     rows = {r["output"]: r for r in result["rows"]}
-    for name in ("app event windows", "funnel", "clickstream windows"):
-        assert rows[name]["ok"] and rows[name]["compared"] >= 3, rows[name]
+    for name, least in (("app event windows", 20), ("funnel", 2), ("clickstream windows", 20)):
+        assert rows[name]["ok"] and rows[name]["compared"] >= least, rows[name]  # funnel: a row per window
     assert result["tallies"]["duplicates"] > 0 and result["tallies"].get("app_events_late_counted", 0) > 0
     assert (tmp_path / "last.json").is_file()
 
