@@ -58,17 +58,27 @@ def maps_data_ingestion() -> None:
     @task(outlets=[asset(SOURCE)])
     def publish(geo_keys: list[str], poi_keys: list[str]) -> int:
         from extdata.destinations import load_destinations
-        from extdata.maps import bookings_by_destination, to_record
-        from extdata.records import interval_prefix, prune, read_landed
+        from extdata.http import Fetcher
+        from extdata.maps import bookings_by_destination, poi_counts, to_record
+        from extdata.maps import geocode as geocode_one
+        from extdata.records import interval_prefix, land, prune, read_landed
         from extdata.records import publish as publish_records
 
         interval, run_id = current_interval(PERIOD)
         prune([interval_prefix(SETTINGS.raw_prefix, SOURCE, interval)], keep=[*geo_keys, *poi_keys])
-        landed = read_landed([*geo_keys, *poi_keys])
+        dests = load_destinations(SETTINGS.destinations_path)
+        landed = read_landed([*geo_keys, *poi_keys], missing_ok=True)
+        gone = [(d, kind) for d in dests for kind in ("geocode", "poi") if _key(interval, d.code, kind) not in landed]
+        if gone:  # the lake lost what the fetch tasks landed: fetch those again rather than fail every retry
+            with Fetcher(SETTINGS) as fetcher:
+                again = {_key(interval, d.code, kind): geocode_one(d, fetcher, SETTINGS) if kind == "geocode"
+                         else poi_counts(d, interval, fetcher, SETTINGS) for d, kind in gone}
+            land(again)
+            landed.update(again)
         popularity = bookings_by_destination(interval)
         records = [to_record(d, landed[_key(interval, d.code, "geocode")], landed[_key(interval, d.code, "poi")],
                              popularity.get(d.name, {}), interval, run_id)
-                   for d in load_destinations(SETTINGS.destinations_path)]
+                   for d in dests]
         return publish_records(records, client_id="dags-maps")
 
     publish(geocode(), count_pois())

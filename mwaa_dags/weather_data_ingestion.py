@@ -41,14 +41,23 @@ def weather_data_ingestion() -> None:
     @task(outlets=[asset(SOURCE)])
     def publish(keys: list[str]) -> int:
         from extdata.destinations import load_destinations
+        from extdata.http import Fetcher
+        from extdata.records import land, raw_key, read_landed
         from extdata.records import publish as publish_records
-        from extdata.records import raw_key, read_landed
-        from extdata.weather import to_record
+        from extdata.weather import fetch, to_record
 
         interval, run_id = current_interval(PERIOD)
-        landed = read_landed(keys)
+        dests = load_destinations(SETTINGS.destinations_path)
+        landed = read_landed(keys, missing_ok=True)
+        gone = [d for d in dests if raw_key(SETTINGS.raw_prefix, SOURCE, interval, d.code) not in landed]
+        if gone:  # the lake lost what extract landed: fetch those again rather than fail every retry
+            with Fetcher(SETTINGS) as fetcher:
+                again = {raw_key(SETTINGS.raw_prefix, SOURCE, interval, d.code): fetch(d, interval, fetcher, SETTINGS)
+                         for d in gone}
+            land(again)
+            landed.update(again)
         records = [to_record(d, landed[raw_key(SETTINGS.raw_prefix, SOURCE, interval, d.code)], interval, run_id)
-                   for d in load_destinations(SETTINGS.destinations_path)]
+                   for d in dests]
         return publish_records(records, client_id="dags-weather")
 
     publish(extract())

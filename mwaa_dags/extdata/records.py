@@ -147,13 +147,25 @@ def prune(prefixes: Iterable[str], keep: Iterable[str]) -> list[str]:
     return stale
 
 
-def read_landed(keys: Iterable[str]) -> dict[str, Any]:
+def read_landed(keys: Iterable[str], missing_ok: bool = False) -> dict[str, Any]:
+    """The landed objects by key. ``missing_ok``: leave out keys that are gone (a retried publish after the
+    lake lost them — locally, an emulator restarted between extract and publish) so the caller re-fetches
+    them rather than failing every retry the same way."""
+    from botocore.exceptions import ClientError
+
     from eventbus.aws import client
     from eventbus.settings import get_settings
 
     settings = get_settings()
     s3 = client("s3", settings)
-    return {k: json.loads(s3.get_object(Bucket=settings.lake_bucket, Key=k)["Body"].read()) for k in keys}
+    out = {}
+    for k in keys:
+        try:
+            out[k] = json.loads(s3.get_object(Bucket=settings.lake_bucket, Key=k)["Body"].read())
+        except ClientError as exc:
+            if not missing_ok or exc.response.get("Error", {}).get("Code") not in ("NoSuchKey", "404"):
+                raise
+    return out
 
 
 # --- Kafka ------------------------------------------------------------------------------------

@@ -302,7 +302,7 @@ def test_failure_callback_puts_the_metric_the_console_shows(aws_mock: None, monk
 # --- a rerun replaces the interval's raw objects ---------------------------------------------------------
 def test_a_rerun_with_fewer_pages_leaves_nothing_of_the_earlier_attempt(
         aws_mock: None, monkeypatch: pytest.MonkeyPatch) -> None:
-    from extdata.records import interval_prefix, land, raw_key
+    from extdata.records import interval_prefix, land, raw_key, read_landed
 
     from eventbus.aws import client
     from eventbus.settings import get_settings
@@ -320,6 +320,8 @@ def test_a_rerun_with_fewer_pages_leaves_nothing_of_the_earlier_attempt(
         again = land({raw_key("raw/external", "news", IV, "page-0001"): {"n": 1}}, replace=[prefix])
         keys = {o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix="raw/external/news/")["Contents"]}
         assert keys == {*again, *neighbour}  # pages 2 and 3 gone; the next interval untouched
+        gone = raw_key("raw/external", "news", IV, "page-0002")
+        assert read_landed([*again, gone], missing_ok=True) == {again[0]: {"n": 1}}  # publish re-fetches the rest
     finally:
         get_settings.cache_clear()
 
