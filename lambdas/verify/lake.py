@@ -36,7 +36,7 @@ def kafka_hours(settings: Settings, topic: str, since_ms: int, until_ms: int, sk
     """Records per hour in [since, until) minus ``skip`` (partition, offset); and the earliest record time held."""
     consumer = make_consumer(settings, group_id=f"verify-lake-{os.getpid()}", **{"enable.partition.eof": False})
     counts: Counter[str] = Counter()
-    earliest = 2**62
+    earliest = 0
     try:
         parts = sorted(consumer.list_topics(topic, timeout=10).topics[topic].partitions)
         ends = {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10) for p in parts}
@@ -45,12 +45,13 @@ def kafka_hours(settings: Settings, topic: str, since_ms: int, until_ms: int, sk
         if not pending:
             return counts, earliest
         consumer.assign([tp for tp in starts if tp.partition in pending])
-        for p in pending:  # the first record Kafka still holds (retention): hours before it are not compared
-            first = consumer.offsets_for_times([TopicPartition(topic, p, 0)], timeout=10)[0].offset
-            earliest = min(earliest, first if first >= 0 else 2**62)
+        # the oldest record Kafka still holds when retention has deleted some (log start > 0): hours
+        # before it are not compared
+        trimmed = {p: lo for p, (lo, _hi) in ends.items() if lo > 0}
+        earliest = min(_first_records(settings, topic, trimmed), default=0) if trimmed else 0
         deadline = time.monotonic() + timeout_s
         while pending and time.monotonic() < deadline:
-            for m in consumer.consume(10_000, 1.0):
+            for m in consumer.consume(10_000, 0.1):
                 if m.error():
                     continue
                 p, off, ts = m.partition() or 0, m.offset() or 0, m.timestamp()[1]
@@ -60,6 +61,24 @@ def kafka_hours(settings: Settings, topic: str, since_ms: int, until_ms: int, sk
                     if off + 1 >= pending[p] or ts >= until_ms + 600_000:
                         del pending[p]
         return counts, earliest
+    finally:
+        consumer.close()
+
+
+def _first_records(settings: Settings, topic: str, offsets: dict[int, int]) -> list[int]:
+    """Timestamps of the records at ``offsets`` (the first one held per partition)."""
+    if not offsets:
+        return []
+    consumer = make_consumer(settings, group_id=f"verify-lake-{os.getpid()}", **{"enable.partition.eof": False})
+    try:
+        consumer.assign([TopicPartition(topic, p, o) for p, o in offsets.items()])
+        out: dict[int, int] = {}
+        deadline = time.monotonic() + 10
+        while len(out) < len(offsets) and time.monotonic() < deadline:
+            for m in consumer.consume(len(offsets), 0.1):
+                if not m.error() and m.partition() not in out:
+                    out[m.partition() or 0] = m.timestamp()[1]
+        return list(out.values())
     finally:
         consumer.close()
 
@@ -92,6 +111,9 @@ def reconcile_lake(settings: Settings, root: str, topics: list[str], dead_letter
     row = Row("lake records per topic/hour", "lake (Parquet)", note=root)
     until = (now_ms - grace_ms) // HOUR * HOUR  # closed hours only
     since = (since_ms // HOUR + 1) * HOUR  # whole hours only
+    if since >= until:
+        row.note = "no closed hour in the range yet"
+        return row
     for topic in topics:
         skip = {(int(m.value["original_partition"]), int(m.value["original_offset"])) for m in dead_letters
                 if m.value is not None and m.value.get("original_topic") == topic}

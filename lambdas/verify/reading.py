@@ -72,7 +72,8 @@ def read_topic(settings: Settings, topic: str, since_ms: int | None = None, time
             if time.monotonic() > deadline:
                 raise VerifyError(f"could not read {topic} to its end within {timeout_s:.0f} s (left: {pending}) — "
                                   "raise EB_VERIFY_READ_TIMEOUT_S")
-            for m in consumer.consume(5000, 1.0):
+            # consume() waits its whole timeout when fewer records than asked are there: keep it short
+            for m in consumer.consume(5000, 0.1):
                 if m.error():
                     continue
                 p, off = m.partition() or 0, m.offset() or 0
