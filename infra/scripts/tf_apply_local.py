@@ -32,6 +32,7 @@ from typing import Any
 if str(Path(__file__).resolve().parent) not in sys.path:
     sys.path.insert(0, str(Path(__file__).resolve().parent))
 from apply_checks import check_applied, classify_replan, final_snapshots, leftovers
+from emulator import PATCHES
 from plan_runner import (
     COPY_IGNORE,
     INFRA,
@@ -276,8 +277,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def print_report(report: dict[str, Any]) -> None:
-    from emulator import PATCHES
-
     phases = report["phases"]
     print(f"{'phase':<10}{'seconds':>9}  result")
     verdicts = {
