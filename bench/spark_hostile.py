@@ -146,9 +146,19 @@ def main(argv: list[str] | None = None) -> int:
         produce(settings, source, "topic_app_events", [direct], "user_id", AvroSerde(settings))
         p3 = [event(rnd, now, args.users) for _ in range(20)]
         status3 = post(client, url, key, p3)
-        last = live.wait_consumed("app_events", source)
+        live.wait_consumed("app_events", source)
         live.wait_consumed("user_state", source)
-        final_w = datetime.fromisoformat(last["eventTime"]["watermark"].replace("Z", "+00:00"))
+        # the watermark the closing events move it to (a no-data batch applies it): clamped time - 10 min
+        target = received + timedelta(seconds=300) - delay - timedelta(seconds=1)
+
+        def watermark(q: str) -> datetime:
+            live.sup.poll()
+            stamp = (live.query(q).lastProgress or {}).get("eventTime", {}).get("watermark") or "1970-01-01T00:00:00Z"
+            return datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+
+        wait_until(lambda: watermark("app_events") >= target and watermark("user_state") >= target, 120,
+                   "the watermarks to pass the closing events' time - 10 min")
+        final_w = watermark("app_events")
         got = latest_by_key(settings, topics.actual("topic_processed_events"))
         users = latest_by_key(settings, topics.actual("topic_user_state"))
         # the progress listener's totals since the driver started (what the console shows)

@@ -167,6 +167,9 @@ class LiveDriver:
         self.cfg = SparkSettings(topic_overrides=self.topics.overrides, checkpoint_root=str(self.root / "ckpt"),
                                  lake_root=str(self.root / "lake"), progress_dir=self.root / "progress", ui_port=0,
                                  trigger_seconds=self.trigger_seconds, **self.extra)
+        import logging
+
+        logging.getLogger("py4j").setLevel(logging.WARNING)  # its INFO line per callback drowns the drill's output
         self.spark = build_session("spark-drill", self.cfg)
         register_progress_listener(self.spark, self.cfg.progress())
         self.ctx = JobContext.create(self.spark, self.settings, self.cfg)
