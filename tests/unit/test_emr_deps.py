@@ -104,11 +104,11 @@ def test_deps_archive_imports_from_unpacked_deps_dir_alone(package: ModuleType, 
 
 
 def test_submit_ships_the_deps_archive_on_pythonpath_with_emrs_python311(package: ModuleType) -> None:
-    conf = submit.python_env_conf("s3://artifacts/emr")
-    assert "--conf spark.archives=s3://artifacts/emr/deps.tar.gz#deps" in conf
-    assert "--conf spark.emr-serverless.driverEnv.PYTHONPATH=./deps" in conf
-    assert "--conf spark.executorEnv.PYTHONPATH=./deps" in conf
+    conf = submit.python_env_conf("s3://artifacts/emr")  # spark-defaults properties of the job run
+    assert conf["spark.archives"] == "s3://artifacts/emr/deps.tar.gz#deps"
+    assert conf["spark.emr-serverless.driverEnv.PYTHONPATH"] == "./deps"
+    assert conf["spark.executorEnv.PYTHONPATH"] == "./deps"
     for key in ("spark.emr-serverless.driverEnv.PYSPARK_DRIVER_PYTHON", "spark.emr-serverless.driverEnv.PYSPARK_PYTHON",
                 "spark.executorEnv.PYSPARK_PYTHON"):
-        assert f"--conf {key}=/usr/bin/python{package.EMR_PYTHON_VERSION}" in conf  # the archive's Python
+        assert conf[key] == f"/usr/bin/python{package.EMR_PYTHON_VERSION}"  # the archive's Python
     assert submit.DEPS_ARCHIVE == package.EMR_DEPS_ARCHIVE
