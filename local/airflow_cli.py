@@ -201,7 +201,8 @@ def backfill_check(dag_id: str = "weather_data_ingestion", days: int = 3, pool: 
     replay = f"http://127.0.0.1:{airflow.REPLAY_PORT}"
     hosts = {"api.open-meteo.com", "archive-api.open-meteo.com"}
     before = api("GET", f"/pools/{pool}", token)["slots"]
-    api("PATCH", f"/pools/{pool}?update_mask=slots", token, {"slots": slots})
+    patch = {"pool": pool, "include_deferred": False}  # the PATCH body wants them even with update_mask
+    api("PATCH", f"/pools/{pool}?update_mask=slots", token, {**patch, "slots": slots})
     try:
         urllib.request.urlopen(urllib.request.Request(f"{replay}/_replay/stats", method="DELETE"), timeout=10).close()
         today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
@@ -227,7 +228,7 @@ def backfill_check(dag_id: str = "weather_data_ingestion", days: int = 3, pool: 
         with urllib.request.urlopen(f"{replay}/_replay/log", timeout=30) as resp:
             log = [e for e in json.load(resp)["log"] if e["host"] in hosts]
     finally:
-        api("PATCH", f"/pools/{pool}?update_mask=slots", token, {"slots": before})
+        api("PATCH", f"/pools/{pool}?update_mask=slots", token, {**patch, "slots": before})
 
     def ts(v: str) -> float:
         return datetime.fromisoformat(v.replace("Z", "+00:00")).timestamp()
