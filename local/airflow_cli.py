@@ -192,10 +192,13 @@ def max_overlap(spans: list[tuple[float, float]]) -> int:
 
 
 def backfill_check(dag_id: str = "weather_data_ingestion", days: int = 3, pool: str = "open_meteo",
-                   slots: int = 1, max_active_runs: int = 4, timeout: float = 1200) -> dict[str, Any]:
+                   slots: int = 1, max_active_runs: int = 4, latency_s: float = 0.2,
+                   timeout: float = 1200) -> dict[str, Any]:
     """Backfill ``days`` days of ``dag_id`` on the stack's Airflow with ``pool`` at ``slots`` slots, up to
     ``max_active_runs`` runs at once; from the replay server's log: the most concurrent requests to the
-    pool's hosts (Open-Meteo's forecast + archive) and, from Airflow, the most runs active at once."""
+    pool's hosts (Open-Meteo's forecast + archive) and, from Airflow, the most runs active at once.
+    The replay server answers Open-Meteo after ``latency_s`` (a real API is not instant; with instant
+    answers two fetching tasks would rarely overlap even without the pool)."""
     airflow.ensure_pools(context(), "airflow")
     token = api_token()
     replay = f"http://127.0.0.1:{airflow.REPLAY_PORT}"
@@ -205,6 +208,9 @@ def backfill_check(dag_id: str = "weather_data_ingestion", days: int = 3, pool: 
     api("PATCH", f"/pools/{pool}?update_mask=slots", token, {**patch, "slots": slots})
     try:
         urllib.request.urlopen(urllib.request.Request(f"{replay}/_replay/stats", method="DELETE"), timeout=10).close()
+        slow = json.dumps({h: {"mode": "slow", "delay_s": latency_s, "times": -1} for h in hosts}).encode()
+        urllib.request.urlopen(urllib.request.Request(f"{replay}/_replay/faults", data=slow, method="POST"),
+                               timeout=10).close()
         today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
         start, end = today - timedelta(days=days), today  # recent: the forecast API's window
         bf = api("POST", "/backfills", token, {"dag_id": dag_id, "from_date": start.isoformat(),
@@ -229,13 +235,15 @@ def backfill_check(dag_id: str = "weather_data_ingestion", days: int = 3, pool: 
             log = [e for e in json.load(resp)["log"] if e["host"] in hosts]
     finally:
         api("PATCH", f"/pools/{pool}?update_mask=slots", token, {**patch, "slots": before})
+        urllib.request.urlopen(urllib.request.Request(f"{replay}/_replay/faults", method="DELETE"), timeout=10).close()
 
     def ts(v: str) -> float:
         return datetime.fromisoformat(v.replace("Z", "+00:00")).timestamp()
 
     spans = [(ts(r["start_date"]), ts(r["end_date"])) for r in runs if r.get("start_date") and r.get("end_date")]
     return {"dag_id": dag_id, "days": days, "pool": pool, "slots": slots, "backfill_id": bf["id"],
-            "runs": len(runs), "states": dict(Counter(r["state"] for r in runs)), "wall_s": round(wall, 1),
+            "latency_s": latency_s, "runs": len(runs), "states": dict(Counter(r["state"] for r in runs)),
+            "wall_s": round(wall, 1),
             "max_runs_active_at_once": max_overlap(spans), "requests": len(log),
             "max_concurrent_requests": max_overlap([(e["start"], e["end"]) for e in log])}
 
@@ -278,6 +286,7 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--days", type=int, default=3)
     b.add_argument("--slots", type=int, default=1)
     b.add_argument("--max-active-runs", type=int, default=4)
+    b.add_argument("--latency", type=float, default=0.2, help="seconds the replay server takes per Open-Meteo answer")
     args = parser.parse_args(argv)
     try:
         if args.command == "dag":
@@ -295,7 +304,8 @@ def main(argv: list[str] | None = None) -> int:
             restart()
             return 0
         if args.command == "backfill-check":
-            result = backfill_check(days=args.days, slots=args.slots, max_active_runs=args.max_active_runs)
+            result = backfill_check(days=args.days, slots=args.slots, max_active_runs=args.max_active_runs,
+                                    latency_s=args.latency)
             print(json.dumps(result, indent=2))
             ok = result["states"] == {"success": result["runs"]} and result["runs"] == 4 * args.days
             return 0 if ok and result["max_concurrent_requests"] <= args.slots else 1
