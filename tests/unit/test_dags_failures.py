@@ -42,7 +42,7 @@ IV = Interval.parse("2026-01-15T05:00:00+00:00", "2026-01-15T06:00:00+00:00")
 
 @pytest.fixture(scope="module")
 def replay() -> Iterator[ReplayServer]:
-    server = ReplayServer(port=0, timeout_s=2, rate_limits={"nominatim.openstreetmap.org": 0.3},
+    server = ReplayServer(port=0, timeout_s=2, rate_limits={"nominatim.openstreetmap.org": 0.2},
                           today=date(2026, 2, 1)).start()
     yield server
     server.stop()
