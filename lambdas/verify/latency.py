@@ -1,7 +1,7 @@
 """End-to-end latency per stage, from the records themselves (p50 / p99 per stage).
 
-App events: ``event_ts`` (client) -> ``received_ts`` (gateway) -> Kafka timestamp (the gateway's produce,
-CreateTime) -> the first emission of the event's window row with ``computed_ts`` at or after that append
+App events of the compared windows: ``event_ts`` (client) -> ``received_ts`` (gateway) -> Kafka timestamp
+(the gateway's produce, CreateTime) -> the first emission of the event's window row with ``computed_ts`` at or after that append
 (the job's micro-batch and sink); and per window, its end -> the first emission after it.
 CDC: commit (``source.ts_ms``) -> Kafka timestamp of the change -> the first ``topic_booking_state``
 record of that booking appended at or after it.
@@ -82,10 +82,13 @@ def app_latency(app_events: list[Msg], processed: list[Msg], rules: Rules, skew_
         if v is None:
             continue
         ev, rc = _ms(v["event_ts"]), _ms(v["received_ts"])
+        eff = min(ev, rc + skew_ms)
+        starts = win.starts(eff)
+        if window_starts is not None and not window_starts.intersection(starts):
+            continue  # not the compared traffic (e.g. another producer's replayed history)
         client.append(rc - ev)
         gateway.append(m.ts - rc)
-        eff = min(ev, rc + skew_ms)
-        for w in win.starts(eff):
+        for w in starts:
             first = _first_at_or_after(out.get(f"{APP_JOB}|{iso_minute(w)}|event_type={v['event_type']}"), m.ts)
             if first is not None:
                 to_window.append(first - m.ts)
