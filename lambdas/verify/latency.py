@@ -1,8 +1,8 @@
 """End-to-end latency per stage, from the records themselves (p50 / p99 per stage).
 
 App events of the compared windows: ``event_ts`` (client) -> ``received_ts`` (gateway) -> Kafka timestamp
-(the gateway's produce, CreateTime) -> the first emission of the event's window row with ``computed_ts`` at or after that append
-(the job's micro-batch and sink); and per window, its end -> the first emission after it.
+(the gateway's produce, CreateTime) -> the first emission of the event's window row with ``computed_ts``
+at or after that append (the job's micro-batch and sink); and per window, its end -> the first emission after it.
 CDC: commit (``source.ts_ms``) -> Kafka timestamp of the change -> the first ``topic_booking_state``
 record of that booking appended at or after it.
 
