@@ -29,7 +29,7 @@ from typing import Any
 from bench.common import write_results
 from bench.spark_data import app_events, oltp_load
 from bench.spark_kit import ScratchTopics, produce, produce_raw, read_topic
-from emr_jobs.streams import OUTPUT_TOPICS
+from emr_jobs.streams import CHECKPOINT_NAMES, OUTPUT_TOPICS
 from eventbus.serde import AvroSerde
 from eventbus.settings import Settings
 from local.health import wait_until
@@ -51,7 +51,7 @@ def driver(overrides: str, root: Path, once: bool, log: Path) -> subprocess.Pope
 
 
 def commits(root: Path, query: str) -> int:
-    d = root / "ckpt" / query / "commits"
+    d = root / "ckpt" / CHECKPOINT_NAMES.get(query, query) / "commits"
     return len([p for p in d.glob("*") if p.name.isdigit()]) if d.is_dir() else 0
 
 
