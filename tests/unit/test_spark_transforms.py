@@ -5,7 +5,6 @@ the late-row rule on a real stream (a folder source). The Kafka wiring: tests/in
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -18,27 +17,12 @@ from pyspark.sql import SparkSession
 
 from bench import spark_data as data
 from emr_jobs import app_events, clickstream
-from emr_jobs.config import SparkSettings
 from emr_jobs.event_time import clamp
-from emr_jobs.session import connector_jars
 from eventbus.catalog import EventTime, load_catalog
 
 APP_ET = load_catalog().get("topic_app_events").event_time
 CLICK_ET = load_catalog().get("topic_clickstream").event_time
 
-
-@pytest.fixture(scope="module")
-def spark() -> Iterator[SparkSession]:
-    # with the connector jars: the first session of the test process fixes the JVM's classpath, and
-    # test_spark_wire's from_avro needs spark-avro on it
-    s = (SparkSession.builder.master("local[1]").appName("unit-spark-transforms")
-         .config("spark.jars", ",".join(connector_jars(SparkSettings())))
-         .config("spark.ui.enabled", "false").config("spark.sql.shuffle.partitions", "1")
-         .config("spark.sql.session.timeZone", "UTC").config("spark.driver.bindAddress", "127.0.0.1")
-         .config("spark.driver.host", "127.0.0.1").getOrCreate())
-    s.sparkContext.setLogLevel("ERROR")
-    yield s
-    s.stop()
 
 
 APP_SCHEMA = ("event_id string, event_type string, event_ts timestamp, received_ts timestamp, user_id string, "

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import uuid
 import zlib
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -17,25 +16,12 @@ from pyspark.sql import SparkSession
 
 from bench import spark_data as data
 from bench.spark_kit import evolved_app_event, version_encoder
-from emr_jobs.config import SparkSettings
-from emr_jobs.session import connector_jars
 from emr_jobs.wire import UNKNOWN_VERSION, WireCodec, unknown_versions
 from eventbus.serde import AvroSerde
 
 TOPIC = "topic_app_events"
 FIELDS = ("event_id", "event_ts", "platform")
 
-
-@pytest.fixture(scope="module")
-def spark() -> Iterator[SparkSession]:
-    s = (SparkSession.builder.master("local[1]").appName("unit-spark-wire")
-         .config("spark.jars", ",".join(connector_jars(SparkSettings())))
-         .config("spark.ui.enabled", "false").config("spark.sql.shuffle.partitions", "1")
-         .config("spark.sql.session.timeZone", "UTC").config("spark.driver.bindAddress", "127.0.0.1")
-         .config("spark.driver.host", "127.0.0.1").getOrCreate())
-    s.sparkContext.setLogLevel("ERROR")
-    yield s
-    s.stop()
 
 
 def _frame(spark: SparkSession, values: list[bytes]) -> Any:
