@@ -119,28 +119,20 @@ BOOKING_FIELDS = ("status", "payment_status", "user_id", "amount")
 
 def reconcile_bookings(exp: Expected, booking_state: list[Msg]) -> Row:
     """Quiet bookings of the truth against their last state in topic_booking_state."""
-    last = last_values(booking_state)
-    row = Row("booking status", BOOKING_STATE)
-    for bid, b in sorted(exp.bookings.items()):
-        row.compared += 1
-        actual = last.get(bid)
-        want = {f: b.get(f) for f in BOOKING_FIELDS if b.get(f) is not None}
-        if actual is None:
-            row.add(Diff(bid, "missing", want))
-            continue
-        got = {f: actual.get(f) for f in want}
-        if any(_differs(want[f], got[f]) for f in want):
-            row.add(Diff(bid, "wrong", want, got))
-        else:
-            row.matched += 1
-    return row
+    want = {bid: {f: b.get(f) for f in BOOKING_FIELDS if b.get(f) is not None}
+            for bid, b in exp.bookings.items()}
+    return _against_last_state(Row("booking status", BOOKING_STATE), want, booking_state)
 
 
 def reconcile_postgres(rows_pg: dict[str, dict[str, Any]], booking_state: list[Msg]) -> Row:
     """Quiet PostgreSQL booking rows (+ payment status) against topic_booking_state: CDC end to end."""
+    return _against_last_state(Row("booking_state vs PostgreSQL", BOOKING_STATE), rows_pg, booking_state)
+
+
+def _against_last_state(row: Row, expected: dict[str, dict[str, Any]], booking_state: list[Msg]) -> Row:
+    """Each expected booking's fields against the last record of its key in topic_booking_state."""
     last = last_values(booking_state)
-    row = Row("booking_state vs PostgreSQL", BOOKING_STATE)
-    for bid, want in sorted(rows_pg.items()):
+    for bid, want in sorted(expected.items()):
         row.compared += 1
         actual = last.get(bid)
         if actual is None:
