@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import socket
 import subprocess
 import sys
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -147,7 +149,35 @@ def test_gateway_zip_is_reproducible(gateway_zip: Path, tmp_path: Path) -> None:
     assert digest[0] == digest[1], "same sources must give the same zip (Terraform's source_code_hash)"
 
 
-def test_unzipped_gateway_handles_api_gateway_v2_events(gateway_zip: Path, tmp_path: Path) -> None:
+@pytest.fixture
+def registry_url(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A moto server of its own with the catalog's schemas: the gateway resolves its schema version at cold
+    start, and a unit test must not depend on the stack's emulator being up."""
+    from moto.server import ThreadedMotoServer
+
+    from eventbus.bootstrap import register_schemas
+    from eventbus.settings import Settings
+
+    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                       "AWS_DEFAULT_REGION": "us-east-1"}.items():
+        monkeypatch.setenv(key, value)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    url = f"http://127.0.0.1:{port}"
+    try:
+        register_schemas(Settings(profile="local", aws_endpoint_url=url, registry_name=ZIP_REGISTRY))
+        yield url
+    finally:
+        server.stop()
+
+
+ZIP_REGISTRY = "unit-zip-registry"
+
+
+def test_unzipped_gateway_handles_api_gateway_v2_events(gateway_zip: Path, tmp_path: Path, registry_url: str) -> None:
     task = tmp_path / "task"
     zipfile.ZipFile(gateway_zip).extractall(task)
     events = [
@@ -160,6 +190,8 @@ def test_unzipped_gateway_handles_api_gateway_v2_events(gateway_zip: Path, tmp_p
         "EB_PROFILE": "local",
         "EB_LOG_LEVEL": "WARNING",
         "EB_KAFKA_BOOTSTRAP": "127.0.0.1:9",
+        "EB_AWS_ENDPOINT_URL": registry_url,
+        "EB_REGISTRY_NAME": ZIP_REGISTRY,
         "EB_GATEWAY_API_KEYS": "unit-test-key",
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
