@@ -39,12 +39,8 @@ resource "aws_secretsmanager_secret_version" "api_keys" {
 # Function
 # ---------------------------------------------------------------------------------------------
 data "aws_iam_policy_document" "this" {
-  source_policy_documents = [var.policy_json]
-  statement {
-    sid       = "ReadApiKeys"
-    actions   = ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"]
-    resources = [aws_secretsmanager_secret.api_keys.arn]
-  }
+  # the catalog-derived Kafka/registry grants, plus reading the API keys as the authorizer does
+  source_policy_documents = [var.policy_json, data.aws_iam_policy_document.authorizer.json]
 }
 
 module "function" {
