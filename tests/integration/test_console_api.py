@@ -180,7 +180,10 @@ def test_the_console_never_writes_to_kafka(scratch_catalog: tuple[Settings, str]
     assert peek(clients, topic, Filter(key=user), 3, follow=True, out=out, stop_after_s=1) == 3
     assert created == []
     assert end_offsets(settings, topic) == before
-    groups = make_admin(settings).list_consumer_groups(request_timeout=10).result().valid
+    # Keep the admin client alive until its future resolves (a collected client can leave the future
+    # unresolved forever), and bound the wait: a hang here is a failure, not a CI timeout.
+    admin = make_admin(settings)
+    groups = admin.list_consumer_groups(request_timeout=10).result(timeout=30).valid
     assert not [g.group_id for g in groups if g.group_id.startswith("eventbus-console")]
 
 
