@@ -24,7 +24,7 @@ AF_REQS := mwaa_dags/requirements.txt $(wildcard mwaa_dags/requirements/*.txt mw
            mwaa_dags/requirements/mwaa-3.2.1/*.txt)
 SPARK_JARS_STAMP := emr_jobs/jars/target/jars/.resolved
 comma := ,
-# EB_STACK_SKIP=airflow,spark leaves those programs out of the stack on purpose (local/settings.py), so
+# EB_STACK_SKIP=airflow,spark leaves those programs out of the stack on purpose (local/stack/settings.py), so
 # they are not built for it either. Anything else the stack runs is built, or local-up fails naming it.
 STACK_SKIP := $(subst $(comma), ,$(EB_STACK_SKIP))
 STACK_BUILT := $(STAMP) $(if $(filter airflow,$(STACK_SKIP)),,$(AF_STAMP)) \
@@ -180,22 +180,22 @@ typecheck: typecheck-dags
 
 typecheck-dags: $(STAMP) ## mypy on the DAGs, their extdata package, the replay server and the local Airflow programs (part of `make typecheck`)
 	MYPYPATH=mwaa_dags $(VENV)/bin/mypy mwaa_dags/extdata mwaa_dags/weather_data_ingestion.py mwaa_dags/maps_data_ingestion.py \
-	    mwaa_dags/config_driven_pipeline.py local/replay local/airflow.py local/airflow_cli.py
+	    mwaa_dags/config_driven_pipeline.py local/replay local/stack/airflow.py local/stack/airflow_cli.py
 
 airflow-install: $(AF_STAMP) ## create .venv-airflow: Airflow (pinned, MWAA's version) + the shared library (make local-up/test do it)
 
 dag: $(STAMP) $(AF_STAMP) ## run one DAG once on the running stack: make dag DAG=weather_data_ingestion DATE=2026-01-15T06:00:00Z
 	@test -n "$(DAG)" -a -n "$(DATE)" || { echo "usage: make dag DAG=weather_data_ingestion|maps_data_ingestion|config_driven_pipeline DATE=2026-01-15T06:00:00Z" >&2; exit 2; }
-	$(PY) -m local.airflow_cli dag '$(DAG)' '$(DATE)'
+	$(PY) -m local.stack.airflow_cli dag '$(DAG)' '$(DATE)'
 
 airflow: $(STAMP) $(AF_STAMP) ## the airflow CLI with the stack's config: make airflow ARGS="dags list"
-	$(PY) -m local.airflow_cli airflow $(ARGS)
+	$(PY) -m local.stack.airflow_cli airflow $(ARGS)
 
 airflow-check: $(STAMP) $(AF_STAMP) ## trigger each DAG on the stack's Airflow (127.0.0.1:8080), wait, print run seconds, records, Airflow memory
-	$(PY) -m local.airflow_cli check
+	$(PY) -m local.stack.airflow_cli check
 
 airflow-backfill-check: $(STAMP) $(AF_STAMP) ## backfill 3 days of the weather DAG on the stack with pool open_meteo at 1 slot; print the replay server's most concurrent Open-Meteo requests (must be 1)
-	$(PY) -m local.airflow_cli backfill-check
+	$(PY) -m local.stack.airflow_cli backfill-check
 
 # ---------------------------------------------------------------------------------------------
 # Spark Structured Streaming (emr_jobs/: windows, booking/user state, lake, dead letters; see emr_jobs/README.md)

@@ -50,9 +50,9 @@ from lambdas.cdc.relay import Relay, RelayConfig
 from lambdas.cdc.sink import NullSink
 from lambdas.cdc.transcode import Transcoder
 from lambdas.cdc.walstream import WalStream
-from local.exceptions import NotReadyError
-from local.harness import create_topics, delete_topics
-from local.health import wait_until
+from local.stack.exceptions import NotReadyError
+from local.stack.health import wait_until
+from tests.support.harness import create_topics, delete_topics
 
 TABLE_DDL = """CREATE TABLE {t} (
     booking_id text PRIMARY KEY, user_id text NOT NULL, session_id text, hotel_id text NOT NULL,

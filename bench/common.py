@@ -69,7 +69,7 @@ def ensure_stack() -> None:
     Starts it when it is not running and, in that case only, stops it again when the process exits;
     a stack started with `make local-up` stays up.
     """
-    from local.stack import session
+    from local.stack.control import session
 
     lease = session()
     lease.__enter__()

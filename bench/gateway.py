@@ -32,7 +32,7 @@ from eventbus.serde import AvroSerde
 from eventbus.settings import Settings, get_settings
 from lambdas.gateway.config import GatewayConfig
 from lambdas.gateway.models import AppEventIn, to_record
-from local.harness import served_gateway
+from tests.support.harness import served_gateway
 
 TOPIC = GatewayConfig().topic
 
@@ -109,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-verify", action="store_true", help="do not read the topic back")
     args = parser.parse_args(argv)
     from lambdas.gateway.__main__ import default_workers
-    from local import stack
+    from local.stack import control as stack
 
     workers = args.workers or default_workers()
     settings = get_settings()

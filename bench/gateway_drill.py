@@ -33,8 +33,8 @@ from bench.gateway_load import Conn, connect, event, render
 from eventbus.kafka.reader import end_offsets, read_range
 from eventbus.settings import Settings, get_settings
 from lambdas.gateway.config import GatewayConfig
-from local.harness import served_gateway
-from local.health import http_get
+from local.stack.health import http_get
+from tests.support.harness import served_gateway
 
 TOPIC = GatewayConfig().topic
 
@@ -122,7 +122,7 @@ def run_drill(
     say: Any = print,
 ) -> dict[str, Any]:
     """Run the drill against a fresh gateway process; returns the counts and ``ok``."""
-    from local import stack
+    from local.stack import control as stack
 
     settings = settings or get_settings()
     run = uuid.uuid4().hex[:10]
@@ -219,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--after", type=float, default=8.0, help="seconds of load after it is healthy again")
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args(argv)
-    from local import stack
+    from local.stack import control as stack
 
     with stack.session():
         report = run_drill(rate=args.rate, before_s=args.before, outage_s=args.outage, after_s=args.after,

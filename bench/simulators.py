@@ -37,7 +37,7 @@ from lambdas.simulators.scenario import validate_scenario
 from lambdas.simulators.sources import REGISTRY, SourceContext
 from lambdas.simulators.workers import run_workers
 from lambdas.simulators.world import World
-from local.harness import create_topics, delete_topics
+from tests.support.harness import create_topics, delete_topics
 
 PREFIX = "bench_sim_"
 #: The realistic mix (relative rates of the default scenario, without the OLTP workload).

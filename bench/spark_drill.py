@@ -32,7 +32,7 @@ from bench.spark_kit import ScratchTopics, produce, produce_raw, read_topic
 from emr_jobs.streams import CHECKPOINT_NAMES, OUTPUT_TOPICS
 from eventbus.serde import AvroSerde
 from eventbus.settings import Settings
-from local.health import wait_until
+from local.stack.health import wait_until
 
 JOBS = "app_events,booking_state,user_state"
 #: fields stamped with the wall clock when written (the rest is a function of the input)

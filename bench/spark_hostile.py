@@ -45,8 +45,8 @@ from eventbus.serde import AvroSerde
 from eventbus.settings import Settings
 from lambdas.gateway.app import create_app
 from lambdas.gateway.ingest import Gateway
-from local.harness import free_port
-from local.health import wait_until
+from local.stack.health import wait_until
+from tests.support.harness import free_port
 
 TYPES = ("app_open", "search", "booking_view", "booking_created", "page_view", "login")
 SOURCES = ["topic_app_events", "topic_cdc_changes", "topic_processed_events", "topic_user_state",

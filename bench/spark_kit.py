@@ -23,8 +23,8 @@ from eventbus.kafka.consumer import make_consumer
 from eventbus.kafka.producer import Producer
 from eventbus.serde import AvroSerde
 from eventbus.settings import Settings
-from local.harness import create_topics, delete_topics
-from local.health import wait_until
+from local.stack.health import wait_until
+from tests.support.harness import create_topics, delete_topics
 
 
 class ScratchTopics:

@@ -10,22 +10,17 @@ shared ``eventbus.settings``; only the knobs of the streaming layer live here::
 
 from __future__ import annotations
 
-import os
 from functools import lru_cache
 from pathlib import Path
 
 from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
+from eventbus.paths import local_state_dir
 from eventbus.settings import ComponentSettings, get_settings
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 JARS_DIR = Path(__file__).resolve().parent / "jars" / "target" / "jars"
-
-
-def state_root() -> Path:
-    """The local stack's state folder (``EB_LOCAL_STATE_DIR`` moves it, as in ``local.state``)."""
-    return Path(os.environ.get("EB_LOCAL_STATE_DIR") or REPO_ROOT / "local" / ".state").resolve()
 
 
 class SparkSettings(ComponentSettings):
@@ -102,13 +97,13 @@ class SparkSettings(ComponentSettings):
         return logical
 
     def checkpoints(self) -> str:
-        return (self.checkpoint_root or str(state_root() / "spark" / "checkpoints")).rstrip("/")
+        return (self.checkpoint_root or str(local_state_dir() / "spark" / "checkpoints")).rstrip("/")
 
     def lake(self) -> str:
-        return (self.lake_root or str(state_root() / "spark" / "lake")).rstrip("/")
+        return (self.lake_root or str(local_state_dir() / "spark" / "lake")).rstrip("/")
 
     def progress(self) -> Path:
-        return self.progress_dir or state_root() / "spark" / "progress"
+        return self.progress_dir or local_state_dir() / "spark" / "progress"
 
 
 @lru_cache(maxsize=1)

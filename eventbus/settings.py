@@ -29,7 +29,8 @@ from typing import Literal
 from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+from eventbus.paths import REPO_ROOT
+
 LOCAL_AWS_ENDPOINT = "http://127.0.0.1:4566"
 #: Amazon RDS CA certificates (provenance in the file): what ``pg_sslmode = verify-full`` trusts by default.
 RDS_CA_BUNDLE = Path(__file__).resolve().parent / "certs" / "rds-ca-bundle.pem"

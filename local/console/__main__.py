@@ -51,7 +51,7 @@ def _serve(args: argparse.Namespace) -> int:
     port = getattr(args, "port", None)
     port = console.port if port is None else port
     from eventbus.logging import configure_logging
-    from local.health import port_open, port_owner
+    from local.stack.health import port_open, port_owner
 
     if port and port_open(port, host if host not in ("0.0.0.0", "") else "127.0.0.1"):
         raise ConsoleError(f"{host}:{port} is taken by {port_owner(port)} — the stack's console may already be "

@@ -13,18 +13,10 @@ from pathlib import Path
 from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
+from eventbus.paths import local_state_dir
 from eventbus.settings import ComponentSettings
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-
-
-def _state_root() -> Path:
-    try:
-        from local.state import current
-
-        return current().root
-    except Exception:  # the console may run from a bare checkout (e.g. a bastion)
-        return Path(os.environ.get("EB_LOCAL_STATE_DIR", REPO_ROOT / "local" / ".state"))
 
 
 class ConsoleSettings(ComponentSettings):
@@ -59,4 +51,4 @@ class ConsoleSettings(ComponentSettings):
         env = os.environ.get("EB_SPARK_PROGRESS_DIR")
         if self.spark_progress_dir is not None:
             return self.spark_progress_dir
-        return Path(env) if env else _state_root() / "spark" / "progress"
+        return Path(env) if env else local_state_dir() / "spark" / "progress"

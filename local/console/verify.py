@@ -18,10 +18,10 @@ HISTORY = 200  # runs shown on the latency chart
 
 
 def result_dir() -> Path:
-    from local.console.config import _state_root
+    from eventbus.paths import local_state_dir
 
     env = os.environ.get("EB_VERIFY_RESULT_DIR")
-    return Path(env) if env else _state_root() / "verify"
+    return Path(env) if env else local_state_dir() / "verify"
 
 
 def last_result(folder: Path) -> dict[str, Any]:

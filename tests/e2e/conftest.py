@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from local.health import http_get, wait_until
+from local.stack.health import http_get, wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
@@ -38,7 +38,7 @@ def stack() -> Iterator[None]:
     for key, value in (("AWS_ACCESS_KEY_ID", "test"), ("AWS_SECRET_ACCESS_KEY", "test"),
                        ("AWS_DEFAULT_REGION", "us-east-1")):
         os.environ.setdefault(key, value)
-    from local import stack as local_stack
+    from local.stack import control as local_stack
 
     with local_stack.session():
         yield

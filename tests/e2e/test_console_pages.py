@@ -13,7 +13,7 @@ import pytest
 from eventbus.kafka.producer import Producer
 from eventbus.serde import AvroSerde
 from eventbus.settings import Settings, get_settings
-from local.health import wait_until
+from local.stack.health import wait_until
 from tests.e2e.conftest import ConsolePage, free_port, served_console
 
 CANVAS_HAS_PIXELS = """(id) => {

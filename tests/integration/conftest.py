@@ -31,7 +31,7 @@ def stack() -> Iterator[ModuleType]:
     for key, value in (("AWS_ACCESS_KEY_ID", "test"), ("AWS_SECRET_ACCESS_KEY", "test"),
                        ("AWS_DEFAULT_REGION", "us-east-1")):
         os.environ.setdefault(key, value)
-    from local import stack as local_stack
+    from local.stack import control as local_stack
 
     with local_stack.session():
         yield local_stack

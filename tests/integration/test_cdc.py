@@ -11,7 +11,7 @@ import pytest
 
 from eventbus.settings import Settings
 from lambdas.cdc.envelope import UNAVAILABLE
-from local.health import wait_until
+from local.stack.health import wait_until
 from tests.support.cdc import Scratch, Writer, relay_thread, wait_caught_up
 
 # ~130 kB of md5 hex: stored out of line (TOAST) even compressed.

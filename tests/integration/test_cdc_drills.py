@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from eventbus.settings import Settings
-from local.health import wait_until
+from local.stack.health import wait_until
 from tests.support.cdc import ROOT, Record, RelayProcess, Scratch, Writer, wait_caught_up
 
 RESULTS = ROOT / "bench" / "results" / "cdc_drills.json"

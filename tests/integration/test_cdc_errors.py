@@ -20,9 +20,9 @@ from pathlib import Path
 import pytest
 
 from eventbus.settings import Settings
-from local.harness import free_port
-from local.health import wait_until
+from local.stack.health import wait_until
 from tests.support.cdc import ROOT, Scratch, relay_thread
+from tests.support.harness import free_port
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 

@@ -25,7 +25,7 @@ from local.console.clients import Clients
 from local.console.config import ConsoleSettings
 from local.console.filters import Filter
 from local.console.peek import peek
-from local.health import wait_until
+from local.stack.health import wait_until
 
 SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"
 

@@ -25,8 +25,8 @@ import pytest
 from eventbus.aws import client
 from eventbus.kafka.reader import end_offsets, read_range
 from eventbus.settings import Settings
-from local.airflow_cli import dag_env, run_dags
 from local.replay.server import ReplayServer
+from local.stack.airflow_cli import dag_env, run_dags
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "mwaa_dags"))

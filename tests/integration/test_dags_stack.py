@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import urllib.request
 
-from local import airflow
-from local.airflow_cli import DAG_IDS, api, api_token, check
-from local.health import wait_until
+from local.stack import airflow
+from local.stack.airflow_cli import DAG_IDS, api, api_token, check
+from local.stack.health import wait_until
 
 SCHEDULES = {"weather_data_ingestion": "0 */6 * * *", "maps_data_ingestion": "0 0 * * *",
              "config_driven_pipeline": "0 * * * *"}

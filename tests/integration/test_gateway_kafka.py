@@ -15,8 +15,8 @@ from eventbus.kafka.reader import end_offsets, read_range
 from eventbus.settings import Settings
 from lambdas.gateway.app import create_app
 from lambdas.gateway.ingest import Gateway
-from local.harness import served_gateway
 from tests.support.gateway import TOPIC, sample_booking, sample_event
+from tests.support.harness import served_gateway
 
 KEY = {"x-api-key": "local-dev-key"}
 

@@ -36,7 +36,7 @@ def _log_tail(path: str, start: int, needle: str, timeout_s: float = 10) -> str:
 
 
 def test_bootstrap_sends_no_password_to_the_database_log(stack: ModuleType, monkeypatch: pytest.MonkeyPatch) -> None:
-    from local import postgres
+    from local.stack import postgres
 
     ctx = stack.context()
     log = ctx.state.program_log(postgres.NAME)

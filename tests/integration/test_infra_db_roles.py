@@ -24,7 +24,7 @@ def _login_secret(stack: ModuleType, role: str) -> Iterator[tuple[Settings, str,
     """A Terraform-shaped login secret in the emulator; the role is dropped afterwards. The bootstrap
     connects like Aurora's master user, a role that may create roles: locally the cluster superuser
     through its private unix socket (the stack's `travel` role may not)."""
-    from local import postgres
+    from local.stack import postgres
 
     settings = Settings(profile="local", pg_host=str(postgres.socket_dir(stack.context())), pg_user="postgres")
     password = uuid.uuid4().hex

@@ -23,7 +23,7 @@ from lambdas.simulators.runner import Runner
 from lambdas.simulators.scenario import load_scenario
 from lambdas.simulators.sinks import KafkaSink
 from lambdas.simulators.world import World
-from local.harness import served_gateway
+from tests.support.harness import served_gateway
 
 START = "2025-06-01T08:00:00Z"
 ID_FIELD = {"topic_app_events": "event_id", "topic_clickstream": "click_id", "topic_app_logs": "log_id",

@@ -19,7 +19,7 @@ import yaml
 from eventbus.kafka.admin import apply_topics
 from eventbus.kafka.reader import end_offsets, read_range
 from eventbus.settings import REPO_ROOT, Settings
-from local.harness import delete_topics
+from tests.support.harness import delete_topics
 
 SOURCE = '''
 """A throw-away source: one heartbeat per service and tick."""

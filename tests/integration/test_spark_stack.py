@@ -1,4 +1,4 @@
-"""The stack's own Spark program (``spark`` in local/programs.py) on the live topics: within 3 minutes of its
+"""The stack's own Spark program (``spark`` in local/stack/programs.py) on the live topics: within 3 minutes of its
 start all three output topics have records, and booking states match their PostgreSQL rows."""
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ import pytest
 from bench.spark_kit import latest_by_key
 from eventbus.kafka.reader import end_offsets
 from eventbus.settings import Settings
-from local import state
-from local.health import wait_until
-from local.supervision import Supervisor
+from local.stack import state
+from local.stack.health import wait_until
+from local.stack.supervision import Supervisor
 
 OUTPUTS = ("topic_processed_events", "topic_user_state", "topic_booking_state")
 FIELDS = ("user_id", "status", "currency", "hotel_id", "destination")

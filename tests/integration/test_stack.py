@@ -22,10 +22,10 @@ from eventbus.kafka import Producer, make_admin
 from eventbus.registry import SchemaRegistry
 from eventbus.serde import AvroSerde
 from eventbus.settings import Settings
-from local import prereqs
-from local.exceptions import PrerequisiteError
-from local.health import port_open
-from local.state import REPO_ROOT
+from local.stack import prereqs
+from local.stack.exceptions import PrerequisiteError
+from local.stack.health import port_open
+from local.stack.state import REPO_ROOT
 
 
 @pytest.fixture(scope="module")

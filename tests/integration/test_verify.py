@@ -27,7 +27,7 @@ from lambdas.verify.reading import read_topic
 from lambdas.verify.rules import FUNNEL_ENTITY, Rules
 from lambdas.verify.run import verify
 from lambdas.verify.settings import VerifySettings
-from local.harness import create_topics, delete_topics
+from tests.support.harness import create_topics, delete_topics
 
 PREFIX = f"t_verify_{os.getpid()}_"
 TOPICS = {"topic_truth": 3, "topic_app_events": 6, "topic_clickstream": 8, "topic_processed_events": 6,

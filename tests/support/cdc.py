@@ -27,8 +27,8 @@ from eventbus.kafka import make_admin, make_consumer
 from eventbus.serde import AvroSerde
 from eventbus.settings import Settings
 from lambdas.cdc.relay import Relay, RelayConfig
-from local.harness import create_topics, delete_topics
-from local.health import wait_until
+from local.stack.health import wait_until
+from tests.support.harness import create_topics, delete_topics
 
 ROOT = Path(__file__).resolve().parents[2]
 ITEMS_DDL = (

@@ -18,11 +18,12 @@ from pathlib import Path
 import pytest
 
 from eventbus.settings import Settings
-from local import airflow, broker, postgres, stack
-from local.exceptions import PrerequisiteError, StackError
-from local.programs import PROGRAMS, spark_jars_resolved
-from local.spec import Ctx
-from local.state import REPO_ROOT, State
+from local.stack import airflow, broker, postgres
+from local.stack import control as stack
+from local.stack.exceptions import PrerequisiteError, StackError
+from local.stack.programs import PROGRAMS, spark_jars_resolved
+from local.stack.spec import Ctx
+from local.stack.state import REPO_ROOT, State
 
 MVN_JARS = "mvn -q -B -f emr_jobs/jars/pom.xml dependency:copy-dependencies"
 AIRFLOW_VENV = ".venv-airflow/bin/pip install"

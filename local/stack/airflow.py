@@ -17,11 +17,11 @@ from contextlib import closing
 from pathlib import Path
 from urllib.parse import quote
 
-from local import emulator, postgres
-from local.exceptions import PrerequisiteError, StackError
-from local.health import http_get
-from local.spec import Ctx, ProgramSpec
-from local.state import REPO_ROOT
+from local.stack import emulator, postgres
+from local.stack.exceptions import PrerequisiteError, StackError
+from local.stack.health import http_get
+from local.stack.spec import Ctx, ProgramSpec
+from local.stack.state import REPO_ROOT
 
 VENV = REPO_ROOT / ".venv-airflow"
 AIRFLOW = VENV / "bin" / "airflow"

@@ -1,4 +1,4 @@
-"""What the stack knows about one supervised program. `local/programs.py` lists them."""
+"""What the stack knows about one supervised program. `local/stack/programs.py` lists them."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from eventbus.settings import Settings
-from local.state import State
+from local.stack.state import State
 
 
 @dataclass(frozen=True)
@@ -17,7 +17,7 @@ class Ctx:
 
     state: State
     settings: Settings
-    #: Program names/groups the user opted out of (``EB_STACK_SKIP``, see ``local/settings.py``).
+    #: Program names/groups the user opted out of (``EB_STACK_SKIP``, see ``local/stack/settings.py``).
     skip: frozenset[str] = frozenset()
 
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from local import emulator
-from local.programs import PROGRAMS
-from local.spec import Ctx, ProgramSpec
-from local.supervision import Supervisor, marked_processes
+from local.stack import emulator
+from local.stack.programs import PROGRAMS
+from local.stack.spec import Ctx, ProgramSpec
+from local.stack.supervision import Supervisor, marked_processes
 
 #: Exit code when the stack is not running (as LSB `status` does).
 NOT_RUNNING = 3

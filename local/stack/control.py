@@ -7,7 +7,7 @@
 
 From Python (tests)::
 
-    from local import stack
+    from local.stack import control as stack
     started = stack.ensure_up()       # True if this call started the stack
     stack.stop_program("kafka"); stack.start_program("kafka")   # waits until healthy again
     if started: stack.down()
@@ -27,13 +27,13 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from eventbus.settings import get_settings
-from local import emulator, postgres, prereqs, state
-from local.exceptions import PrerequisiteError, StackError
-from local.health import port_open, port_owner, wait_until
-from local.programs import PROGRAMS, by_name
-from local.settings import StackSettings
-from local.spec import Ctx, ProgramSpec
-from local.supervision import DEAD_STATES, Program, Supervisor, sweep
+from local.stack import emulator, postgres, prereqs, state
+from local.stack.exceptions import PrerequisiteError, StackError
+from local.stack.health import port_open, port_owner, wait_until
+from local.stack.programs import PROGRAMS, by_name
+from local.stack.settings import StackSettings
+from local.stack.spec import Ctx, ProgramSpec
+from local.stack.supervision import DEAD_STATES, Program, Supervisor, sweep
 
 BOOTSTRAP_TIMEOUT_S = 300.0
 
@@ -413,7 +413,7 @@ def main(argv: list[str] | None = None) -> int:
         elif args.cmd == "clean":
             clean()
         else:
-            from local.status import report
+            from local.stack.status import report
 
             return report(context())
     except StackError as exc:

@@ -15,7 +15,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+from eventbus.paths import REPO_ROOT, local_state_dir
+
 #: Set in the environment of supervisord and every program: how `down` finds the stack's processes.
 MARKER_ENV = "EB_LOCAL_STACK"
 #: AF_UNIX paths longer than this fail to bind (Linux limit 108 bytes incl. NUL).
@@ -95,8 +96,7 @@ def source_fingerprint() -> str:
 
 
 def current() -> State:
-    root = os.environ.get("EB_LOCAL_STATE_DIR") or str(REPO_ROOT / "local" / ".state")
-    return State(Path(root).resolve())
+    return State(local_state_dir())
 
 
 @contextmanager

@@ -12,10 +12,10 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-from local import airflow, broker, emulator, postgres
-from local.exceptions import PrerequisiteError
-from local.health import http_get, port_open
-from local.spec import Ctx, Hook, ProgramSpec
+from local.stack import airflow, broker, emulator, postgres
+from local.stack.exceptions import PrerequisiteError
+from local.stack.health import http_get, port_open
+from local.stack.spec import Ctx, Hook, ProgramSpec
 
 
 def python_program(

@@ -9,8 +9,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from local.exceptions import PrerequisiteError
-from local.state import MAX_SOCKET_PATH
+from local.stack.exceptions import PrerequisiteError
+from local.stack.state import MAX_SOCKET_PATH
 
 PG_MAJOR = 15
 PG_PACKAGE = f"postgresql-{PG_MAJOR}"

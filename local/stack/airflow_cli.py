@@ -1,10 +1,10 @@
-"""``python -m local.airflow_cli``: run a DAG once, use the Airflow CLI, or check the stack's Airflow.
+"""``python -m local.stack.airflow_cli``: run a DAG once, use the Airflow CLI, or check the stack's Airflow.
 
-    python -m local.airflow_cli dag weather_data_ingestion 2026-01-15T06:00:00Z   # dag.test(), one run
-    python -m local.airflow_cli airflow dags list                                  # any airflow command
-    python -m local.airflow_cli check                                              # trigger all 3, wait, measure
-    python -m local.airflow_cli restart             # the Airflow programs again, with local/airflow.py's config
-    python -m local.airflow_cli backfill-check      # 3 days of weather, pool open_meteo at 1 slot: concurrency
+    python -m local.stack.airflow_cli dag weather_data_ingestion 2026-01-15T06:00:00Z  # dag.test(), one run
+    python -m local.stack.airflow_cli airflow dags list        # any airflow command
+    python -m local.stack.airflow_cli check                    # trigger all 3, wait, measure
+    python -m local.stack.airflow_cli restart                  # the Airflow programs again (local/stack/airflow.py)
+    python -m local.stack.airflow_cli backfill-check           # 3 days of weather, 1-slot pool: concurrency
 
 ``dag`` runs against the replay server, Kafka and the emulator's S3 of the running stack, with its
 metadata in the ``airflow_test`` database (no scheduler there to race with ``dag.test()``).
@@ -26,9 +26,9 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from local import airflow
-from local.exceptions import StackError
-from local.stack import context
+from local.stack import airflow
+from local.stack.control import context
+from local.stack.exceptions import StackError
 
 DAG_IDS = ("weather_data_ingestion", "maps_data_ingestion", "config_driven_pipeline")
 
@@ -147,7 +147,7 @@ def _seconds(run: dict[str, Any]) -> float | None:
 def airflow_rss_mb() -> dict[str, float]:
     """Memory of each Airflow program's process tree (supervisord's children), in MB: PSS (shared pages
     split between the processes sharing them — the forked executor workers share most of theirs)."""
-    from local.supervision import Supervisor
+    from local.stack.supervision import Supervisor
 
     sup = Supervisor(context().state)
     names = set(sup.names())
@@ -249,10 +249,10 @@ def backfill_check(dag_id: str = "weather_data_ingestion", days: int = 3, pool: 
 
 
 def restart() -> None:
-    """Restart the Airflow programs (and the replay server) with the configuration ``local/airflow.py`` gives
+    """Restart the Airflow programs (and the replay server) with the configuration ``local/stack/airflow.py`` gives
     now: supervisord's config is rewritten and their process groups are replaced; nothing else restarts."""
-    from local import stack
-    from local.supervision import Supervisor
+    from local.stack import control as stack
+    from local.stack.supervision import Supervisor
 
     ctx = context()
     sup = Supervisor(ctx.state)
@@ -272,7 +272,7 @@ def restart() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m local.airflow_cli", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m local.stack.airflow_cli", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     d = sub.add_parser("dag", help="run one DAG once for a logical date (dag.test) against the running stack")
     d.add_argument("dag_id", choices=DAG_IDS)
@@ -280,7 +280,8 @@ def main(argv: list[str] | None = None) -> int:
     a = sub.add_parser("airflow", help="run an airflow CLI command with the stack's configuration")
     a.add_argument("args", nargs=argparse.REMAINDER)
     sub.add_parser("check", help="trigger each DAG on the stack's Airflow, wait, print seconds, records, memory")
-    sub.add_parser("restart", help="restart the stack's Airflow programs with the current local/airflow.py config")
+    sub.add_parser("restart", help="restart the stack's Airflow programs with the current local/stack/airflow.py "
+                                              "config")
     b = sub.add_parser("backfill-check", help="backfill DAYS days of the weather DAG with pool open_meteo at SLOTS "
                                               "slots; print the most concurrent requests the replay server saw")
     b.add_argument("--days", type=int, default=3)

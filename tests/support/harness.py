@@ -1,6 +1,6 @@
-"""Helpers shared by the integration tests and the benchmarks (never shipped): scratch topics, a free
-loopback port, the real gateway process on one. Polling is ``local.health.wait_until``; HTTP probes are
-``local.health.http_get``. Test-only helpers live in ``tests/support/``.
+"""Helpers shared by the integration tests and the benchmarks (``tests/`` is in no package or artifact):
+scratch topics, a free loopback port, the real gateway process on one. Polling is
+``local.stack.health.wait_until``; HTTP probes are ``local.stack.health.http_get``.
 
     >>> with scratch_topics(settings, {"t_cdc_x": 4}), served_gateway(workers=2) as url:
     ...     ...
@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from local.health import http_get, wait_until
+from local.stack.health import http_get, wait_until
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -11,7 +11,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 
-from local.exceptions import NotReadyError
+from local.stack.exceptions import NotReadyError
 
 
 def wait_until(

@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlparse
 
-from local.exceptions import StackError
-from local.health import http_get, http_post
-from local.spec import Ctx, ProgramSpec
+from local.stack.exceptions import StackError
+from local.stack.health import http_get, http_post
+from local.stack.spec import Ctx, ProgramSpec
 
 NAME = "emulator"
 #: The emulator accepts any credentials; these are not secrets.
