@@ -9,7 +9,7 @@ PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed
 
 .PHONY: help venv install lint typecheck test test-unit test-integration local-up local-down \
-        local-status local-clean bench-kafka
+        local-status local-clean bench-kafka bench-compare
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[36m%-20s\033[0m %s\n", $$1, $$2}'
@@ -93,6 +93,9 @@ local-clean: $(STAMP) ## stop the stack and wipe its state folder
 # ---------------------------------------------------------------------------------------------
 bench-kafka: $(STAMP) ## serde encode rate + producer throughput vs a bare confluent-kafka producer
 	$(PY) -m bench.kafka
+
+bench-compare: $(STACK_BUILT) ## the same benches on BASE (a commit, in a /tmp worktree) and on this tree, alternating: make bench-compare BASE=e753f94 [BENCHES=kafka,simulators,gateway] [COMPARE_ARGS="--rounds 2"]
+	$(PY) -m bench.compare --base '$(BASE)' --benches '$(or $(BENCHES),kafka,simulators,gateway)' $(COMPARE_ARGS)
 
 # ---------------------------------------------------------------------------------------------
 # Terraform / packaging (infra/; see infra/README.md)
