@@ -61,7 +61,9 @@ def env_names(model: type[BaseSettings]) -> dict[str, str]:
 
 
 class Settings(BaseSettings):
-    """Connection settings shared by the gateway, simulators, CDC relay, bootstrap, Spark jobs and DAGs."""
+    """Connection settings shared by the gateway, simulators, CDC relay, bootstrap, Spark jobs and DAGs: only
+    what several components read. What one component reads lives in its own model (the bootstrap's secrets:
+    ``lambdas/bootstrap/settings.py``; the EMR application and role: ``emr_jobs/config.py``)."""
 
     model_config = SettingsConfigDict(
         env_prefix="EB_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
@@ -92,7 +94,6 @@ class Settings(BaseSettings):
     # --- Buckets -----------------------------------------------------------------------------
     lake_bucket: str = "travel-lake"
     checkpoint_bucket: str = "travel-checkpoints"
-    artifacts_bucket: str = "travel-artifacts"
 
     # --- PostgreSQL (OLTP + CDC source) ----------------------------------------------------
     pg_host: str = "127.0.0.1"
@@ -102,10 +103,6 @@ class Settings(BaseSettings):
     pg_password: SecretStr = SecretStr("travel")
     #: In AWS the credentials come from this Secrets Manager secret (JSON: username, password).
     pg_secret_arn: str | None = None
-    #: Secret of the CDC relay's replication role; the AWS bootstrap creates that role from it.
-    pg_replication_secret_arn: str | None = None
-    #: Name of the DB secret the local stack creates in the emulator.
-    pg_secret_name: str = "travel/oltp"
     #: libpq sslmode; unset = libpq's default. Terraform sets ``verify-full`` (TLS and the server's name
     #: checked against the CA bundle): Aurora forces TLS, but only verification stops an impostor.
     pg_sslmode: Literal["disable", "allow", "prefer", "require", "verify-ca", "verify-full"] | None = None
@@ -117,12 +114,6 @@ class Settings(BaseSettings):
     #: Comma-separated API keys (local); in AWS, ``gateway_api_keys_secret_arn`` (JSON list).
     gateway_api_keys: SecretStr = SecretStr("local-dev-key")
     gateway_api_keys_secret_arn: str | None = None
-
-    # --- Batch (MWAA submits Spark jobs to EMR Serverless) ---------------------------------
-    # Read by emr_jobs' own settings; kept here while infra/scripts/plan_assertions.py checks the EB_*
-    # names Terraform passes against this model only.
-    emr_application_id: str | None = None
-    emr_execution_role_arn: str | None = None
 
     log_level: str = "INFO"
     log_json: bool = True

@@ -43,7 +43,6 @@ locals {
     EB_REGISTRY_NAME     = module.registry.registry_name
     EB_LAKE_BUCKET       = module.storage.bucket_names["lake"]
     EB_CHECKPOINT_BUCKET = module.storage.bucket_names["checkpoints"]
-    EB_ARTIFACTS_BUCKET  = module.storage.bucket_names["artifacts"]
     EB_LOG_LEVEL         = var.log_level
   }
   pg_env = {
@@ -196,10 +195,11 @@ module "compute" {
 
   bootstrap_zip_path = "${local.artifacts_dir}/bootstrap.zip"
   bootstrap_environment = merge(local.common_env, local.pg_env, {
-    EB_PG_SECRET_ARN             = module.aurora.master_secret_arn
-    EB_PG_REPLICATION_SECRET_ARN = module.aurora.replication_secret_arn
-    EB_BOOTSTRAP_APP_SECRET_ARN  = module.aurora.app_secret_arn
-    EB_BOOTSTRAP_DAGS_SECRET_ARN = module.aurora.dags_secret_arn
+    # The bootstrap's own settings (EB_BOOTSTRAP_*, lambdas/bootstrap/settings.py): the login roles it creates.
+    EB_PG_SECRET_ARN                       = module.aurora.master_secret_arn
+    EB_BOOTSTRAP_PG_REPLICATION_SECRET_ARN = module.aurora.replication_secret_arn
+    EB_BOOTSTRAP_APP_SECRET_ARN            = module.aurora.app_secret_arn
+    EB_BOOTSTRAP_DAGS_SECRET_ARN           = module.aurora.dags_secret_arn
   })
   bootstrap_policy_json = data.aws_iam_policy_document.bootstrap.json
   # Re-run the bootstrap when the catalog or a schema changes, or the cluster/DB is replaced.

@@ -5,9 +5,9 @@
 
 Artifacts (under --out, default dist/):
   gateway.zip     lambdas/gateway + eventbus + schemas + deps (pyproject: core + msk + gateway, no uvicorn)
-  bootstrap.zip   lambdas/bootstrap + eventbus + schemas (incl. sql/) + deps (core + msk)
+  bootstrap.zip   lambdas/bootstrap (the handler's modules) + eventbus + schemas (incl. sql/) + deps (core + msk + cdc)
   simulators.zip  lambdas/simulators + eventbus + schemas + deps (core + msk + simulators)
-  mwaa/           dags/ (mwaa_dags/* + eventbus + schemas + .airflowignore) and requirements.txt
+  mwaa/           dags/ (mwaa_dags/* but extdata/cli.py + eventbus + schemas + .airflowignore) and requirements.txt
   emr/            the emr_jobs/*.py modules + pyfiles.zip (emr_jobs + eventbus + schemas) for --py-files, and
                   entrypoints.json: the files with a __main__ guard (job entry points), jars/ (every connector
                   jar, from emr_jobs/jars/pom.xml), requirements.txt (the jobs' Python deps) and deps.tar.gz: those
@@ -53,7 +53,9 @@ SKIP_PARTS = {"__pycache__", ".pytest_cache", "tests"}
 # artifact -> (pyproject extras, packages left out, project code copied in)
 LAMBDAS: dict[str, tuple[list[str], set[str], list[str]]] = {
     "gateway": (["msk", "gateway"], {"uvicorn"}, ["lambdas/__init__.py", "lambdas/gateway"]),
-    "bootstrap": (["msk", "cdc"], set(), ["lambdas/__init__.py", "lambdas/bootstrap"]),
+    # The Lambda's modules only: its CLI (__main__.py) and local half (local_resources.py) run from a checkout.
+    "bootstrap": (["msk", "cdc"], set(), ["lambdas/__init__.py", *(f"lambdas/bootstrap/{m}.py" for m in
+                                                                  ("__init__", "handler", "apply", "settings"))]),
     "simulators": (["msk", "simulators"], set(), ["lambdas/__init__.py", "lambdas/simulators"]),
 }
 SHARED_CODE = ["eventbus", "schemas"]
@@ -67,6 +69,9 @@ EMR_IMAGE_PROVIDES = {"pyspark", "py4j"}
 # artifact (Lambda, EMR, MWAA all run the aws profile).
 LOCAL_ONLY = {"localstack-client"}
 EMR_DEPS_ARCHIVE = "deps.tar.gz"
+# `python -m extdata.cli` runs DAGs with dag.test() for `make dag` and the tests, patching Airflow's in-process
+# Execution API for speed: a local tool. MWAA runs DAGs through its scheduler and has no shell to run it.
+MWAA_NOT_SHIPPED = ["extdata/cli.py"]
 
 
 class PackagingError(Exception):
@@ -90,23 +95,9 @@ def requirements(extras: list[str], exclude: set[str]) -> list[str]:
 # dependency installation
 # ---------------------------------------------------------------------------------------------
 def install_lambda(reqs: list[str], target: Path, python_version: str) -> None:
-    cmd = [
-        sys.executable,
-        "-m",
-        "pip",
-        "install",
-        "--quiet",
-        "--disable-pip-version-check",
-        "--no-compile",
-        "--target",
-        str(target),
-        "--implementation",
-        "cp",
-        "--python-version",
-        python_version,
-        "--only-binary=:all:",
-        "--upgrade",
-    ]
+    cmd = [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-compile",
+           "--target", str(target), "--implementation", "cp", "--python-version", python_version,
+           "--only-binary=:all:", "--upgrade"]
     for plat in LAMBDA_PLATFORMS:
         cmd += ["--platform", plat]
     proc = subprocess.run([*cmd, *reqs], capture_output=True, text=True, check=False)
@@ -246,6 +237,8 @@ def build_mwaa(out: Path) -> Path:
             "add the DAGs, or leave mwaa out (`make package PACKAGE_ARGS=\"gateway bootstrap simulators emr\"`, "
             "enable_mwaa = false)"
         )
+    for rel in MWAA_NOT_SHIPPED:
+        (dags / rel).unlink(missing_ok=True)
     copy_code(SHARED_CODE, dags)  # DAGs import eventbus; dags/ is on the workers' sys.path
     ignored = (dags / ".airflowignore").read_text() if (dags / ".airflowignore").exists() else ""
     (dags / ".airflowignore").write_text(ignored + "eventbus/\nschemas/\n")  # the DAGs' own + shared code
@@ -367,25 +360,13 @@ def describe(path: Path) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python infra/package.py",
-        description=__doc__.split("\n\n")[0],
-        epilog="Artifacts: " + ", ".join(ARTIFACTS),
-    )
-    parser.add_argument(
-        "artifacts",
-        nargs="*",
-        choices=[*ARTIFACTS, []],
-        metavar="ARTIFACT",
-        help=f"what to build (default: all of {', '.join(ARTIFACTS)})",
-    )
+    parser = argparse.ArgumentParser(prog="python infra/package.py", description=__doc__.split("\n\n")[0],
+                                     epilog="Artifacts: " + ", ".join(ARTIFACTS))
+    parser.add_argument("artifacts", nargs="*", choices=[*ARTIFACTS, []], metavar="ARTIFACT",
+                        help=f"what to build (default: all of {', '.join(ARTIFACTS)})")
     parser.add_argument("--out", type=Path, default=REPO / "dist", help="output directory (default: dist/)")
-    parser.add_argument(
-        "--platform",
-        choices=["lambda", "local"],
-        default="lambda",
-        help="lambda: manylinux x86_64 wheels for the runtime; local: this interpreter's packages",
-    )
+    parser.add_argument("--platform", choices=["lambda", "local"], default="lambda",
+                        help="lambda: manylinux x86_64 wheels for the runtime; local: this interpreter's packages")
     parser.add_argument("--python-version", default="3.12", help="Lambda runtime Python version (default 3.12)")
     parser.add_argument("--emr-python-version", default=EMR_PYTHON_VERSION,
                         help=f"EMR job runs' Python for dist/emr/deps.tar.gz (default {EMR_PYTHON_VERSION})")

@@ -29,6 +29,7 @@ a workload reading a DB login secret other than its own.
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 import sys
@@ -84,30 +85,53 @@ def _set(res: dict, key: str) -> bool:
     return res["after"].get(key) not in (None, "", []) or res["unknown"].get(key) is True
 
 
-_MODEL = re.compile(r"^class (\w+)\((?:[\w.]*\.)?(?:BaseSettings|ComponentSettings)\):", re.M)
+_MODEL = re.compile(r"^class \w+\((?:[\w.]*\.)?(?:BaseSettings|ComponentSettings)\):", re.M)
+_MODEL_BASES = {"BaseSettings", "ComponentSettings"}
+
+
+def _model_env_names(cls: ast.ClassDef) -> set[str]:
+    """The EB_* variables one settings class reads: prefix + field name, or, for a field with a
+    ``validation_alias`` (a string or ``AliasChoices(...)``), each alias (pydantic-settings then reads
+    only those, e.g. emr_jobs/config.py's ``EB_EMR_APPLICATION_ID``)."""
+    prefix = "EB_" if cls.name == "Settings" else ""
+    for node in cls.body:  # model_config = SettingsConfigDict(env_prefix="EB_...")
+        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Call):
+            for kw in node.value.keywords:
+                if kw.arg == "env_prefix" and isinstance(kw.value, ast.Constant):
+                    prefix = str(kw.value.value)
+    names: set[str] = set()
+    for node in cls.body:
+        if not (isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name)):
+            continue
+        aliases = [
+            c.value
+            for kw in (node.value.keywords if isinstance(node.value, ast.Call) else [])
+            if kw.arg == "validation_alias"
+            for c in ast.walk(kw.value)
+            if isinstance(c, ast.Constant) and isinstance(c.value, str)
+        ]
+        names |= {a.upper() for a in aliases} if aliases else {(prefix + node.target.id).upper()}
+    return {n for n in names if n.startswith("EB_")}
 
 
 def settings_env_names(path: Path = SETTINGS) -> set[str]:
-    """EB_* names of the shared Settings model and of every component's settings model (read as text:
-    this runs without the project's dependencies)."""
-    text = path.read_text()
-    body = text.split("class Settings", 1)[1]
-    names = {"EB_" + m.upper() for m in re.findall(r"^    ([a-z_][a-z0-9_]*)\s*:", body, re.M)}
+    """EB_* names of the shared Settings model and of every component's settings model, aliases included
+    (parsed, not imported: this runs without the project's dependencies)."""
     repo = path.resolve().parent.parent
-    for py in repo.rglob("*.py"):
+    names: set[str] = set()
+    for py in sorted(repo.rglob("*.py")):
         rel = py.relative_to(repo).parts
         if any(part.startswith(".") or part in {"tests", "infra", "node_modules"} for part in rel):
             continue
         src = py.read_text(errors="replace")
-        for match in _MODEL.finditer(src):
-            if match.group(1) == "Settings":
-                continue
-            cls = src[match.end():]
-            nxt = re.search(r"^\S", cls, re.M)
-            cls = cls[: nxt.start()] if nxt else cls
-            prefix = re.search(r"env_prefix\s*=\s*[\"']([^\"']*)", cls)
-            if prefix and prefix.group(1).startswith("EB_"):
-                names |= {(prefix.group(1) + f).upper() for f in re.findall(r"^    ([a-z_][a-z0-9_]*)\s*:", cls, re.M)}
+        if not _MODEL.search(src):
+            continue
+        for cls in ast.walk(ast.parse(src)):
+            if isinstance(cls, ast.ClassDef) and any(
+                (b.id if isinstance(b, ast.Name) else b.attr if isinstance(b, ast.Attribute) else "") in _MODEL_BASES
+                for b in cls.bases
+            ):
+                names |= _model_env_names(cls)
     return names
 
 
@@ -159,7 +183,7 @@ def check_plan(plan: dict, env_names: set[str] | None = None) -> list[str]:
             errors.append(f"{r['address']}: EB_PROFILE is {env.get('EB_PROFILE')!r}, expected 'aws'")
         if env is not None and env_names is not None:
             for k in sorted(set(env) - allowed_env):
-                errors.append(f"{r['address']}: {k} is not a field of eventbus.settings.Settings")
+                errors.append(f"{r['address']}: {k} is read by no settings model (eventbus.settings or a component's)")
 
     for r in by_type.get("aws_vpc_security_group_ingress_rule", []):
         if r["after"].get("cidr_ipv4") == "0.0.0.0/0" or r["after"].get("cidr_ipv6") == "::/0":
@@ -321,7 +345,7 @@ def check_access(plan: dict, catalog: dict) -> list[str]:
 
 
 def check_env_source(root: Path = INFRA, env_names: set[str] | None = None) -> tuple[int, list[str]]:
-    """(EB_* names passed, violations): every EB_* name Terraform sets must be a Settings field."""
+    """(EB_* names passed, violations): every EB_* name Terraform sets must be read by a settings model."""
     env_names = env_names if env_names is not None else settings_env_names()
     names: set[str] = set()
     for tf in sorted(root.rglob("*.tf")):
@@ -329,7 +353,8 @@ def check_env_source(root: Path = INFRA, env_names: set[str] | None = None) -> t
             continue
         names |= set(re.findall(r"^\s*(EB_[A-Z0-9_]+)\s*=", tf.read_text(), re.M))
     bad = sorted(names - env_names - EXTRA_ENV)
-    return len(names), [f"{n} is set by Terraform but is not a field of eventbus.settings.Settings" for n in bad]
+    return len(names), [f"{n} is set by Terraform but read by no settings model (eventbus.settings or a component's)"
+                        for n in bad]
 
 
 def main(argv: list[str]) -> int:
@@ -343,7 +368,7 @@ def main(argv: list[str]) -> int:
     if SETTINGS.exists():
         n_env, env_errors = check_env_source()
         errors += env_errors
-        print(f"EB_* names checked against Settings: {n_env}")
+        print(f"EB_* names checked against the settings models: {n_env}")
     env = settings_env_names() if SETTINGS.exists() else None
     for path in [a for a in argv if a != "--iam"]:
         found = check_plan(json.loads(Path(path).read_text()), env)

@@ -145,7 +145,8 @@ def step_plan(tf: str, plugin_dir: Path, scratch: Path) -> Step:
             step.detail += [f"  VIOLATION {e}" for e in env_errors]
         else:
             step.detail.append(
-                f"settings: the {n_env} EB_* names Terraform sets are all eventbus.settings.Settings fields"
+                f"settings: the {n_env} EB_* names Terraform sets are all read by a settings model "
+                "(shared or a component's)"
             )
     missing = sorted(b for b, hit in covered.items() if not hit)
     step.metrics["resource_blocks"] = len(covered)

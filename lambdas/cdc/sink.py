@@ -51,7 +51,7 @@ class EnvelopeSink:
         if info is None or info.error is not None:
             raise SetupError(
                 f"Kafka topic {self.kafka_topic!r} does not exist — apply the catalog first "
-                "(`python -m eventbus.bootstrap`; `make local-up` does it)"
+                "(`python -m lambdas.bootstrap`; `make local-up` does it)"
             )
 
     # -- hot path ---------------------------------------------------------------------------------

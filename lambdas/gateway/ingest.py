@@ -187,7 +187,7 @@ class Gateway:
         topic = md.topics.get(self.topic)
         if topic is None or topic.error is not None:
             why = topic.error.str() if topic is not None and topic.error else "missing"
-            return False, f"topic {self.topic} not usable on {bootstrap}: {why} (run `python -m eventbus.bootstrap`)"
+            return False, f"topic {self.topic} not usable on {bootstrap}: {why} (run `python -m lambdas.bootstrap`)"
         return True, f"broker {bootstrap} reachable, {self.topic} has {len(topic.partitions)} partitions"
 
     def close(self, timeout: float = 10.0) -> None:

@@ -85,7 +85,7 @@ inter.broker.listener.name=PLAINTEXT
 listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
 log.dirs={data}
 
-# The catalog creates topics (eventbus.bootstrap); a typo must not create one.
+# The catalog creates topics (lambdas.bootstrap); a typo must not create one.
 auto.create.topics.enable=false
 delete.topic.enable=true
 num.partitions=3

@@ -16,7 +16,6 @@ From Python (tests)::
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import os
 import shutil
 import subprocess
@@ -253,22 +252,19 @@ def _provision(ctx: Ctx, specs: Sequence[ProgramSpec]) -> None:
 
 
 def run_bootstrap(ctx: Ctx) -> None:
-    """The lead's catalog bootstrap: topics, schemas, buckets, DB secret (idempotent)."""
-    if importlib.util.find_spec("eventbus.bootstrap") is None:
-        say("eventbus.bootstrap not in this checkout yet — catalog not applied")
-        return
+    """The catalog bootstrap (``python -m lambdas.bootstrap``): topics, schemas, buckets, DB secret (idempotent)."""
     t0 = time.monotonic()
     try:
         proc = subprocess.run(
-            [sys.executable, "-m", "eventbus.bootstrap"],
+            [sys.executable, "-m", "lambdas.bootstrap"],
             env={**os.environ, **stack_env(ctx)}, cwd=state.REPO_ROOT,
             capture_output=True, text=True, timeout=BOOTSTRAP_TIMEOUT_S, check=False,
         )
     except subprocess.TimeoutExpired as exc:
-        raise StackError(f"eventbus.bootstrap did not finish within {BOOTSTRAP_TIMEOUT_S:.0f}s") from exc
+        raise StackError(f"lambdas.bootstrap did not finish within {BOOTSTRAP_TIMEOUT_S:.0f}s") from exc
     if proc.returncode != 0:
         tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-20:])
-        raise StackError(f"eventbus.bootstrap failed (exit {proc.returncode}):\n{tail}")
+        raise StackError(f"lambdas.bootstrap failed (exit {proc.returncode}):\n{tail}")
     summary = proc.stdout.strip().splitlines()
     say(f"catalog applied ({time.monotonic() - t0:.1f}s): {summary[-1] if summary else 'ok'}")
     for line in proc.stderr.splitlines():

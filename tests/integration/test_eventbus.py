@@ -8,13 +8,14 @@ import uuid
 import pytest
 from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource
 
-from eventbus.bootstrap import apply_all
 from eventbus.catalog import load_catalog
 from eventbus.exceptions import DeliveryError, UnknownTopicError
 from eventbus.kafka import Producer, make_admin, topic_configs
 from eventbus.kafka.reader import end_offsets, read_range
 from eventbus.serde import AvroSerde
 from eventbus.settings import Settings
+from lambdas.bootstrap.local_resources import apply_local
+from lambdas.bootstrap.settings import BootstrapSettings
 
 pytestmark = pytest.mark.integration
 
@@ -53,8 +54,8 @@ def test_produce_consume_round_trip_through_serde_and_registry() -> None:
 
 def test_catalog_applied_twice_is_a_no_op() -> None:
     settings = _settings()
-    apply_all(settings)
-    second = apply_all(settings)
+    apply_local(settings, BootstrapSettings())
+    second = apply_local(settings, BootstrapSettings())
     assert not second.topics.changed
     assert sorted(second.topics.unchanged) == sorted(load_catalog(settings).names())
     assert set(second.schemas) == set(load_catalog(settings).names())
@@ -87,7 +88,7 @@ def test_drifted_config_is_repaired() -> None:
     for fut in admin.incremental_alter_configs([res]).values():
         fut.result()
     assert topic_configs(settings, ["topic_booking_state"])["topic_booking_state"]["cleanup.policy"] == "delete"
-    report = apply_all(settings)
+    report = apply_local(settings, BootstrapSettings())
     assert report.topics.reconfigured == {"topic_booking_state": {"cleanup.policy": "compact"}}
     assert topic_configs(settings, ["topic_booking_state"])["topic_booking_state"]["cleanup.policy"] == "compact"
 
@@ -119,7 +120,7 @@ def test_serde_refuses_unknown_topic_before_anything_is_sent() -> None:
 def test_aws_database_bootstrap_applies_schema_and_publication_idempotently() -> None:
     import psycopg2
 
-    from eventbus.bootstrap import apply_database
+    from lambdas.bootstrap.apply import apply_database
 
     settings = Settings(profile="local")
     try:

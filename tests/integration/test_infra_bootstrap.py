@@ -4,16 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 import yaml
 
 from eventbus.kafka.admin import describe_topics
 from eventbus.settings import get_settings
+from lambdas.bootstrap import handler as handler_mod
 
 REPO = Path(__file__).resolve().parents[2]
 CATALOG = yaml.safe_load((REPO / "schemas" / "topics.yaml").read_text())["topics"]
-
-handler_mod = pytest.importorskip("lambdas.bootstrap.handler", reason="lambdas/bootstrap not present yet")
 
 
 def test_bootstrap_handler_applies_catalog_topics_and_is_idempotent() -> None:

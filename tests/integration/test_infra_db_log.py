@@ -16,8 +16,8 @@ import psycopg2
 import pytest
 
 from eventbus import aws
-from eventbus.bootstrap import apply_database
 from eventbus.settings import Settings
+from lambdas.bootstrap.apply import apply_database
 
 ROLE = "it_infra_log_app"
 

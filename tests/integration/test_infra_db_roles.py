@@ -13,8 +13,8 @@ import psycopg2
 import pytest
 
 from eventbus import aws
-from eventbus.bootstrap import DAGS_READ_TABLES, apply_database
 from eventbus.settings import Settings
+from lambdas.bootstrap.apply import DAGS_READ_TABLES, apply_database
 
 ROLE = "it_infra_oltp_app"
 DAGS_ROLE = "it_infra_dags_reader"

@@ -22,6 +22,7 @@ from eventbus.kafka import Producer, make_admin
 from eventbus.registry import SchemaRegistry
 from eventbus.serde import AvroSerde
 from eventbus.settings import Settings
+from lambdas.bootstrap.settings import BootstrapSettings
 from local.stack import prereqs
 from local.stack.exceptions import PrerequisiteError
 from local.stack.health import port_open
@@ -67,7 +68,7 @@ def test_kafka_has_every_catalog_topic_with_its_partitions(settings: Settings) -
 
 def test_emulator_answers_with_the_stack_buckets(settings: Settings) -> None:
     names = {b["Name"] for b in aws.client("s3", settings).list_buckets()["Buckets"]}
-    assert {settings.lake_bucket, settings.checkpoint_bucket, settings.artifacts_bucket} <= names
+    assert {settings.lake_bucket, settings.checkpoint_bucket, BootstrapSettings().artifacts_bucket} <= names
 
 
 def _pids(stack: ModuleType) -> dict[str, int]:

@@ -46,6 +46,7 @@ def test_bundle_imports_alone(tmp_path: Path) -> None:
                 "schemas/topics.yaml", "schemas/external_data.avsc"):
         assert (dags / rel).is_file(), rel
     assert not (dags / "requirements").exists() and not (dags / "local").exists()
+    assert not (dags / "extdata" / "cli.py").exists()  # the local dag.test() runner (infra/package.py)
     assert set((dags / ".airflowignore").read_text().split()) >= {"extdata/", "config/", "eventbus/", "schemas/"}
 
     assert AIRFLOW_PY.exists(), f"{AIRFLOW_PY} missing — run `make install` (it creates .venv-airflow)"

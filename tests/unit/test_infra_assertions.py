@@ -98,7 +98,32 @@ def test_known_lambda_environment_is_checked_against_settings(pa: ModuleType) ->
         },
     )
     errors = pa.check_plan({"resource_changes": [fn]}, pa.settings_env_names())
-    assert errors == ["g.aws_lambda_function.this: EB_KAFKA_BOOTSRAP is not a field of eventbus.settings.Settings"]
+    assert errors == ["g.aws_lambda_function.this: EB_KAFKA_BOOTSRAP is read by no settings model "
+                      "(eventbus.settings or a component's)"]
+
+
+def test_env_names_come_from_every_model_with_their_aliases(pa: ModuleType) -> None:
+    """tf-check's parsed names = what pydantic-settings reads: prefix + field, or each validation alias (so
+    the EB_EMR_* names Terraform's emr_job_environment sets count as emr_jobs' SparkSettings fields)."""
+    from pydantic import AliasChoices
+
+    from emr_jobs.config import SparkSettings
+    from eventbus.settings import Settings
+    from lambdas.bootstrap.settings import BootstrapSettings
+
+    names = pa.settings_env_names()
+    for model in (Settings, SparkSettings, BootstrapSettings):
+        prefix = model.model_config.get("env_prefix") or ""
+        for field, info in model.model_fields.items():
+            alias = info.validation_alias
+            want = ({c for c in alias.choices if isinstance(c, str)} if isinstance(alias, AliasChoices)
+                    else {alias} if isinstance(alias, str) else {prefix + field})
+            assert {w.upper() for w in want} <= names, (model.__name__, field)
+    assert {"EB_EMR_APPLICATION_ID", "EB_EMR_EXECUTION_ROLE_ARN", "EB_BOOTSTRAP_PG_REPLICATION_SECRET_ARN"} <= names
+    # what moved out of the shared model is no longer accepted under its old name
+    assert not {"EB_PG_REPLICATION_SECRET_ARN", "EB_ARTIFACTS_BUCKET", "EB_PG_SECRET_NAME"} & names
+    n, errors = pa.check_env_source()
+    assert n > 20 and errors == []
 
 
 def test_iam_source_rejects_wildcards_but_allows_deny_and_non_resource_actions(pa: ModuleType, tmp_path: Path) -> None:

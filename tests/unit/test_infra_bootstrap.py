@@ -10,15 +10,15 @@ import boto3
 import pytest
 import yaml
 
-from eventbus import bootstrap as eb_bootstrap
 from eventbus.kafka.admin import ApplyReport
 from eventbus.settings import get_settings
+from lambdas.bootstrap import apply as bootstrap_apply
+from lambdas.bootstrap import handler as handler_mod
 
 REPO = Path(__file__).resolve().parents[2]
 CATALOG = yaml.safe_load((REPO / "schemas" / "topics.yaml").read_text())["topics"]
 REGISTRY = "travel-events-it"
 
-handler_mod = pytest.importorskip("lambdas.bootstrap.handler", reason="lambdas/bootstrap not present yet")
 
 
 @pytest.fixture
@@ -41,7 +41,7 @@ def aws_profile(aws_mock: None, monkeypatch: pytest.MonkeyPatch) -> list[str]:
         calls.append(settings.kafka_bootstrap)
         return ApplyReport(created=sorted(CATALOG))
 
-    monkeypatch.setattr(eb_bootstrap, "apply_topics", fake_apply_topics)
+    monkeypatch.setattr(bootstrap_apply, "apply_topics", fake_apply_topics)
     yield calls
     get_settings.cache_clear()
 

@@ -92,7 +92,7 @@ def test_mwaa_policy_has_no_emr_rights_and_no_bucket_listing() -> None:
 
 
 def test_the_dags_role_may_select_what_the_maps_dag_queries() -> None:
-    from eventbus.bootstrap import DAGS_READ_TABLES
+    from lambdas.bootstrap.apply import DAGS_READ_TABLES
 
     maps = (REPO / "mwaa_dags" / "extdata" / "maps.py").read_text()
     queried = set(re.findall(r"\b(?:FROM|JOIN)\s+([a-z_]+)", maps))

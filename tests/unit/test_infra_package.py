@@ -155,8 +155,8 @@ def registry_url(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     start, and a unit test must not depend on the stack's emulator being up."""
     from moto.server import ThreadedMotoServer
 
-    from eventbus.bootstrap import register_schemas
     from eventbus.settings import Settings
+    from lambdas.bootstrap.apply import register_schemas
 
     for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
                        "AWS_DEFAULT_REGION": "us-east-1"}.items():
@@ -232,3 +232,83 @@ def test_mwaa_and_emr_bundles(tmp_path: Path) -> None:
     assert (tmp_path / "mwaa" / "requirements.txt").read_text().strip()
     pyfiles = set(zipfile.ZipFile(tmp_path / "emr" / "pyfiles.zip").namelist())
     assert "eventbus/serde.py" in pyfiles and "schemas/topics.yaml" in pyfiles
+    _shipped(pyfiles, "emr/pyfiles.zip")
+    bundle = {p.relative_to(dags).as_posix() for p in dags.rglob("*") if p.is_file()}
+    _shipped(bundle, "mwaa/dags")
+    assert "extdata/cli.py" not in bundle and "extdata/sources.py" in bundle  # dag.test() runner: local only
+
+
+NOT_SHIPPED = ("local/", "tests/", "bench/", "infra/")  # no artifact carries the stack, tests, benches, infra
+
+
+def _shipped(names: set[str], artifact: str) -> None:
+    assert not [n for n in names if n.startswith(NOT_SHIPPED)], f"{artifact}: local/test/bench code shipped"
+    assert "eventbus/bootstrap.py" not in names, f"{artifact}: the bootstrap ships in its own Lambda only"
+
+
+def test_gateway_zip_carries_no_local_or_test_code(gateway_zip: Path) -> None:
+    names = set(zipfile.ZipFile(gateway_zip).namelist())
+    _shipped(names, "gateway.zip")
+    assert not [n for n in names if n.startswith("lambdas/") and not n.startswith("lambdas/gateway/")
+                and n != "lambdas/__init__.py"], "another component's code in the gateway zip"
+
+
+BOOTSTRAP_PROBE = r"""
+import json, sys
+sys.path[:0] = [sys.argv[1], sys.argv[2]]
+from lambdas.bootstrap import handler
+import lambdas.bootstrap.apply as apply, psycopg2
+print(json.dumps({"origins": [handler.__file__, apply.__file__, psycopg2.__file__],
+                  "oltp_sql": apply.OLTP_SQL.is_file(), "left_out": sorted(m for m in sys.modules
+                  if m in ("lambdas.bootstrap.local_resources", "lambdas.bootstrap.__main__"))}))
+"""
+
+
+def test_bootstrap_zip_is_the_handler_and_nothing_local(tmp_path: Path) -> None:
+    """The bootstrap's code ships only in its own zip, without its CLI and its local-stack half, and the
+    unzipped handler imports from the zip alone (OLTP schema included)."""
+    proc = _build(tmp_path, "bootstrap")
+    assert proc.returncode == 0, proc.stderr
+    names = set(zipfile.ZipFile(tmp_path / "bootstrap.zip").namelist())
+    ours = sorted(n for n in names if n.startswith("lambdas/"))
+    assert ours == ["lambdas/__init__.py", "lambdas/bootstrap/__init__.py", "lambdas/bootstrap/apply.py",
+                    "lambdas/bootstrap/handler.py", "lambdas/bootstrap/settings.py"]
+    assert "schemas/sql/oltp.sql" in names and "psycopg2/__init__.py" in names
+    _shipped(names, "bootstrap.zip")
+    task = tmp_path / "task"
+    zipfile.ZipFile(tmp_path / "bootstrap.zip").extractall(task)
+    run = subprocess.run([sys.executable, "-S", "-c", BOOTSTRAP_PROBE, str(task), str(_runtime_sdk_dir(tmp_path))],
+                         cwd=tmp_path, env={"PATH": "/usr/bin:/bin", "EB_PROFILE": "aws"}, capture_output=True,
+                         text=True, timeout=120, check=False)
+    assert run.returncode == 0, run.stderr[-3000:]
+    got = json.loads(run.stdout.strip().splitlines()[-1])
+    assert all(o.startswith(str(task)) for o in got["origins"]), got["origins"]
+    assert got["oltp_sql"] is True and got["left_out"] == []
+
+
+def _dockerfile_requirements_script() -> str:
+    text = (REPO / "infra" / "docker" / "Dockerfile").read_text()
+    return text.split("<<'PY'", 1)[1].split("\n", 1)[1].split("\nPY\n", 1)[0]
+
+
+def test_image_installs_what_package_py_ships_and_nothing_local_only() -> None:
+    """The Dockerfile's requirement script (run here, as the build runs it) leaves out exactly package.py's
+    LOCAL_ONLY (localstack-client), and the image copies no local, test or other component code."""
+    import ast
+    import importlib.util
+    import re
+
+    spec = importlib.util.spec_from_file_location("infra_package", PACKAGER)
+    assert spec and spec.loader
+    package = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(package)
+    script = _dockerfile_requirements_script()
+    declared = ast.literal_eval(re.search(r"^LOCAL_ONLY = (\{.*\})$", script, re.M).group(1))
+    assert declared == package.LOCAL_ONLY == {"localstack-client"}
+    out = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, check=True)
+    image = out.stdout.split()
+    assert image == package.requirements(["msk", "simulators", "cdc"], package.LOCAL_ONLY)
+    assert not [r for r in image if r.startswith("localstack")]
+    copied = re.findall(r"^COPY (\S+)", (REPO / "infra" / "docker" / "Dockerfile").read_text(), re.M)
+    assert copied == ["pyproject.toml", "eventbus", "lambdas/__init__.py", "lambdas/simulators", "lambdas/cdc",
+                      "schemas"]

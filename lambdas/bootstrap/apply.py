@@ -1,29 +1,26 @@
-"""Apply the catalog everywhere it lives: Kafka topics, registry schemas, and (locally) buckets and
-the DB secret that Terraform owns in AWS. Idempotent; used by `make local-up` and the bootstrap Lambda.
+"""Apply the catalog everywhere it lives: Kafka topics, registry schemas and, in AWS, the database objects
+(OLTP schema, CDC publication, login roles). Idempotent. The bootstrap Lambda (``handler.py``) runs it on
+every relevant ``terraform apply``; ``python -m lambdas.bootstrap`` runs the same code for `make local-up`,
+which also creates locally what Terraform owns in AWS (``local_resources.py``, not in the Lambda's zip).
 
-    python -m eventbus.bootstrap            # apply and print a summary
-    python -m eventbus.bootstrap --check    # exit 1 if anything would change
+    report = apply_all(get_settings(), BootstrapSettings())   # BootstrapReport: topics, schemas, database
 """
 
 from __future__ import annotations
 
-import argparse
-import json
-import sys
 from dataclasses import asdict, dataclass, field
 from typing import Any
-
-from botocore.exceptions import ClientError
 
 from eventbus import aws
 from eventbus.catalog import load_catalog
 from eventbus.kafka.admin import ApplyReport, apply_topics
-from eventbus.logging import configure_logging, get_logger
+from eventbus.logging import get_logger
 from eventbus.postgres import ensure_publication
 from eventbus.registry import SchemaRegistry
-from eventbus.settings import REPO_ROOT, Settings, get_settings
+from eventbus.settings import REPO_ROOT, Settings
+from lambdas.bootstrap.settings import BootstrapSettings
 
-log = get_logger("eventbus.bootstrap")
+log = get_logger("lambdas.bootstrap")
 
 
 @dataclass
@@ -43,34 +40,6 @@ def register_schemas(settings: Settings) -> dict[str, str]:
     registry = SchemaRegistry(settings)
     registry.ensure_registry()
     return {spec.name: str(registry.register(spec.schema_name, spec.schema_text)) for spec in load_catalog(settings)}
-
-
-def ensure_local_resources(settings: Settings) -> tuple[list[str], bool]:
-    """Buckets and the DB secret in the emulator (Terraform creates them in AWS)."""
-    s3 = aws.client("s3", settings)
-    have = {b["Name"] for b in s3.list_buckets().get("Buckets", [])}
-    created = []
-    for bucket in (settings.lake_bucket, settings.checkpoint_bucket, settings.artifacts_bucket):
-        if bucket not in have:
-            s3.create_bucket(Bucket=bucket)
-            created.append(bucket)
-    sm = aws.client("secretsmanager", settings)
-    secret = {
-        "username": settings.pg_user,
-        "password": settings.pg_password.get_secret_value(),
-        "host": settings.pg_host,
-        "port": settings.pg_port,
-        "dbname": settings.pg_database,
-    }
-    try:
-        sm.describe_secret(SecretId=settings.pg_secret_name)
-        secret_created = False
-    except ClientError as exc:
-        if exc.response["Error"]["Code"] != "ResourceNotFoundException":
-            raise
-        sm.create_secret(Name=settings.pg_secret_name, SecretString=json.dumps(secret))
-        secret_created = True
-    return created, secret_created
 
 
 OLTP_SQL = REPO_ROOT / "schemas" / "sql" / "oltp.sql"
@@ -118,11 +87,12 @@ def apply_database(
     publication: str | None = None,
     app_secret_arn: str | None = None,
     dags_secret_arn: str | None = None,
+    replication_secret_arn: str | None = None,
 ) -> list[str]:
-    """AWS: the OLTP schema, the CDC publication (the catalog's, named ``publication`` if given), the
-    replication role, given ``app_secret_arn`` the OLTP workload's DML-only role and, given
-    ``dags_secret_arn``, the DAGs' read-only role on Aurora (as the master user, from ``EB_PG_SECRET_ARN``).
-    Locally the stack does the same as the cluster's superuser."""
+    """AWS: the OLTP schema, the CDC publication (the catalog's, named ``publication`` if given) and, given
+    their secrets, the replication role, the OLTP workload's DML-only role and the DAGs' read-only role on
+    Aurora (as the master user, from ``EB_PG_SECRET_ARN``). Locally the stack does the same as the cluster's
+    superuser."""
     import psycopg2
     from psycopg2 import sql
 
@@ -134,8 +104,8 @@ def apply_database(
         done.append("oltp schema")
         if ensure_publication(cur, name, pub.tables):
             done.append(f"publication {name}")
-        if settings.pg_replication_secret_arn:
-            role = _login_role(cur, settings, settings.pg_replication_secret_arn)
+        if replication_secret_arn:
+            role = _login_role(cur, settings, replication_secret_arn)
             cur.execute(sql.SQL("GRANT rds_replication TO {}").format(role))  # Aurora's replication role
             cur.execute(sql.SQL("GRANT SELECT ON ALL TABLES IN SCHEMA public TO {}").format(role))
             done.append("replication role")
@@ -153,57 +123,21 @@ def apply_database(
     return done
 
 
-def apply_all(
-    settings: Settings | None = None,
-    *,
-    topics: bool = True,
-    app_secret_arn: str | None = None,
-    dags_secret_arn: str | None = None,
-) -> BootstrapReport:
-    """Topics, schemas; locally buckets + secret; in AWS the database objects. Idempotent."""
-    settings = settings or get_settings()
+def apply_all(settings: Settings, own: BootstrapSettings, *, topics: bool = True) -> BootstrapReport:
+    """Topics and schemas; in AWS (``EB_PG_SECRET_ARN`` set) the database objects. Idempotent."""
     report = BootstrapReport(topics=apply_topics(settings) if topics else ApplyReport())
     report.schemas = register_schemas(settings)
-    if settings.profile == "local":
-        report.buckets_created, report.secret_created = ensure_local_resources(settings)
-    elif settings.pg_secret_arn:
-        report.database = apply_database(settings, app_secret_arn=app_secret_arn, dags_secret_arn=dags_secret_arn)
+    if settings.profile == "aws" and settings.pg_secret_arn:
+        report.database = apply_database(settings, app_secret_arn=own.app_secret_arn,
+                                         dags_secret_arn=own.dags_secret_arn,
+                                         replication_secret_arn=own.pg_replication_secret_arn)
     log.info(
         "bootstrap applied",
         extra={
             "topics_created": report.topics.created,
             "topics_reconfigured": list(report.topics.reconfigured),
             "schemas": len(report.schemas),
-            "buckets_created": report.buckets_created,
+            "database": report.database,
         },
     )
     return report
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m eventbus.bootstrap",
-        description="Apply the topic catalog (topics, configs, schemas; locally also buckets and the DB secret).",
-    )
-    parser.add_argument("--json", action="store_true", help="print the report as JSON")
-    parser.add_argument("--no-topics", action="store_true", help="skip Kafka (registry/buckets only)")
-    args = parser.parse_args(argv)
-    settings = get_settings()
-    configure_logging(settings)
-    report = apply_all(settings, topics=not args.no_topics)
-    if args.json:
-        print(json.dumps(report.as_dict(), indent=2))
-    else:
-        t = report.topics
-        print(
-            f"topics: {len(t.created)} created, {len(t.reconfigured)} reconfigured, "
-            f"{len(t.repartitioned)} repartitioned, {len(t.unchanged)} unchanged; "
-            f"schemas: {len(report.schemas)} registered; buckets created: {len(report.buckets_created)}"
-        )
-        for warning in t.warnings:
-            print(f"warning: {warning}", file=sys.stderr)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
