@@ -15,14 +15,12 @@ off) and logged every ``log_interval`` seconds as one ``cdc status`` line.
 
 from __future__ import annotations
 
-import json
 import math
-import threading
 import time
 from bisect import bisect_left
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from eventbus.status_server import StatusServer, json_route, text_route
 from lambdas.cdc.inflight import Unit
 
 BUCKETS_MS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 30000, 60000)
@@ -142,40 +140,10 @@ class RelayMetrics:
         return "\n".join(lines) + "\n"
 
 
-class MetricsServer:
-    """``/metrics`` (Prometheus text) and ``/status`` (JSON) on 127.0.0.1 only."""
+class MetricsServer(StatusServer):
+    """``/metrics`` (Prometheus text) and ``/status`` (JSON) of ``metrics``, on 127.0.0.1 only."""
 
     def __init__(self, metrics: RelayMetrics, port: int, host: str = "127.0.0.1") -> None:
         self.metrics = metrics
-        owner = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                if self.path.startswith("/metrics"):
-                    body, ctype = owner.metrics.prometheus().encode(), "text/plain; version=0.0.4"
-                elif self.path.startswith("/status"):
-                    body, ctype = json.dumps(owner.metrics.as_dict()).encode(), "application/json"
-                else:
-                    self.send_error(404, "try /metrics or /status")
-                    return
-                self.send_response(200)
-                self.send_header("Content-Type", ctype)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self._server = ThreadingHTTPServer((host, port), Handler)
-        self._server.daemon_threads = True
-        self.port = self._server.server_address[1]
-        self._thread = threading.Thread(target=self._server.serve_forever, name="cdc-metrics", daemon=True)
-
-    def start(self) -> MetricsServer:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        super().__init__({"/metrics": text_route(metrics.prometheus), "/status": json_route(metrics.as_dict)},
+                         port, host, name="cdc-metrics")

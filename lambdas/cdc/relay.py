@@ -167,7 +167,7 @@ class Relay:
                 self.sink.close(self.cfg.drain_timeout)
         finally:
             if server is not None:
-                server.stop()
+                server.close()
 
     def _session(self, stop: threading.Event) -> None:
         cfg = self.cfg

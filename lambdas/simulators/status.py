@@ -10,14 +10,15 @@
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from eventbus.status_server import StatusServer as HttpStatus
+from eventbus.status_server import json_route
 
 WINDOW_S = 60.0
 SAMPLE_S = 5.0
@@ -33,35 +34,17 @@ class StatusServer:
         self._history: deque[tuple[float, dict[str, int]]] = deque()
         self._lock = threading.Lock()
         self._stop = threading.Event()
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                if self.path.split("?")[0] != "/status":
-                    self.send_error(404, "only /status")
-                    return
-                body = json.dumps(server.status(), default=str).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *_args: Any) -> None:
-                pass
-
-        self.httpd = ThreadingHTTPServer((host, port), Handler)
-        self.port = self.httpd.server_address[1]
+        self.http = HttpStatus({"/status": json_route(self.status)}, port, host, name="sim-status")
+        self.port = self.http.port
 
     def start(self) -> StatusServer:
-        threading.Thread(target=self.httpd.serve_forever, name="sim-status", daemon=True).start()
+        self.http.start()
         threading.Thread(target=self._sample, name="sim-status-sampler", daemon=True).start()
         return self
 
     def close(self) -> None:
         self._stop.set()
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        self.http.close()
 
     def update(self, snap: dict[str, Any]) -> None:
         """For callers without a live snapshot function (several worker processes): the latest tick."""
