@@ -1,4 +1,4 @@
-"""Where envelopes go: Kafka through the shared producer and serde (or nowhere, for the decode benchmark).
+"""Where envelopes go: Kafka through the shared producer and serde.
 
 Every record of a transaction is counted in its ``Unit`` before it is produced and acknowledged in
 the delivery report, which is what lets the relay confirm an LSN only once Kafka holds everything
@@ -110,40 +110,3 @@ class EnvelopeSink:
         except DeliveryError as exc:
             raise DeliveryFailed(f"{exc} — the slot was not advanced past them; a restart replays them") from None
 
-
-class NullSink:
-    """Encodes and acknowledges at once: the no-Kafka baseline of the benchmark."""
-
-    def __init__(self, inflight: InFlight, serde: AvroSerde, topic: str = "topic_cdc_changes") -> None:
-        self.inflight = inflight
-        self.header = serde.header(topic)
-        self.encode = serde.encoder(topic)  # as EnvelopeSink encodes
-        self.acked = 0
-        self.failure = None
-
-    def send(self, change: Change, unit: Unit | None) -> None:
-        self.encode(change[1])
-        self.acked += 1
-        if unit is not None:
-            self.inflight.add(unit)
-            self.inflight.ack(unit)
-
-    def send_encoded(self, key: bytes, value: bytes, unit: Unit) -> None:
-        self.acked += 1
-        self.inflight.add(unit)
-        self.inflight.ack(unit)
-
-    def poll(self, timeout: float = 0.0) -> None:
-        pass
-
-    def flush(self, timeout: float) -> None:
-        pass
-
-    def pending(self) -> int:
-        return 0
-
-    def check_topic(self, timeout: float = 10.0) -> None:
-        pass
-
-    def close(self, timeout: float = 10.0) -> None:
-        pass
