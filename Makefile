@@ -108,7 +108,7 @@ tf-check: ## terraform fmt + validate + offline plan + checkov + module docs (no
 tf-apply-local: $(STAMP) ## apply all of infra/ to a private AWS emulator, re-plan (no changes), destroy (nothing left); prints resources + time
 	$(PY) infra/scripts/tf_apply_local.py $(TF_APPLY_LOCAL_ARGS)
 
-deploy: package ## deploy to the AWS account of your credentials: image build+push, terraform apply, EMR streaming jobs; prints the gateway URL
+deploy: package ## deploy to the AWS account of your credentials: image build+push, terraform apply, Airflow pools (MWAA), EMR streaming jobs; prints the gateway URL
 	$(PY) infra/scripts/deploy.py deploy
 
 undeploy: $(STAMP) ## stop the EMR jobs, lift deletion protection, terraform destroy (asks first; UNDEPLOY_ARGS=--yes does not)

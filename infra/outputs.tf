@@ -83,6 +83,16 @@ output "emr_log_group_name" {
   value       = module.emr.log_group_name
 }
 
+output "mwaa_environment_name" {
+  description = "MWAA environment (null when MWAA is disabled): `make deploy` upserts its Airflow pools."
+  value       = one(module.mwaa[*].environment_name)
+}
+
+output "mwaa_deploy_pools_policy_arn" {
+  description = "IAM policy the identity running `make deploy` needs for the pools step (airflow:InvokeRestApi as Op; null when MWAA is disabled)."
+  value       = one(module.mwaa[*].deploy_pools_policy_arn)
+}
+
 output "mwaa_webserver_url" {
   description = "Airflow UI (null when MWAA is disabled)."
   value       = one(module.mwaa[*].webserver_url)

@@ -8,9 +8,11 @@ deploy:   1. image: build infra/docker/Dockerfile and push it to the layer's ECR
              targeted apply), tagged with the commit (+ a content hash when the tree is dirty; tags are
              immutable); CONTAINER_IMAGE=<uri> uses that image instead. No docker: a one-line error.
           2. terraform init + apply with that image (kept in infra/deploy.auto.tfvars.json for later applies)
-          3. the EMR streaming jobs: `python -m emr_jobs.submit` with the `emr_job_environment` output; a job's
+          3. the Airflow pools of mwaa_dags/config/pools.yaml on the MWAA environment, upserted through MWAA's
+             InvokeRestApi (mwaa_pools.py; needs the `mwaa_deploy_pools_policy_arn` policy)
+          4. the EMR streaming jobs: `python -m emr_jobs.submit` with the `emr_job_environment` output; a job's
              running run is cancelled first, so a redeploy replaces runs instead of adding to them
-          4. prints the gateway URL and how to read the API key
+          5. prints the gateway URL and how to read the API key
           (`make deploy` runs `make package` first: Lambda zips, DAG bundle, EMR bundle.)
 undeploy: cancels the job runs, turns deletion protection off and lets the buckets and the repository be
           emptied (targeted apply), then `terraform destroy`.
@@ -32,6 +34,7 @@ from typing import Any
 
 if str(Path(__file__).resolve().parent) not in sys.path:
     sys.path.insert(0, str(Path(__file__).resolve().parent))
+from mwaa_pools import PoolsError, ensure_pools, pool_entities
 from plan_runner import INFRA, REPO, find_terraform
 
 DEPLOY_VARS = INFRA / "deploy.auto.tfvars.json"
@@ -122,6 +125,21 @@ def start_jobs(outputs: dict[str, Any], extra_env: dict[str, str] | None = None,
         raise DeployError("starting the EMR streaming job runs failed (python -m emr_jobs.submit, output above)")
 
 
+def create_pools(outputs: dict[str, Any], region: str) -> None:
+    """Step 3: the pools the DAGs' tasks name, on MWAA (none without an environment)."""
+    environment = outputs.get("mwaa_environment_name")
+    if not environment:
+        print("pools: no MWAA environment (enable_mwaa = false) — nothing to do")
+        return
+    import boto3
+
+    try:
+        names = ensure_pools(boto3.client("mwaa", region_name=region), environment, pool_entities())
+    except PoolsError as exc:
+        raise DeployError(str(exc)) from None
+    print(f"pools on {environment}: {', '.join(names)}")
+
+
 def print_access(outputs: dict[str, Any]) -> None:
     url = str(outputs["gateway_url"]).rstrip("/")
     print(f"\ngateway: {url}")
@@ -131,13 +149,18 @@ def print_access(outputs: dict[str, Any]) -> None:
 
 
 def deploy(tfm: Terraform, region: str, extra_env: dict[str, str] | None = None,
-           image_vars: dict[str, str] | None = None, apply: bool = True) -> dict[str, Any]:
+           image_vars: dict[str, str] | None = None, apply: bool = True, pools: bool = True) -> dict[str, Any]:
     tfm.run("init", "-input=false")
     if apply:
         image = image_vars if image_vars is not None else build_and_push(tfm, region)
         (tfm.root / DEPLOY_VARS.name).write_text(json.dumps(image, indent=2) + "\n")
         tfm.apply()
     outputs = tfm.outputs()
+    if pools:
+        create_pools(outputs, region)
+    else:
+        print("pools: skipped on the emulator — moto has no MWAA API (no environment, no InvokeRestApi); "
+              "tests/unit/test_infra_deploy_pools.py checks the requests with botocore's Stubber")
     start_jobs(outputs, extra_env)
     print_access(outputs)
     return outputs
@@ -172,11 +195,11 @@ def emulator_run() -> int:
             print(f"image: {'Docker works, but' if docker_ready() else 'no working Docker here:'} build/push "
                   "skipped on the emulator (a placeholder container_image)")
             placeholder = {"container_image": "public.ecr.aws/docker/library/python:3.12-slim"}
-            deploy(tfm, "us-east-1", extra, placeholder)
+            deploy(tfm, "us-east-1", extra, placeholder, pools=False)
             # A second apply on moto would "fix" attributes moto does not read back (tf_apply_local's
             # READBACK_GAPS; moto then refuses ModifySecurityGroupRules): the redeploy re-runs the jobs step only.
             print("\nredeploy, jobs step (the job runs are replaced, not added):")
-            deploy(tfm, "us-east-1", extra, placeholder, apply=False)
+            deploy(tfm, "us-east-1", extra, placeholder, apply=False, pools=False)
             undeploy(tfm, extra, yes=True)
     except DeployError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -185,7 +208,8 @@ def emulator_run() -> int:
         shutil.rmtree(scratch, ignore_errors=True)
     print("\nemulator: deploy (apply + job runs), redeploy (job runs replaced), undeploy (jobs cancelled, destroy) "
           "ran; not here: the image build/push (no Docker daemon), a second apply (moto read-back gaps), the "
-          "bootstrap's and the jobs' code (moto runs no Lambda or Spark), the MWAA environment (no MWAA API in moto)")
+          "bootstrap's and the jobs' code (moto runs no Lambda or Spark), the MWAA environment and its pools step (no "
+          "MWAA API in moto)")
     return 0
 
 

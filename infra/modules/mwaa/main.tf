@@ -204,6 +204,27 @@ resource "aws_iam_role_policy" "execution" {
 }
 
 # ---------------------------------------------------------------------------------------------
+# What `make deploy` needs on the environment: its pools step (infra/scripts/mwaa_pools.py) upserts
+# mwaa_dags/config/pools.yaml through InvokeRestApi (PATCH /pools). airflow:InvokeRestApi is granted on the
+# Airflow role the caller is mapped to (arn:...:airflow:<region>:<account>:role/<environment>/<role>; MWAA user
+# guide, "Using the Apache Airflow REST API"); pools need Op. Attach this to the identity that deploys.
+# ---------------------------------------------------------------------------------------------
+data "aws_iam_policy_document" "deploy_pools" {
+  statement {
+    sid       = "UpsertAirflowPools"
+    actions   = ["airflow:InvokeRestApi"]
+    resources = ["arn:${local.partition}:airflow:${local.region}:${local.account_id}:role/${var.name}/Op"]
+  }
+}
+
+resource "aws_iam_policy" "deploy_pools" {
+  name        = "${var.name}-mwaa-deploy-pools"
+  description = "make deploy: create/update the Airflow pools of ${var.name} (InvokeRestApi as Op)"
+  policy      = data.aws_iam_policy_document.deploy_pools.json
+  tags        = var.tags
+}
+
+# ---------------------------------------------------------------------------------------------
 # Environment
 # ---------------------------------------------------------------------------------------------
 resource "aws_mwaa_environment" "this" {

@@ -32,3 +32,8 @@ output "dag_failure_alarm_arn" {
   description = "CloudWatch alarm on the DAGs' DagRunFailed metric."
   value       = aws_cloudwatch_metric_alarm.dag_failures.arn
 }
+
+output "deploy_pools_policy_arn" {
+  description = "IAM policy `make deploy` needs to upsert the Airflow pools (airflow:InvokeRestApi as Op on this environment); attach it to the deploying identity."
+  value       = aws_iam_policy.deploy_pools.arn
+}
