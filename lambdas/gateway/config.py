@@ -1,4 +1,4 @@
-"""The gateway's own settings: limits and deadlines (env ``EB_GATEWAY_*``), with overrides for tests::
+"""The gateway's own settings: limits and deadlines (env ``EB_GATEWAY_*``, or keyword arguments)::
 
     >>> from lambdas.gateway.config import GatewayConfig
     >>> GatewayConfig().ack_timeout_ms, GatewayConfig(ack_timeout_ms=2000).ack_timeout_ms

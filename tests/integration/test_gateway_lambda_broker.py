@@ -12,34 +12,35 @@ import pytest
 
 from eventbus.kafka.reader import end_offsets, read_range
 from eventbus.settings import Settings
-from lambdas.gateway import handler as lambda_handler
+from lambdas.gateway.handler import Container
 from tests.support.gateway import TOPIC
 
 EVENTS = Path(__file__).resolve().parent.parent / "unit" / "test_gateway_apigw"
 
 
 @pytest.fixture
-def container() -> Iterator[None]:
-    lambda_handler.reset()
-    yield
-    lambda_handler.reset()
+def container() -> Iterator[Container]:
+    """A Lambda container of the test's own, built as Lambda builds one (real Gateway, settings from the env)."""
+    invoke = Container()
+    yield invoke
+    invoke.close()
 
 
-def _invoke(name: str) -> dict:
+def _invoke(container: Container, name: str) -> dict:
     context = SimpleNamespace(get_remaining_time_in_millis=lambda: 29_000)
-    return lambda_handler.handler(json.loads((EVENTS / name).read_text()), context)
+    return container(json.loads((EVENTS / name).read_text()), context)
 
 
-def test_handler_produces_to_the_broker_with_the_callers_ip(container: None) -> None:
+def test_handler_produces_to_the_broker_with_the_callers_ip(container: Container) -> None:
     settings = Settings(profile="local")
     start = end_offsets(settings, TOPIC)
-    out = _invoke("post_user_event.json")
+    out = _invoke(container, "post_user_event.json")
     assert out["statusCode"] == 200, out
     body = json.loads(out["body"])
-    out = _invoke("post_batch_base64.json")
+    out = _invoke(container, "post_batch_base64.json")
     assert out["statusCode"] == 207, out
-    assert _invoke("post_user_no_api_key.json")["statusCode"] == 401
-    assert lambda_handler._gateway is not None and len(lambda_handler._gateway.producer) == 0
+    assert _invoke(container, "post_user_no_api_key.json")["statusCode"] == 401
+    assert container.gateway is not None and len(container.gateway.producer) == 0
 
     end = end_offsets(settings, TOPIC)
     found = {rec["event_id"]: (key, rec) for key, rec in read_range(settings, start, end, TOPIC)}

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from eventbus.settings import Settings
-from lambdas.gateway import handler as lambda_handler
+from lambdas.gateway.handler import Container
 from tests.support.gateway import mock_cluster_gateway
 
 EVENTS = Path(__file__).parent / "test_gateway_apigw"
@@ -32,49 +32,54 @@ def lambda_context() -> SimpleNamespace:
 
 
 @pytest.fixture
-def container(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[Any]]:
-    created: list[Any] = []
+def created() -> list[Any]:
+    """The gateways the container built (one per container)."""
+    return []
+
+
+@pytest.fixture
+def invoke(settings: Settings, created: list[Any]) -> Iterator[Container]:
+    """A Lambda container of the test's own whose Gateway produces to librdkafka's mock cluster."""
 
     def gateway_factory(_settings: Settings, config: Any) -> Any:
         created.append(mock_cluster_gateway(settings, config))
         return created[-1]
 
-    monkeypatch.setattr(lambda_handler, "Gateway", gateway_factory)
-    lambda_handler.reset()
-    yield created
-    lambda_handler.reset()
+    container = Container(gateway_factory)
+    yield container
+    container.close()
 
 
-def test_post_user_event(container: list[Any]) -> None:
+def test_post_user_event(invoke: Container, created: list[Any]) -> None:
     event = load_event("post_user_event.json")
-    out = lambda_handler.handler(event, lambda_context())
+    out = invoke(event, lambda_context())
     assert out["statusCode"] == 200, out
     body = json.loads(out["body"])
     assert body["event_id"] == json.loads(event["body"])["event_id"]
     assert body["request_id"] == event["requestContext"]["requestId"]
     assert out["headers"]["x-request-id"] == event["requestContext"]["requestId"]
-    (gateway,) = container
+    (gateway,) = created
     assert len(gateway.producer) == 0 and gateway.producer.delivered == 1  # flushed before returning
 
 
-def test_one_producer_per_container_across_invocations(container: list[Any]) -> None:
+def test_one_producer_per_container_across_invocations(invoke: Container, created: list[Any]) -> None:
     for name in ("post_user_event.json", "post_booking_event.json", "get_health.json"):
-        out = lambda_handler.handler(load_event(name), lambda_context())
+        out = invoke(load_event(name), lambda_context())
         assert out["statusCode"] == 200, out
-    assert len(container) == 1 and container[0].producer.delivered == 2
+    assert len(created) == 1 and created[0].producer.delivered == 2
 
 
-def test_base64_batch_is_answered_per_event(container: list[Any]) -> None:
+def test_base64_batch_is_answered_per_event(invoke: Container, created: list[Any]) -> None:
     event = load_event("post_batch_base64.json")
     assert event["isBase64Encoded"] and json.loads(base64.b64decode(event["body"]))["events"]
-    out = lambda_handler.handler(event, lambda_context())
+    out = invoke(event, lambda_context())
     assert out["statusCode"] == 207, out
     results = json.loads(out["body"])["results"]
     assert [r["status"] for r in results] == ["accepted", "rejected"]
     assert "event_type" in results[1]["reason"] and "session_id" in results[1]["reason"]
 
 
-def test_missing_api_key_is_401(container: list[Any]) -> None:
-    out = lambda_handler.handler(load_event("post_user_no_api_key.json"), lambda_context())
+def test_missing_api_key_is_401(invoke: Container, created: list[Any]) -> None:
+    out = invoke(load_event("post_user_no_api_key.json"), lambda_context())
     assert out["statusCode"] == 401 and json.loads(out["body"])["error"] == "unauthorized"
-    assert container[0].producer.delivered == 0
+    assert created[0].producer.delivered == 0
