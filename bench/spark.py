@@ -20,14 +20,15 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import write_results
-from bench.spark_data import app_events
-from bench.spark_kit import ScratchTopics, produce
 from emr_jobs.config import SparkSettings
+from emr_jobs.jobs import output_topics, registry, source_topics
 from emr_jobs.session import build_session
-from emr_jobs.streams import OUTPUT_TOPICS, SOURCE_TOPICS, JobContext, kafka_options
+from emr_jobs.streams import JobContext, kafka_options
 from emr_jobs.supervisor import Supervisor
 from eventbus.serde import AvroSerde
 from eventbus.settings import Settings
+from tests.support.spark_data import app_events
+from tests.support.spark_kit import ScratchTopics, produce
 
 TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -117,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings()
     root = Path(tempfile.mkdtemp(prefix="bench-spark-"))
     rows: list[dict[str, Any]] = []
-    with ScratchTopics(settings, [*SOURCE_TOPICS, *OUTPUT_TOPICS], partitions=args.partitions,
+    with ScratchTopics(settings, [*source_topics(settings), *output_topics(settings)], partitions=args.partitions,
                        prefix="t_spark_bench") as topics:
         source = topics.actual("topic_app_events")
         load_s = preload(settings, source, args.events)
@@ -143,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
         if not args.skip_full:
             full = JobContext.create(spark, settings, cfg_for("full"), once=True)
             timings["full driver (every job of make spark)"] = measured(
-                lambda: run_jobs(full, ["app_events", "clickstream", "booking_state", "user_state", "lake"]))
+                lambda: run_jobs(full, list(registry(settings).names())))
         raw_rate = n / timings["spark raw Kafka read + count (baseline)"][0]
         for name, (secs, cpu) in timings.items():
             rows.append({"what": name, "events": n, "seconds": round(secs, 2), "events_per_s": round(n / secs),

@@ -27,12 +27,13 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import write_results
-from bench.spark_data import app_events, oltp_load
-from bench.spark_kit import ScratchTopics, produce, produce_raw, read_topic
-from emr_jobs.streams import CHECKPOINT_NAMES, OUTPUT_TOPICS
+from emr_jobs.jobs import output_topics
+from emr_jobs.streams import CHECKPOINT_NAMES
 from eventbus.serde import AvroSerde
 from eventbus.settings import Settings
 from local.stack.health import wait_until
+from tests.support.spark_data import app_events, oltp_load
+from tests.support.spark_kit import ScratchTopics, produce, produce_raw, read_topic
 
 JOBS = "app_events,booking_state,user_state"
 #: fields stamped with the wall clock when written (the rest is a function of the input)
@@ -82,8 +83,8 @@ def main(argv: list[str] | None = None) -> int:
     sources = ["topic_app_events", "topic_cdc_changes"]
     events = app_events(args.events, seed=3, span_s=3600, users=200)
     db = oltp_load(args.bookings)
-    with ScratchTopics(settings, [*sources, *OUTPUT_TOPICS], partitions=3, prefix="t_spark_drill") as a, \
-            ScratchTopics(settings, list(OUTPUT_TOPICS), partitions=3, prefix="t_spark_drill") as b:
+    with ScratchTopics(settings, [*sources, *output_topics(settings)], partitions=3, prefix="t_spark_drill") as a, \
+            ScratchTopics(settings, list(output_topics(settings)), partitions=3, prefix="t_spark_drill") as b:
         b_overrides = ",".join([*(f"{t}={a.actual(t)}" for t in sources), b.overrides])
 
         def load() -> None:

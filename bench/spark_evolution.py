@@ -23,9 +23,12 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import write_results
-from bench.spark_data import BASE, app_events, expected_app_windows
-from bench.spark_kit import (
-    LiveDriver,
+from bench.spark_live import LiveDriver
+from eventbus import aws
+from eventbus.serde import AvroSerde
+from eventbus.settings import Settings
+from tests.support.spark_data import BASE, app_events, expected_app_windows
+from tests.support.spark_kit import (
     ScratchTopics,
     evolved_app_event,
     latest_by_key,
@@ -33,9 +36,6 @@ from bench.spark_kit import (
     read_topic,
     version_encoder,
 )
-from eventbus import aws
-from eventbus.serde import AvroSerde
-from eventbus.settings import Settings
 
 FIELD = "referral_code"
 

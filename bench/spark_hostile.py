@@ -38,8 +38,7 @@ from typing import Any
 import httpx
 
 from bench.common import write_results
-from bench.spark_data import iso_minute, window_start
-from bench.spark_kit import LiveDriver, ScratchTopics, latest_by_key, produce
+from bench.spark_live import LiveDriver
 from emr_jobs.session import read_progress
 from eventbus.serde import AvroSerde
 from eventbus.settings import Settings
@@ -47,6 +46,8 @@ from lambdas.gateway.app import create_app
 from lambdas.gateway.ingest import Gateway
 from local.stack.health import wait_until
 from tests.support.harness import free_port
+from tests.support.spark_data import iso_minute, window_start
+from tests.support.spark_kit import ScratchTopics, latest_by_key, produce
 
 TYPES = ("app_open", "search", "booking_view", "booking_created", "page_view", "login")
 SOURCES = ["topic_app_events", "topic_cdc_changes", "topic_processed_events", "topic_user_state",

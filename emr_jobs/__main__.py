@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from emr_jobs.jobs import QUERIES
-from emr_jobs.run import JOBS, guarded, run
+from emr_jobs.jobs import registry
+from emr_jobs.run import guarded, run
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -15,17 +15,18 @@ def main(argv: list[str] | None = None) -> int:
         description="Spark Structured Streaming jobs: app-event and clickstream windows, booking and user "
         "state, the Parquet lake and dead letters. One driver runs every selected job.",
     )
+    names = ",".join(registry().names())
     sub = parser.add_subparsers(dest="command", required=True)
     p_run = sub.add_parser("run", help="start the jobs (until SIGTERM/Ctrl-C, or --once)")
-    p_run.add_argument("--jobs", default=",".join(JOBS),
-                       help=f"comma-separated jobs (default: all of {','.join(JOBS)})")
+    p_run.add_argument("--jobs", default=names, help=f"comma-separated jobs (default: all of {names})")
     p_run.add_argument("--once", action="store_true",
                        help="trigger availableNow: process what is in the topics, then exit")
-    sub.add_parser("jobs", help="list the jobs and the queries each starts")
+    sub.add_parser("jobs", help="list the jobs (their @job declarations): queries, topics read and written")
     args = parser.parse_args(argv)
     if args.command == "jobs":
-        for name, (_, reads) in JOBS.items():
-            print(f"{name:14} queries: {', '.join(QUERIES[name]):45} reads: {', '.join(reads)}")
+        for job in registry():
+            print(f"{job.name:14} queries: {', '.join(job.queries):18} reads: {', '.join(job.reads)}  "
+                  f"writes: {', '.join(job.writes)}")
         return 0
     jobs = [j.strip() for j in args.jobs.split(",") if j.strip()]
     return guarded(lambda: run(jobs, once=args.once))

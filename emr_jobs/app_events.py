@@ -23,6 +23,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from emr_jobs.event_time import clamp, distinct_in_windows, observe_event_time
+from emr_jobs.jobs import job
 from emr_jobs.streams import JobContext
 from emr_jobs.transforms import processed_events
 
@@ -84,6 +85,7 @@ def funnel_metrics(is_funnel: Column) -> list[Column]:
             F.when(is_funnel, metrics).otherwise(empty).alias("metrics")]
 
 
+@job(QUERY, queries=(QUERY,), reads=(SOURCE,), writes=(SINK,))
 def start(ctx: JobContext) -> list[Any]:
     key = str(ctx.codec.catalog.get(SOURCE).dedup_key)
     counts = window_counts(window_rows(events(ctx), ctx.cfg.window_minutes, key))

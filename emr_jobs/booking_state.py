@@ -20,12 +20,16 @@ from typing import Any
 import pandas as pd
 from pyspark.sql import functions as F
 
+from emr_jobs.jobs import job
 from emr_jobs.streams import JobContext
 from emr_jobs.transforms import cell, duration_ms, row_value
 
+JOB = "booking_state"
 SOURCE = "topic_cdc_changes"
 SINK = "topic_booking_state"
 QUERY = "cdc_booking_state"
+#: The CDC tables folded (checked against the catalog's publication as the query is built).
+BOOKINGS, PAYMENTS = "bookings", "payments"
 
 BOOKING_FIELDS = ("user_id", "status", "amount", "currency", "destination", "hotel_id", "check_in", "check_out",
                   "created_at", "updated_at")
@@ -40,8 +44,9 @@ OUTPUT_SCHEMA = ("booking_id string, deleted boolean, user_id string, status str
 def changes(ctx: JobContext) -> Any:
     """Booking and payment changes as flat rows keyed by booking_id, with their commit position."""
     cdc = ctx.decoded({SOURCE: ("before", "after", "source", "op", "transaction")}).select(f"{SOURCE}.*")
-    cdc = cdc.where(F.col("source.table").isin("bookings", "payments") & (F.col("op") != "t"))
-    is_booking = F.col("source.table") == "bookings"
+    tables = ctx.tables(SOURCE, BOOKINGS, PAYMENTS)
+    cdc = cdc.where(F.col("source.table").isin(*tables) & (F.col("op") != "t"))
+    is_booking = F.col("source.table") == BOOKINGS
     cols = [
         row_value("booking_id").alias("booking_id"),
         F.col("source.table").alias("tbl"),
@@ -70,7 +75,7 @@ def fold(key: tuple[str], batches: Iterator[pd.DataFrame], state: Any, timeout_m
     changed = deleted = False
     for r in rows.itertuples(index=False):
         pos = (int(r.lsn), int(r.ord))
-        if r.tbl == "bookings":
+        if r.tbl == BOOKINGS:
             if pos <= (s["booking_lsn"], s["booking_ord"]):
                 continue  # already folded (replay)
             s["booking_lsn"], s["booking_ord"] = pos
@@ -116,6 +121,7 @@ def _row(booking_id: str, s: dict[str, Any], deleted: bool) -> pd.DataFrame:
     }])
 
 
+@job(JOB, queries=(QUERY,), reads=(SOURCE,), writes=(SINK,))
 def start(ctx: JobContext) -> list[Any]:
     from pyspark.sql.streaming.state import GroupStateTimeout
 

@@ -21,6 +21,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from emr_jobs.event_time import clamp, distinct_in_windows, observe_event_time
+from emr_jobs.jobs import job
 from emr_jobs.streams import JobContext
 from emr_jobs.transforms import processed_events
 
@@ -73,6 +74,7 @@ def window_counts(rows: DataFrame) -> DataFrame:
     return agg.select("window", "job", "entity_type", "entity_id", "event_count", metrics.alias("metrics"))
 
 
+@job(QUERY, queries=(QUERY,), reads=(SOURCE,), writes=(SINK,))
 def start(ctx: JobContext) -> list[Any]:
     cfg = ctx.cfg
     if cfg.click_window_minutes % cfg.click_slide_minutes:

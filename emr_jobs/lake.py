@@ -1,10 +1,19 @@
-"""Every source topic → Parquet in the lake, and every record that does not decode → ``topic_dead_letter``
-(query ``lake``).
+"""Every topic the catalog lists ``spark`` as a reader of → Parquet in the lake, each record once within
+``EB_SPARK_WATERMARK``, and every record that does not decode → ``topic_dead_letter`` (query ``lake``).
 
 Layout: ``<lake root>/topic=<topic>/date=YYYY-MM-DD/hour=HH/*.parquet`` (date/hour of the Kafka record
 timestamp, UTC), the record's fields plus ``kafka_partition``, ``kafka_offset``, ``kafka_ts``. The lake
 root is ``EB_SPARK_LAKE_ROOT`` (default: the state folder's ``spark/lake`` locally,
 ``s3://<lake bucket>/lake`` on EMR).
+
+De-duplication (``first_copies``): a topic with a catalog ``dedup_key`` (event_id, click_id, record_id)
+is archived once per key value *within the watermark delay of the first copy's arrival at the lake*
+(``dropDuplicatesWithinWatermark`` on the micro-batch's processing time, so state is bounded and no
+record is ever dropped as late). A copy arriving later than that — a DAG rerun or a replay more than
+``EB_SPARK_WATERMARK`` after the first — is archived again: readers apply the topic's read rule on top
+(external data: one record per ``record_id``, latest ``fetched_ts``, mwaa_dags/README.md "Consumers").
+Topics without a ``dedup_key`` (CDC, app logs) and undecodable records are keyed by their Kafka position,
+so nothing of theirs is dropped.
 
 Guarantee: at-least-once. A micro-batch that fails is re-run from the checkpoint and may append its
 rows again; (topic, kafka_partition, kafka_offset) is unique per source record, so readers dedupe on it.
@@ -15,9 +24,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from emr_jobs.streams import SOURCE_TOPICS, JobContext, sink_options
+from emr_jobs.jobs import ALL_READS, job, source_topics
+from emr_jobs.streams import JobContext, sink_options
 
 QUERY = "lake"
 DEAD_LETTER = "topic_dead_letter"
@@ -46,7 +57,7 @@ def write_batch(ctx: JobContext, batch: Any, batch_id: int) -> None:
     """foreachBatch: per topic, decodable rows to Parquet, the rest to the dead-letter topic."""
     batch = batch.persist()
     try:
-        actual = {ctx.topic(t): t for t in SOURCE_TOPICS}
+        actual = {ctx.source(t): t for t in archived(ctx)}
         present = [r.topic for r in batch.select("topic").distinct().collect()]
         for name in present:
             logical = actual[name]
@@ -58,7 +69,7 @@ def write_batch(ctx: JobContext, batch: Any, batch_id: int) -> None:
             if kinds.get(False):
                 dl = dead_letters(decoded.where("error_type IS NOT NULL"), logical, ctx)
                 dl.write.format("kafka").options(**sink_options(ctx.settings)).option(
-                    "topic", ctx.topic(DEAD_LETTER)).save()
+                    "topic", ctx.sink(DEAD_LETTER)).save()
             decoded.unpersist()
     finally:
         batch.unpersist()
@@ -72,7 +83,38 @@ def write_lake(ctx: JobContext, decoded: Any, logical: str) -> None:
     good.write.mode("append").partitionBy("date", "hour").parquet(f"{ctx.cfg.lake()}/topic={logical}")
 
 
+def archived(ctx: JobContext) -> tuple[str, ...]:
+    """The topics the lake archives: its ``@job`` reads (every topic the catalog lists spark as a reader of)."""
+    return ctx.job.reads if ctx.job else source_topics(ctx.settings)
+
+
+def dedup_id(ctx: JobContext, topics: tuple[str, ...]) -> Column:
+    """Per row: the value of its topic's ``dedup_key`` (only that field is decoded), else — no key, or
+    the record does not decode — its Kafka position, which no other record shares."""
+    position = F.concat_ws(":", F.lit("kafka"), F.col("partition"), F.col("offset"))
+    value: Any = None
+    for logical in topics:
+        key = ctx.codec.catalog.get(logical).dedup_key
+        if key:
+            on = F.col("topic") == ctx.source(logical)
+            rec, _ = ctx.codec.branch(logical, (key,), on)
+            value = F.when(on, rec[key]) if value is None else value.when(on, rec[key])
+    return position if value is None else F.coalesce(value, position)
+
+
+def first_copies(df: DataFrame, dedup_id: Column, delay: str) -> DataFrame:
+    """The rows of ``df`` whose (``topic``, ``dedup_id``) did not arrive in the last ``delay`` of processing
+    time. The watermark is on the micro-batch's time (``current_timestamp``), not the Kafka timestamp:
+    a record arriving late (a backlog, another topic ahead) is never dropped as late, and the dedup
+    state of a key is kept for ``delay`` after its first copy arrived (bounded state)."""
+    marked = df.withColumn("dedup_id", dedup_id).withColumn("arrived", F.current_timestamp())
+    return marked.withWatermark("arrived", delay).dropDuplicatesWithinWatermark(["topic", "dedup_id"]).drop(
+        "dedup_id", "arrived")
+
+
+@job(QUERY, queries=(QUERY,), reads=ALL_READS, writes=(DEAD_LETTER,))
 def start(ctx: JobContext) -> list[Any]:
-    raw = ctx.raw(*SOURCE_TOPICS)
+    topics = archived(ctx)
+    raw = first_copies(ctx.raw(*topics), dedup_id(ctx, topics), ctx.cfg.watermark)
     query = ctx.writer(raw, QUERY, mode="append").foreachBatch(lambda df, i: write_batch(ctx, df, i)).start()
     return [query]

@@ -15,25 +15,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from emr_jobs import app_events, booking_state, clickstream, lake, user_state
 from emr_jobs.config import SparkSettings, get_spark_settings
 from emr_jobs.errors import JobError
-from emr_jobs.streams import OUTPUT_TOPICS, SOURCE_TOPICS, JobContext
+from emr_jobs.jobs import registry
+from emr_jobs.streams import JobContext
 from emr_jobs.supervisor import Supervisor
-from eventbus.exceptions import local_hint
+from eventbus.exceptions import ConfigurationError, local_hint
 from eventbus.logging import get_logger
 from eventbus.settings import Settings, get_settings
 
 log = get_logger("emr_jobs")
-
-#: job -> (start function, the catalog topics it reads); the queries each starts: emr_jobs.jobs.QUERIES
-JOBS: dict[str, tuple[Callable[[JobContext], list[Any]], tuple[str, ...]]] = {
-    "app_events": (app_events.start, ("topic_app_events",)),
-    "clickstream": (clickstream.start, ("topic_clickstream",)),
-    "booking_state": (booking_state.start, ("topic_cdc_changes",)),
-    "user_state": (user_state.start, ("topic_app_events", "topic_cdc_changes")),
-    "lake": (lake.start, SOURCE_TOPICS),
-}
 
 
 def check_topics(settings: Settings, cfg: SparkSettings, logical: list[str]) -> None:
@@ -81,14 +72,6 @@ def check_location(settings: Settings, root: str, what: str) -> None:
                        f"set EB_SPARK_{what.upper()}_ROOT to a writable folder") from None
 
 
-def start_jobs(ctx: JobContext, jobs: list[str]) -> list[Any]:
-    """Start ``jobs`` without supervision (no restart for new schema versions): see ``Supervisor``."""
-    queries: list[Any] = []
-    for job in jobs:
-        queries.extend(JOBS[job][0](ctx))
-    return queries
-
-
 def run(jobs: list[str], once: bool = False, settings: Settings | None = None,
         cfg: SparkSettings | None = None) -> int:
     """Check, build the session, start ``jobs``, wait until they end (``once``) or a signal stops them."""
@@ -96,11 +79,11 @@ def run(jobs: list[str], once: bool = False, settings: Settings | None = None,
 
     settings = settings or get_settings()
     cfg = cfg or get_spark_settings()
-    unknown = [j for j in jobs if j not in JOBS]
-    if unknown:
-        raise JobError(f"unknown job(s) {', '.join(unknown)} — choose from {', '.join(JOBS)}")
-    reads = sorted({t for j in jobs for t in JOBS[j][1]})
-    check_topics(settings, cfg, [*reads, *OUTPUT_TOPICS])
+    try:
+        selected = registry(settings).select(jobs)
+    except ConfigurationError as exc:
+        raise JobError(str(exc)) from None
+    check_topics(settings, cfg, sorted({t for j in selected for t in (*j.reads, *j.writes)}))
     check_location(settings, cfg.checkpoints(), "checkpoint")
     if "lake" in jobs:
         check_location(settings, cfg.lake(), "lake")

@@ -8,21 +8,20 @@ decoded source stream, and starting a query with its checkpoint under one root a
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
 from emr_jobs.config import SparkSettings, get_spark_settings
+from emr_jobs.errors import JobError
+from emr_jobs.jobs import Job, output_topics, source_topics
 from emr_jobs.wire import WireCodec
 from eventbus.catalog import load_catalog
 from eventbus.settings import Settings, get_settings
 
-#: The catalog topics the jobs read (and the lake archives).
-SOURCE_TOPICS = ("topic_app_events", "topic_cdc_changes", "topic_clickstream", "topic_app_logs",
-                 "topic_external_data")
-OUTPUT_TOPICS = ("topic_processed_events", "topic_user_state", "topic_booking_state", "topic_dead_letter")
 #: Checkpoint folder of a query whose state layout changed incompatibly (a new folder = a fresh start
 #: from ``EB_SPARK_STARTING_OFFSETS``; the old one is left in place for inspection).
-CHECKPOINT_NAMES = {"user_state": "user_state-v2"}
+CHECKPOINT_NAMES = {"user_state": "user_state-v2", "lake": "lake-v2"}
 
 
 def kafka_options(settings: Settings) -> dict[str, str]:
@@ -65,23 +64,56 @@ class JobContext:
     codec: WireCodec
     #: availableNow (process what is there, then stop) instead of a processing-time trigger.
     once: bool = False
+    #: The job this context starts queries for (``for_job``): its declared reads/writes are enforced.
+    job: Job | None = None
 
     @classmethod
     def create(cls, spark: Any, settings: Settings | None = None, cfg: SparkSettings | None = None,
                once: bool = False) -> JobContext:
         settings = settings or get_settings()
         cfg = cfg or get_spark_settings()
-        codec = WireCodec.for_topics(settings, [*SOURCE_TOPICS, *OUTPUT_TOPICS])
+        codec = WireCodec.for_topics(settings, [*source_topics(settings), *output_topics(settings)])
         return cls(spark, settings, cfg, codec, once)
+
+    def for_job(self, job: Job) -> JobContext:
+        """This context for ``job``'s start function: reading or writing a topic it did not declare
+        (``@job(reads=..., writes=...)``) fails as the query is built."""
+        return dataclasses.replace(self, job=job)
 
     def topic(self, logical: str) -> str:
         load_catalog(self.settings).get(logical)  # an unknown name fails here, with the catalog's list
         return self.cfg.topic(logical)
 
+    def source(self, logical: str) -> str:
+        """The actual name of a topic the current job reads (declared in its ``@job(reads=...)``)."""
+        return self._declared(logical, "reads")
+
+    def sink(self, logical: str) -> str:
+        """The actual name of a topic the current job writes (declared in its ``@job(writes=...)``)."""
+        return self._declared(logical, "writes")
+
+    def _declared(self, logical: str, what: str) -> str:
+        if self.job is not None and logical not in getattr(self.job, what):
+            raise JobError(f"job {self.job.name} {what} {logical} but does not declare it in its @job({what}=...) "
+                           f"({self.job.module})")
+        return self.topic(logical)
+
+    def tables(self, logical: str, *names: str) -> tuple[str, ...]:
+        """``names`` (as Debezium's ``source.table`` has them), each checked against the catalog's
+        ``publication.tables`` of CDC topic ``logical``: a table the relay does not publish would
+        silently yield no changes."""
+        pub = load_catalog(self.settings).get(logical).publication
+        published = {t.split(".", 1)[1] for t in (pub.tables if pub else ())}
+        missing = [n for n in names if n not in published]
+        if missing:
+            raise JobError(f"table(s) {', '.join(missing)} not in {logical}'s publication "
+                           f"({', '.join(sorted(published)) or 'none'}; schemas/topics.yaml publication.tables)")
+        return names
+
     def raw(self, *logical: str) -> Any:
         """The Kafka source stream of one or more catalog topics (key, value, topic, partition, offset…)."""
         reader = self.spark.readStream.format("kafka").options(**kafka_options(self.settings))
-        reader = reader.option("subscribe", ",".join(self.topic(t) for t in logical))
+        reader = reader.option("subscribe", ",".join(self.source(t) for t in logical))
         reader = reader.option("startingOffsets", self.cfg.starting_offsets)
         reader = reader.option("failOnDataLoss", str(self.cfg.fail_on_data_loss).lower())
         if self.cfg.max_offsets_per_trigger:
@@ -101,10 +133,11 @@ class JobContext:
             out = self.codec.records(raw, logical, fields)
             return out.select(F.lit(logical).alias("topic"), F.col("timestamp").alias("kafka_ts"), "partition",
                               "offset", F.col("rec").alias(logical))
-        parts = [(lg, self.codec.branch(lg, fields, F.col("topic") == self.topic(lg))) for lg, fields in topics.items()]
+        parts = [(lg, self.codec.branch(lg, fields, F.col("topic") == self.source(lg)))
+                 for lg, fields in topics.items()]
         logical_of = F.when(F.lit(False), F.lit(None))
         for lg in topics:
-            logical_of = logical_of.when(F.col("topic") == self.topic(lg), F.lit(lg))
+            logical_of = logical_of.when(F.col("topic") == self.source(lg), F.lit(lg))
         d = raw.select(logical_of.alias("topic"), F.col("timestamp").alias("kafka_ts"), "partition", "offset",
                        F.explode(F.array(F.struct(*[rec.alias(lg) for lg, (rec, _) in parts]))).alias("d"))
         ok = None
@@ -136,4 +169,4 @@ class JobContext:
     def to_kafka(self, df: Any, query: str, logical_topic: str, mode: str = "update") -> Any:
         """Start ``query`` writing ``df`` (columns key, value) to a catalog topic."""
         w = self.writer(df.select("key", "value"), query, mode).format("kafka")
-        return self.start(w.options(**sink_options(self.settings)).option("topic", self.topic(logical_topic)), query)
+        return self.start(w.options(**sink_options(self.settings)).option("topic", self.sink(logical_topic)), query)

@@ -24,7 +24,7 @@ from typing import Any
 
 from emr_jobs.config import SparkSettings, get_spark_settings
 from emr_jobs.errors import JobError
-from emr_jobs.jobs import JOB_NAMES
+from emr_jobs.jobs import registry
 from eventbus import aws
 from eventbus.settings import Settings, get_settings
 
@@ -218,9 +218,7 @@ def submit(jobs: list[str], settings: Settings, cfg: SparkSettings, dry_run: boo
            jars: list[str] | None = None) -> list[dict[str, Any]]:
     """Start one job run per job, cancelling the job's running run first; returns the requests (and the job run
     ids, and the ids of the runs they replaced, unless ``dry_run``)."""
-    unknown = [j for j in jobs if j not in JOB_NAMES]
-    if unknown:
-        raise JobError(f"unknown job(s) {', '.join(unknown)} — choose from {', '.join(JOB_NAMES)}")
+    registry(settings).select(jobs)  # unknown names: one line naming the registry's jobs
     jars = jars if jars is not None else bundle_jars(settings, cfg)
     requests = [job_run_request(job, settings, cfg, jars) for job in jobs]
     if dry_run:
@@ -236,7 +234,8 @@ def submit(jobs: list[str], settings: Settings, cfg: SparkSettings, dry_run: boo
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m emr_jobs.submit", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--jobs", default=",".join(JOB_NAMES), help=f"comma-separated (default: {','.join(JOB_NAMES)})")
+    names = ",".join(registry().names())
+    parser.add_argument("--jobs", default=names, help=f"comma-separated (default: {names})")
     parser.add_argument("--dry-run", action="store_true", help="print the StartJobRun requests, start nothing")
     parser.add_argument("--stop", action="store_true", help="cancel the jobs' active runs, start nothing")
     parser.add_argument("--jars", help="comma-separated jar names in <code uri>/jars/ (default: list them in S3)")

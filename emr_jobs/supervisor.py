@@ -15,11 +15,13 @@ dead-letters its records like any other undecodable record.
 from __future__ import annotations
 
 import contextlib
+import functools
 import time
 from collections.abc import Callable
 from typing import Any
 
 from emr_jobs.errors import JobError
+from emr_jobs.jobs import Job
 from emr_jobs.streams import JobContext
 from emr_jobs.wire import unknown_versions
 from eventbus.logging import get_logger
@@ -32,10 +34,14 @@ MAX_RESTARTS_PER_HOUR = 20
 class Supervisor:
     def __init__(self, ctx: JobContext, jobs: list[str],
                  starters: dict[str, Callable[[JobContext], list[Any]]] | None = None) -> None:
-        from emr_jobs.run import JOBS
+        from emr_jobs.jobs import registry
 
         self.ctx = ctx
-        self.starters = starters or {j: JOBS[j][0] for j in jobs}
+        if starters is None:  # each start function gets the context of its job (declared reads/writes)
+            starters = {}
+            for job in registry(ctx.settings).select(jobs):
+                starters[job.name] = functools.partial(_start, job.starter(), job)
+        self.starters = starters
         self.queries: dict[str, list[Any]] = {}
         self.restarts: dict[str, list[float]] = {}
         #: Every progress of every query run (restarted ones included), by query name.
@@ -112,3 +118,7 @@ class Supervisor:
         for q in self.all_queries:
             with contextlib.suppress(Exception):  # stopping: a query that already failed was reported
                 q.stop()
+
+
+def _start(fn: Callable[[JobContext], list[Any]], job: Job, ctx: JobContext) -> list[Any]:
+    return fn(ctx.for_job(job))

@@ -25,6 +25,7 @@ import pandas as pd
 from pyspark.sql import functions as F
 
 from emr_jobs.event_time import clamp, observe_event_time
+from emr_jobs.jobs import job
 from emr_jobs.streams import JobContext
 from emr_jobs.transforms import cell, duration_ms
 
@@ -45,6 +46,8 @@ OUTPUT_SCHEMA = ("user_id string, deleted boolean, first_seen_ts timestamp, last
 
 APP = "topic_app_events"
 CDC = "topic_cdc_changes"
+#: The CDC tables folded (checked against the catalog's publication as the query is built).
+USERS, BOOKINGS = "users", "bookings"
 APP_FIELDS = ("event_id", "event_ts", "received_ts", "user_id", "session_id", "destination")
 CDC_FIELDS = ("before", "after", "source", "op", "transaction")
 
@@ -54,6 +57,7 @@ def inputs(ctx: JobContext) -> Any:
     of both topics, one decode per record, app events de-duplicated on ``event_id`` within the watermark."""
     spec = ctx.codec.catalog.get(APP)
     assert spec.event_time is not None and spec.dedup_key
+    ctx.tables(CDC, USERS, BOOKINGS)
     both = ctx.decoded({APP: APP_FIELDS, CDC: CDC_FIELDS})
     return rows_of(observe_event_time(clamp(both.select("topic", "kafka_ts", "partition", "offset",
                                                         f"{APP}.*", CDC), spec.event_time), QUERY),
@@ -64,13 +68,13 @@ def rows_of(both: Any, watermark: str, dedup_key: str = "event_id") -> Any:
     """The fold's input rows from decoded app events (flat, with ``ts``) and CDC changes (``CDC`` struct)
     in one frame; ``row_ts`` = the effective event time or the commit time, the watermark's column."""
     is_app = F.col("topic") == APP
-    is_user = F.col(f"{CDC}.source.table") == "users"
+    is_user = F.col(f"{CDC}.source.table") == USERS
     cdc_value = lambda c: F.when(F.col(f"{CDC}.op") == "d", cell(f"{CDC}.before", c)).otherwise(  # noqa: E731
         cell(f"{CDC}.after", c))
     ts_ms = (F.col("ts").cast("double") * 1000).cast("long")
     created = (F.to_timestamp(cdc_value("created_at")).cast("double") * 1000).cast("long")
     on_cdc = lambda col: F.when(~is_app, col)  # noqa: E731
-    rows = both.where(is_app | (F.col(f"{CDC}.source.table").isin("users", "bookings") & (F.col(f"{CDC}.op") != "t")))
+    rows = both.where(is_app | (F.col(f"{CDC}.source.table").isin(USERS, BOOKINGS) & (F.col(f"{CDC}.op") != "t")))
     rows = rows.select(
         F.when(is_app, F.col("user_id")).otherwise(cdc_value("user_id")).alias("user_id"),
         F.when(is_app, F.lit("event")).when(is_user, F.lit("user")).otherwise(F.lit("booking")).alias("kind"),
@@ -176,6 +180,7 @@ def _output(user_id: str, s: dict[str, Any], bookings: dict[str, list[Any]], del
     }])
 
 
+@job(QUERY, queries=(QUERY,), reads=(APP, CDC), writes=(SINK,))
 def start(ctx: JobContext) -> list[Any]:
     from pyspark.sql.streaming.state import GroupStateTimeout
 

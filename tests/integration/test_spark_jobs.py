@@ -1,7 +1,7 @@
 """The Spark jobs against the real local Kafka and a real SparkSession (local[2]), on scratch topics and
 a scratch schema registry.
 
-Hand-made events (bench/spark_data.py) go into ``t_spark_<run>_*`` topics; every job runs with
+Hand-made events (tests/support/spark_data.py) go into ``t_spark_<run>_*`` topics; every job runs with
 ``trigger(availableNow=True)`` under the ``Supervisor`` and its output is compared with the same answer
 computed in plain Python. One SparkSession for the module; the pure transforms are unit-tested
 (tests/unit/test_spark_transforms.py).
@@ -20,8 +20,17 @@ import pytest
 
 pytest.importorskip("pyspark")
 
-from bench import spark_data as data
-from bench.spark_kit import (
+from emr_jobs.config import SparkSettings
+from emr_jobs.jobs import output_topics, registry, source_topics
+from emr_jobs.session import build_session, event_time_counts, read_progress, register_progress_listener
+from emr_jobs.streams import JobContext
+from emr_jobs.supervisor import Supervisor
+from eventbus import aws
+from eventbus.serde import AvroSerde
+from eventbus.settings import Settings
+from mwaa_dags.extdata.records import Interval, make_record
+from tests.support import spark_data as data
+from tests.support.spark_kit import (
     ScratchTopics,
     evolved_app_event,
     latest_by_key,
@@ -30,13 +39,6 @@ from bench.spark_kit import (
     read_topic,
     version_encoder,
 )
-from emr_jobs.config import SparkSettings
-from emr_jobs.session import build_session, event_time_counts, read_progress, register_progress_listener
-from emr_jobs.streams import OUTPUT_TOPICS, SOURCE_TOPICS, JobContext
-from emr_jobs.supervisor import Supervisor
-from eventbus import aws
-from eventbus.serde import AvroSerde
-from eventbus.settings import Settings
 
 EVENTS = data.app_events(240)
 CLICKS = data.clicks(150)
@@ -50,13 +52,19 @@ ON_TIME = [dict(EVENTS[-1], event_id="on-time", event_ts=EVENTS[-1]["event_ts"] 
 RESENT = EVENTS[-6:-1]
 FUTURE = dict(EVENTS[-1], event_id="from-2099", event_ts=data.datetime(2099, 1, 1, tzinfo=data.UTC))
 FUTURE_EFFECTIVE = dict(FUTURE, event_ts=FUTURE["received_ts"] + data.timedelta(seconds=300))
+#: One external-data interval as three runs of its DAG publish it (same record_id; each run its own
+#: fetched_ts, run_id and values), beside another entity published once.
+INTERVAL = Interval.parse("2026-01-01T00:00:00+00:00", "2026-01-01T06:00:00+00:00")
+RUNS = [dict(make_record("weather", "dad", INTERVAL, metrics={"temp_c": 24.0 + i}, run_id=f"run-{i}"),
+             fetched_ts=data.ms(data.BASE) + i) for i in range(3)]
+OTHER = make_record("weather", "hue", INTERVAL, metrics={"temp_c": 21.0}, run_id="run-0")
 
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     settings = Settings(registry_name=f"t-spark-{uuid.uuid4().hex[:8]}")  # evolution stays in the scratch registry
     root = tmp_path_factory.mktemp("spark")
-    with ScratchTopics(settings, [*SOURCE_TOPICS, *OUTPUT_TOPICS], partitions=2) as topics:
+    with ScratchTopics(settings, [*source_topics(settings), *output_topics(settings)], partitions=2) as topics:
         cfg = SparkSettings(topic_overrides=topics.overrides, checkpoint_root=str(root / "ckpt"),
                             lake_root=str(root / "lake"), progress_dir=root / "progress", ui_port=0,
                             max_offsets_per_trigger=0, shuffle_partitions=1)
@@ -65,6 +73,8 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         serde = AvroSerde(settings)
         produce(settings, topics.actual("topic_app_events"), "topic_app_events", EVENTS, "user_id", serde)
         produce(settings, topics.actual("topic_clickstream"), "topic_clickstream", CLICKS, "session_id", serde)
+        produce(settings, topics.actual("topic_external_data"), "topic_external_data", [RUNS[0], OTHER], "entity",
+                serde)
         cdc = topics.actual("topic_cdc_changes")
         produce_raw(settings, cdc, [(k.encode(), serde.encode("topic_cdc_changes", c)) for k, c in DB.changes])
         header = serde.header("topic_app_events")
@@ -76,7 +86,7 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         ])
         produce_raw(settings, topics.actual("topic_clickstream"), [(b"bad-4", serde.header("topic_clickstream"))])
         ctx = JobContext.create(spark, settings, cfg, once=True)
-        run_once(ctx, ["app_events", "clickstream", "booking_state", "user_state", "lake"])
+        run_once(ctx, list(registry(settings).names()))
         yield {"settings": settings, "topics": topics, "cfg": cfg, "ctx": ctx, "serde": serde, "spark": spark}
         spark.stop()
     with contextlib.suppress(Exception):
@@ -170,9 +180,22 @@ def test_lake_holds_every_decodable_record(env: dict[str, Any]) -> None:
     assert {"date", "hour", "kafka_offset"} <= set(apps.columns)
 
 
+def test_the_lake_archives_an_external_record_once_however_often_its_interval_is_rerun(
+        env: dict[str, Any]) -> None:
+    """The first run's record went through the first lake run; the two reruns' copies arrive later
+    (within EB_SPARK_WATERMARK) and are dropped: one row per record_id, the first run's."""
+    settings, topics = env["settings"], env["topics"]
+    produce(settings, topics.actual("topic_external_data"), "topic_external_data", RUNS[1:], "entity", env["serde"])
+    progress = run_once(env["ctx"], ["lake"]).history["lake"]
+    lake = env["spark"].read.parquet(f"{env['cfg'].lake()}/topic=topic_external_data")
+    rows = sorted((r.record_id, r.entity, r.run_id) for r in lake.collect())
+    assert rows == sorted([(RUNS[0]["record_id"], "dad", "run-0"), (OTHER["record_id"], "hue", "run-0")])
+    assert sum(event_time_counts(p)["duplicates_dropped"] for p in progress) == 2  # what the console shows
+
+
 def test_progress_files_for_the_console(env: dict[str, Any]) -> None:
     directory = Path(env["cfg"].progress())
-    for name in ("app_events", "clickstream", "cdc_booking_state", "user_state", "lake"):
+    for name in registry(env["settings"]).queries():
         progress = read_progress(directory, name)
         assert progress is not None, name
         assert progress["name"] == name

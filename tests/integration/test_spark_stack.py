@@ -10,12 +10,12 @@ from typing import Any
 import psycopg2
 import pytest
 
-from bench.spark_kit import latest_by_key
 from eventbus.kafka.reader import end_offsets
 from eventbus.settings import Settings
 from local.stack import state
 from local.stack.health import wait_until
 from local.stack.supervision import Supervisor
+from tests.support.spark_kit import latest_by_key
 
 OUTPUTS = ("topic_processed_events", "topic_user_state", "topic_booking_state")
 FIELDS = ("user_id", "status", "currency", "hotel_id", "destination")

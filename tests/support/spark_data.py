@@ -1,6 +1,6 @@
 """Hand-made, deterministic inputs for the Spark jobs and the plain-Python answers they must give.
 
-Used by tests/integration/test_spark_jobs.py, the restart drill and the benchmark. Everything here is
+Used by the Spark unit and integration tests, the drills and the benchmark. Everything here is
 plain Python on purpose: it is the reference the Spark output is compared with.
 """
 

@@ -20,7 +20,7 @@ import pytest
 
 from emr_jobs.config import SparkSettings
 from emr_jobs.errors import JobError
-from emr_jobs.jobs import JOB_NAMES
+from emr_jobs.jobs import registry
 from emr_jobs.submit import LAKE_ZONE, SIZING, job_run_request, submit
 from eventbus.settings import Settings
 
@@ -145,7 +145,8 @@ def test_every_job_run_fits_the_application_cap_together(emr: tuple[Settings, Sp
     maximum capacity (infra/variables.tf emr_max_cpu / emr_max_memory), each worker a size EMR offers."""
     settings, cfg, _ = emr
     vcpu = memory = 0.0
-    for job in JOB_NAMES:
+    jobs = registry().names()
+    for job in jobs:
         conf = spark_defaults(job_run_request(job, settings, cfg, ["a.jar"]))
         assert conf["spark.dynamicAllocation.enabled"] == "false"
         workers = [_worker(conf, "driver")] + [_worker(conf, "executor")] * int(conf["spark.executor.instances"])
@@ -154,7 +155,7 @@ def test_every_job_run_fits_the_application_cap_together(emr: tuple[Settings, Sp
             assert low <= mem <= high and mem == int(mem), (job, cores, mem)
         vcpu += sum(c for c, _ in workers)
         memory += sum(m for _, m in workers)
-    assert (vcpu, memory) == (len(JOB_NAMES) * SIZING.vcpu(), len(JOB_NAMES) * SIZING.memory_gb())
+    assert (vcpu, memory) == (len(jobs) * SIZING.vcpu(), len(jobs) * SIZING.memory_gb())
     assert vcpu <= capacity(tf_default("emr_max_cpu")), f"{vcpu} vCPU > the application's cap"
     assert memory <= capacity(tf_default("emr_max_memory")), f"{memory} GB > the application's cap"
 
@@ -263,4 +264,4 @@ def test_bundle_has_entry_point_shared_code_and_every_jar(tmp_path: Path) -> Non
     assert "emr_jobs/run.py" in names and "eventbus/serde.py" in names and "schemas/topics.yaml" in names
     assert not [n for n in names if n.endswith(".jar")]
     assert not (emr / "deps.tar.gz").exists()  # --no-emr-deps; the archive: tests/unit/test_emr_deps.py
-    assert set(JOB_NAMES) == {"app_events", "clickstream", "booking_state", "user_state", "lake"}
+    assert {f"{job.module.replace('.', '/')}.py" for job in registry()} <= set(names)  # every @job module ships

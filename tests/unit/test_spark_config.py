@@ -9,7 +9,6 @@ import pytest
 
 from emr_jobs.config import SparkSettings
 from emr_jobs.errors import JobError, one_line
-from emr_jobs.jobs import JOB_NAMES, QUERIES
 from emr_jobs.session import read_progress, write_progress
 from emr_jobs.transforms import duration_ms
 
@@ -53,12 +52,6 @@ def test_progress_is_written_atomically(tmp_path: Path) -> None:
     assert read_progress(tmp_path, "lake") == {"name": "lake", "batchId": 4}
     assert [p.name for p in tmp_path.iterdir()] == ["lake.json"]
     assert read_progress(tmp_path, "missing") is None
-
-
-def test_query_names_are_the_console_contract() -> None:
-    names = {q for qs in QUERIES.values() for q in qs}
-    assert names == {"app_events", "clickstream", "cdc_booking_state", "user_state", "lake"}
-    assert tuple(QUERIES) == JOB_NAMES
 
 
 def test_event_time_counts_reach_the_console(tmp_path: Path) -> None:

@@ -15,10 +15,10 @@ pytest.importorskip("pyspark")
 
 from pyspark.sql import SparkSession
 
-from bench import spark_data as data
 from emr_jobs import app_events, clickstream
 from emr_jobs.event_time import clamp
 from eventbus.catalog import EventTime, load_catalog
+from tests.support import spark_data as data
 
 APP_ET = load_catalog().get("topic_app_events").event_time
 CLICK_ET = load_catalog().get("topic_clickstream").event_time
@@ -141,3 +141,43 @@ def test_projection_keeps_only_the_fields_a_query_reads() -> None:
         project(text, ("nope",))
     msg = "Job aborted: [USER_RAISED_EXCEPTION] eb-unknown-schema-version:topic_app_events:" + "AB" * 16 + " ..."
     assert unknown_versions(msg) == {("topic_app_events", "AB" * 16)}
+
+
+def test_the_lake_archives_the_first_copy_of_each_key_within_the_watermark(spark: SparkSession,
+                                                                           tmp_path: Path) -> None:
+    """``lake.first_copies`` on a real stream (a folder source), two micro-batches: copies of a key in the
+    same batch and in a later one within the delay are dropped; the same key on another topic is not."""
+    from pyspark.sql import functions as F
+
+    from emr_jobs.lake import first_copies
+
+    src = tmp_path / "in"
+    src.mkdir()
+
+    def put(name: str, rows: list[tuple[str, str, int]]) -> None:
+        (src / f"{name}.json").write_text("".join(json.dumps({"topic": t, "rid": r, "offset": o}) + "\n"
+                                                  for t, r, o in rows))
+
+    put("a", [("ext", "r1", 0), ("ext", "r1", 1), ("ext", "r2", 2), ("clicks", "r1", 0)])
+    stream = spark.readStream.schema("topic string, rid string, offset long").option("maxFilesPerTrigger", 1)
+    kept = first_copies(stream.json(str(src)), F.col("rid"), "10 minutes")
+    out: list[tuple[str, str, int]] = []
+
+    def run() -> list[dict[str, Any]]:
+        q = (kept.writeStream.option("checkpointLocation", str(tmp_path / "ck")).outputMode("append")
+             .foreachBatch(lambda b, _i: out.extend((r.topic, r.rid, r.offset) for r in b.collect()))
+             .trigger(availableNow=True).start())
+        q.awaitTermination(120)
+        assert q.exception() is None
+        return [p if isinstance(p, dict) else json.loads(p.json) for p in q.recentProgress]
+
+    first = run()  # which copy of a key within one batch is kept is Spark's choice: compare the keys
+    assert sorted((t, r) for t, r, _ in out) == [("clicks", "r1"), ("ext", "r1"), ("ext", "r2")]
+    put("b", [("ext", "r1", 3), ("ext", "r3", 4), ("ext", "r3", 5)])  # a rerun's copy, a new key twice
+    second = run()
+    assert sorted((t, r) for t, r, _ in out) == [("clicks", "r1"), ("ext", "r1"), ("ext", "r2"), ("ext", "r3")]
+    assert 3 not in {o for _, _, o in out}  # the rerun's copy of r1 is not archived
+    dropped = sum(int(op["customMetrics"]["numDroppedDuplicateRows"]) for p in first + second
+                  for op in p["stateOperators"] if op["operatorName"] == "dedupeWithinWatermark")
+    assert dropped == 3  # r1 in batch a, r1 and r3 in batch b: counted (the console shows it)
+    assert not [p for p in first + second if any(op["numRowsDroppedByWatermark"] for op in p["stateOperators"])]

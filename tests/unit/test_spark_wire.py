@@ -14,10 +14,10 @@ pytest.importorskip("pyspark")
 
 from pyspark.sql import SparkSession
 
-from bench import spark_data as data
-from bench.spark_kit import evolved_app_event, version_encoder
 from emr_jobs.wire import UNKNOWN_VERSION, WireCodec, unknown_versions
 from eventbus.serde import AvroSerde
+from tests.support import spark_data as data
+from tests.support.spark_kit import evolved_app_event, version_encoder
 
 TOPIC = "topic_app_events"
 FIELDS = ("event_id", "event_ts", "platform")
