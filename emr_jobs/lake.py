@@ -11,7 +11,8 @@ is archived once per key value *within the watermark delay of the first copy's a
 (``dropDuplicatesWithinWatermark`` on the micro-batch's processing time, so state is bounded and no
 record is ever dropped as late). A copy arriving later than that — a DAG rerun or a replay more than
 ``EB_SPARK_WATERMARK`` after the first — is archived again: readers apply the topic's read rule on top
-(external data: one record per ``record_id``, latest ``fetched_ts``, mwaa_dags/README.md "Consumers").
+(external data: one record per ``record_id``, latest ``fetched_ts``; mwaa_dags/README.md, "Idempotent per
+interval, end to end").
 Topics without a ``dedup_key`` (CDC, app logs) and undecodable records are keyed by their Kafka position,
 so nothing of theirs is dropped.
 

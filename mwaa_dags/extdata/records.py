@@ -4,7 +4,8 @@ Record ids and object keys are derived from (source, entity, interval) only, so 
 writes the same ids and replaces the same objects (``land`` also deletes what an earlier attempt left under
 the interval's prefix). The topic is ``delete``-policy: a rerun or a retried flush publishes a record again,
 so **a consumer keeps one record per ``record_id``** (the one with the latest ``fetched_ts``) — ``latest``
-below is that rule (mwaa_dags/README.md, "Consumers")::
+below is that rule; the Spark lake keeps the first copy of a ``record_id`` within its watermark
+(mwaa_dags/README.md, "Idempotent per interval, end to end")::
 
     >>> iv = Interval.parse("2026-01-15T00:00:00+00:00", "2026-01-15T06:00:00+00:00")
     >>> record_id("weather", "dad", iv) == record_id("weather", "dad", iv)
