@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 import boto3
+from botocore.config import Config
 
 from eventbus.exceptions import ConfigurationError
 
@@ -16,17 +17,22 @@ if TYPE_CHECKING:  # settings.py imports this module (pg_dsn reads the DB secret
     from eventbus.settings import Settings
 
 
-def client(service: str, settings: Settings) -> Any:
+#: The credentials the local emulator is given: moto server and LocalStack accept any, so these are not
+#: secrets. Used on the emulator path only — the local profile with an endpoint (``EB_AWS_ENDPOINT_URL``,
+#: default http://127.0.0.1:4566). Everywhere else (the aws profile, an empty endpoint) boto3's own
+#: credential chain applies.
+EMULATOR_CREDENTIALS = {"aws_access_key_id": "test", "aws_secret_access_key": "test"}
+
+
+def client(service: str, settings: Settings, config: Config | None = None) -> Any:
     """A boto3 client for ``service``: real AWS in the aws profile; locally, the emulator at
     ``aws_endpoint_url`` through localstack-client's session (LocalStack's edge layout, which the bundled
-    moto server serves on the same port; dummy credentials, the emulator takes any)."""
+    moto server serves on the same port) with ``EMULATOR_CREDENTIALS``. ``config``: botocore's
+    timeouts/retries (the console bounds every call by its deadline)."""
+    extra: dict[str, Any] = {} if config is None else {"config": config}
     if settings.profile == "local" and settings.aws_endpoint_url:
-        return _local_session(settings.aws_endpoint_url, settings.aws_region).client(service)
-    kwargs: dict[str, Any] = dict(settings.aws_client_kwargs())
-    if settings.profile == "local" and not os.environ.get("AWS_ACCESS_KEY_ID"):
-        # In-process moto (unit tests, no endpoint): any credentials; these are not secrets.
-        kwargs.update(aws_access_key_id="test", aws_secret_access_key="test")
-    return boto3.client(service, **kwargs)  # type: ignore[call-overload]
+        return _local_session(settings.aws_endpoint_url, settings.aws_region).client(service, **extra)
+    return boto3.client(service, **settings.aws_client_kwargs(), **extra)  # type: ignore[call-overload]
 
 
 @lru_cache(maxsize=8)
@@ -44,7 +50,7 @@ def _local_session(endpoint_url: str, region: str) -> Any:
     if url.scheme == "https":
         os.environ.setdefault("USE_SSL", "true")  # how localstack-client chooses https
     port = url.port or (443 if url.scheme == "https" else 80)
-    return Session(region_name=region, localstack_host=f"{url.hostname}:{port}")
+    return Session(region_name=region, localstack_host=f"{url.hostname}:{port}", **EMULATOR_CREDENTIALS)
 
 
 def secret_string(settings: Settings, secret_id: str) -> str:

@@ -7,15 +7,14 @@ The console only reads: it never creates a producer and never commits an offset.
 
 from __future__ import annotations
 
-import os
 import threading
 import uuid
 from typing import Any
 
-import boto3
 import confluent_kafka
 from botocore.config import Config
 
+from eventbus import aws
 from eventbus.catalog import Catalog, load_catalog
 from eventbus.exceptions import BrokerUnavailableError, RegistryError, UnknownTopicError
 from eventbus.kafka.admin import make_admin
@@ -42,14 +41,11 @@ class Clients:
         self._admin: Any = None
 
     def _glue_client(self) -> Any:
-        # eventbus.aws.client with short timeouts and one attempt: a registry that does not answer is
-        # reported within the request's deadline instead of after botocore's retries.
-        kwargs: dict[str, Any] = dict(self.settings.aws_client_kwargs())
-        if self.settings.profile == "local" and not os.environ.get("AWS_ACCESS_KEY_ID"):
-            kwargs.update(aws_access_key_id="test", aws_secret_access_key="test")  # the emulator's, not secrets
+        # Short timeouts and one attempt: a registry that does not answer is reported within the request's
+        # deadline instead of after botocore's retries.
         timeout = self.console.timeout_s
-        config = Config(connect_timeout=timeout, read_timeout=timeout, retries={"max_attempts": 1})
-        return boto3.client("glue", config=config, **kwargs)
+        return aws.client("glue", self.settings,
+                          config=Config(connect_timeout=timeout, read_timeout=timeout, retries={"max_attempts": 1}))
 
     # -- catalog ------------------------------------------------------------------------------
     def topic(self, name: str) -> Any:

@@ -1,8 +1,10 @@
-"""AWS clients: the emulator through localstack-client's session locally, boto3's defaults in AWS."""
+"""AWS clients: the emulator through localstack-client's session locally (with the one set of dummy
+credentials), boto3's defaults and credential chain in AWS."""
 
 from __future__ import annotations
 
 import pytest
+from botocore.config import Config
 
 from eventbus import aws
 from eventbus.exceptions import ConfigurationError
@@ -23,3 +25,20 @@ def test_aws_profile_uses_the_real_endpoints() -> None:
 def test_a_malformed_emulator_url_says_what_to_set() -> None:
     with pytest.raises(ConfigurationError, match="EB_AWS_ENDPOINT_URL"):
         aws.client("s3", Settings(profile="local", aws_endpoint_url="127.0.0.1:4566"))
+
+
+def test_the_emulator_gets_the_one_set_of_dummy_credentials_and_aws_gets_the_chain(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "from-the-chain")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "from-the-chain")
+    local = aws.client("glue", Settings(profile="local"))
+    assert local._request_signer._credentials.access_key == aws.EMULATOR_CREDENTIALS["aws_access_key_id"]
+    for settings in (Settings(profile="aws"), Settings(profile="local", aws_endpoint_url="")):
+        assert aws.client("glue", settings)._request_signer._credentials.access_key == "from-the-chain"
+
+
+def test_a_botocore_config_reaches_both_paths() -> None:
+    config = Config(read_timeout=2, connect_timeout=3)
+    for settings in (Settings(profile="local"), Settings(profile="aws")):
+        got = aws.client("glue", settings, config=config).meta.config
+        assert (got.read_timeout, got.connect_timeout) == (2, 3)
