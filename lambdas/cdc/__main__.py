@@ -50,7 +50,7 @@ def _parser(defaults: RelayConfig) -> argparse.ArgumentParser:
                      help="comma-separated tables to publish (default %(default)s)")
     run.add_argument("--topic", default=d.topic, help="catalog topic (schema + destination)")
     run.add_argument("--kafka-topic", default=d.kafka_topic,
-                     help="produce to this topic instead (same schema); tests and benchmarks")
+                     help="produce to this topic instead (same schema), e.g. a relay of its own on a shared cluster")
     run.add_argument("--server-name", default=d.server_name, help="Debezium source.name")
     run.add_argument("--no-snapshot", dest="snapshot", action="store_false", default=d.snapshot,
                      help="new slot: stream only, skip the initial snapshot")

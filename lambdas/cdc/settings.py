@@ -41,7 +41,8 @@ class RelayConfig(ComponentSettings):
     tables: Annotated[tuple[str, ...], NoDecode] = Field(default_factory=lambda: catalog_publication().tables)
     #: Catalog topic (schema, and the default destination).
     topic: str = CDC_TOPIC
-    #: Produce to this topic instead of the catalog's (same schema); tests and benchmarks.
+    #: Produce to this topic instead of the catalog's (same schema): a second relay with its own slot and
+    #: tables writing to its own topic set on a shared cluster (like the simulators' ``kafka.topic_prefix``).
     kafka_topic: str | None = None
     #: Debezium ``source.name`` (topic.prefix).
     server_name: str = "travel"

@@ -33,7 +33,7 @@ class EnvelopeSink:
     ) -> None:
         self.inflight = inflight
         self.topic = topic  # catalog topic: the schema
-        self.kafka_topic = kafka_topic or topic  # where the records go (tests/bench use their own)
+        self.kafka_topic = kafka_topic or topic  # where the records go (RelayConfig.kafka_topic)
         self.serde = serde or AvroSerde(settings)
         self.header = self.serde.header(topic)  # registers the schema; Glue wire-format prefix
         self._encode = self.serde.encoder(topic)  # header + body: the shared compiled encoder
