@@ -13,40 +13,60 @@ stand at the time they were read ("row now"): they are the entity's current stat
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from eventbus.catalog import Catalog, TopicSpec
 from local.console import pg
 from local.console.clients import Clients
 from local.console.exceptions import BadInputError, ConsoleError
 from local.console.reading import scan
+from local.console.topics import catalog_topics
 
 KINDS = ("user_id", "session_id", "booking_id")
-#: Topics a timeline reads (those missing from a catalog are skipped).
-TOPICS = ("topic_app_events", "topic_clickstream", "topic_cdc_changes", "topic_user_state", "topic_booking_state")
 ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$")
 PER_TOPIC_LIMIT = 200
+#: Fields that say what a record is (besides Avro enums): shown in its timeline summary, at most four.
+SUMMARY_FIELD = re.compile(r"(^|_)(type|status|count|level)$")
 
 
-def _summary(topic: str, value: dict[str, Any] | None) -> str:
+def _fields(spec: TopicSpec) -> list[tuple[str, Any]]:
+    """(name, type) of the schema's top-level fields, nullable unions unwrapped."""
+    out = []
+    for f in json.loads(spec.schema_text)["fields"]:
+        kind = f["type"]
+        if isinstance(kind, list):
+            kind = next((k for k in kind if k != "null"), "null")
+        out.append((f["name"], kind))
+    return out
+
+
+def timeline_topics(catalog: Catalog) -> list[str]:
+    """The console's topics (``catalog_topics``) a timeline reads: those whose schema has an entity id
+    (``KINDS``) as a top-level field, and the CDC topics (a ``publication``: the ids are in the row images)."""
+    return [t for t in catalog_topics(catalog)
+            if catalog.get(t).publication or any(name in KINDS for name, _ in _fields(catalog.get(t)))]
+
+
+def summary_fields(spec: TopicSpec) -> list[str]:
+    """The fields a record of ``spec`` is summarised by: its enums and ``*type``/``*status``/``*count``/``level``."""
+    return [name for name, kind in _fields(spec)
+            if (isinstance(kind, dict) and kind.get("type") == "enum") or SUMMARY_FIELD.search(name)][:4]
+
+
+def _summary(spec: TopicSpec, value: dict[str, Any] | None) -> str:
     if value is None:
         return "tombstone (state deleted)"
-    if topic == "topic_cdc_changes":
+    if spec.publication is not None:  # a Debezium envelope (cdc_change.avsc)
         src = value.get("source") or {}
         after = value.get("after") or value.get("before") or {}
         status = after.get("status", "")
         return f"CDC {value.get('op')} {src.get('table')} {status}".strip()
-    if topic == "topic_app_events":
-        return f"app event {value.get('event_type')} ({value.get('platform')})"
-    if topic == "topic_clickstream":
-        return f"click {value.get('element_type')} {value.get('element_id')} on {value.get('page_url')}"
-    if topic == "topic_booking_state":
-        return f"booking state {value.get('status')} / payment {value.get('payment_status')}"
-    if topic == "topic_user_state":
-        return f"user state: {value.get('event_count')} events, {value.get('booking_count')} bookings"
-    return topic
+    label = spec.name.removeprefix("topic_").replace("_", " ")
+    return " ".join([label, *(f"{f}={value.get(f)}" for f in summary_fields(spec) if value.get(f) is not None)])
 
 
 def _belongs(kind: str, entity: str, key: str | None, value: dict[str, Any] | None) -> bool:
@@ -68,7 +88,8 @@ def _scan_topic(clients: Clients, topic: str, kind: str, entity: str, deadline: 
         return _belongs(kind, entity, row["key"], row["value"])
 
     page = scan(clients, topic, keep, match, PER_TOPIC_LIMIT, deadline=deadline)
-    entries = [{"time": r["timestamp"], "source": topic, "kind": "kafka", "summary": _summary(topic, r["value"]),
+    spec = clients.catalog.get(topic)
+    entries = [{"time": r["timestamp"], "source": topic, "kind": "kafka", "summary": _summary(spec, r["value"]),
                 **{k: r[k] for k in ("partition", "offset", "key", "schema_version", "value", "tombstone")}}
                for r in page.records]
     return {"topic": topic, "scanned": page.scanned, "stopped": page.stopped, "matches": len(entries),
@@ -88,7 +109,7 @@ def follow(clients: Clients, kind: str, entity: str) -> dict[str, Any]:
     check(kind, entity)
     started = time.monotonic()
     deadline = started + clients.console.timeout_s
-    topics = [t for t in TOPICS if t in clients.catalog.topics]
+    topics = timeline_topics(clients.catalog)
     with ThreadPoolExecutor(max_workers=len(topics) + 1, thread_name_prefix="follow") as pool:
         futures = {t: pool.submit(_scan_topic, clients, t, kind, entity, deadline) for t in topics}
         rows = pool.submit(pg.entity_rows, clients.settings, kind, entity, clients.console.timeout_s)

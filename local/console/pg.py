@@ -53,7 +53,9 @@ def query(conn: Any, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, A
         return [{c: _plain(v) for c, v in zip(cols, row, strict=True)} for row in cur.fetchall()]
 
 
-#: The OLTP rows of an entity (schemas/sql/oltp.sql): each query takes the id once per placeholder.
+#: The OLTP rows of an entity (schemas/sql/oltp.sql): each query takes the id once per placeholder. SQL must
+#: name its tables: tests/unit/test_console_catalog.py checks them against the catalog's CDC publication
+#: tables and oltp.sql's columns. Primary keys are read from PostgreSQL (``primary_keys``), not listed here.
 ROW_QUERIES: dict[str, list[tuple[str, str]]] = {
     "user_id": [
         ("users", "SELECT * FROM users WHERE user_id = %s"),
@@ -74,14 +76,28 @@ ROW_QUERIES: dict[str, list[tuple[str, str]]] = {
 }
 
 
+def primary_keys(conn: Any, tables: list[str]) -> dict[str, list[str]]:
+    """Each table's primary-key columns, in key order, from PostgreSQL's system catalog (``pg_index``, one query)."""
+    sql = ("SELECT c.relname AS tbl, a.attname AS col FROM pg_index i "
+           "JOIN pg_class c ON c.oid = i.indrelid "
+           "JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey) "
+           "WHERE i.indisprimary AND c.relname = ANY(%s) AND pg_table_is_visible(c.oid) "
+           "ORDER BY c.relname, array_position(i.indkey::int2[], a.attnum)")
+    out: dict[str, list[str]] = {}
+    for row in query(conn, sql, (sorted(set(tables)),)):
+        out.setdefault(row["tbl"], []).append(row["col"])
+    return out
+
+
 def entity_rows(settings: Settings, kind: str, entity: str, timeout_s: float) -> list[dict[str, Any]]:
     """Timeline entries for the entity's current rows, stamped with the time they were read."""
     out = []
     with connect(settings, timeout_s) as conn:
         read_ms = int(time.time() * 1000)
+        keys = primary_keys(conn, [table for table, _sql in ROW_QUERIES[kind]])
         for table, sql in ROW_QUERIES[kind]:
             for row in query(conn, sql, (entity,)):
-                pk = row.get({"users": "user_id", "bookings": "booking_id", "payments": "payment_id"}[table])
+                pk = ":".join(str(row.get(col)) for col in keys.get(table, []))
                 status = row.get("status") or row.get("segment") or ""
                 out.append({"time": read_ms, "source": f"postgres.{table}", "kind": "row", "key": f"{table}:{pk}",
                             "summary": f"row now: {table} {pk} {status}".strip(), "value": row})

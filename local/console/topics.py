@@ -19,12 +19,19 @@ from typing import Any
 from confluent_kafka import KafkaException, TopicPartition
 from confluent_kafka.admin import ConfigResource
 
+from eventbus.catalog import Catalog
 from eventbus.logging import get_logger
 from local.console.clients import Clients
 from local.console.exceptions import DependencyError
 
 log = get_logger("console.topics")
 CONFIG_TTL_S = 60.0
+
+
+def catalog_topics(catalog: Catalog) -> list[str]:
+    """The topics the console shows: every catalog topic naming ``console`` among its ``readers``, in
+    catalog order. A new catalog line with ``readers: [..., console]`` appears here with no console edit."""
+    return catalog.read_by("console")
 
 
 class RateSampler:
@@ -67,7 +74,7 @@ class RateSampler:
                 self._consumer = None
 
     def sample(self) -> dict[str, dict[int, tuple[int, int]]]:
-        """Watermarks of every catalog topic now (also appended to the rate window)."""
+        """Watermarks of every topic the console shows now (also appended to the rate window)."""
         timeout = self.clients.console.timeout_s
         deadline = time.monotonic() + timeout
         with self._lock:
@@ -77,12 +84,12 @@ class RateSampler:
             marks: dict[str, dict[int, tuple[int, int]]] = {}
             try:
                 meta = consumer.list_topics(timeout=timeout).topics
-                for spec in self.clients.catalog:
-                    tmeta = meta.get(spec.name)
+                for name in catalog_topics(self.clients.catalog):
+                    tmeta = meta.get(name)
                     if tmeta is None:
                         continue
-                    marks[spec.name] = {
-                        p: consumer.get_watermark_offsets(TopicPartition(spec.name, p),
+                    marks[name] = {
+                        p: consumer.get_watermark_offsets(TopicPartition(name, p),
                                                           timeout=max(0.2, deadline - time.monotonic()))
                         for p in sorted(tmeta.partitions)
                     }
@@ -133,11 +140,12 @@ class RateSampler:
             marks = self.sample()
         else:
             marks = self.samples[-1][1]
-        names = [t for t in self.clients.catalog.names() if t in marks]
+        shown = catalog_topics(self.clients.catalog)
+        names = [t for t in shown if t in marks]
         configs = self.configs(names) if names else {}
         series = self.series()
         rows = []
-        for spec in self.clients.catalog:
+        for spec in map(self.clients.catalog.get, shown):
             parts = marks.get(spec.name)
             cfg = configs.get(spec.name, {})
             last = series.get(spec.name, [])

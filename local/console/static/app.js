@@ -222,8 +222,8 @@ async function followPage(first) {
   view.innerHTML = `<h2>Follow an entity</h2><form id="follow-form">
     <label>kind<select name="kind">${["user_id", "session_id", "booking_id"].map((k) => `<option ${k === kind ? "selected" : ""}>${k}</option>`).join("")}</select></label>
     <label>id<input name="id" size="36" value="${esc(p.get("id") || "")}" placeholder="bk-…, u-…, s-…"></label><button>Follow</button></form>
-    <p class="muted" id="follow-note">Newest first: its records in topic_app_events, topic_clickstream, topic_cdc_changes and the state topics
-    (bounded scans from each topic's end), and its PostgreSQL rows as they are now.</p><div id="timeline"></div>`;
+    <p class="muted" id="follow-note">Newest first: its records in every topic of the catalog whose records carry the id (listed under the
+    timeline; bounded scans from each topic's end), and its PostgreSQL rows as they are now.</p><div id="timeline"></div>`;
   const form = document.getElementById("follow-form");
   form.addEventListener("submit", (e) => {
     e.preventDefault();
