@@ -179,7 +179,9 @@ def cmd_sources() -> int:
 
     for name, cls in sorted(REGISTRY.items()):
         opts = ", ".join(f"{k}={f.default!r}" for k, f in cls.Options.model_fields.items()) or "-"
-        print(f"{name:<12} topic={cls.topic or '(PostgreSQL)'}  default sink={cls.default_sink}  options: {opts}")
+        rate = "-" if cls.default_rate is None else f"{cls.default_rate:g}/s"
+        print(f"{name:<12} topic={cls.topic or '(PostgreSQL)'}  default sink={cls.default_sink}  "
+              f"default rate={rate}  options: {opts}")
         doc = cls.__doc__ or sys.modules[cls.__module__].__doc__ or ""
         print(f"{'':<12} {doc.strip().splitlines()[0] if doc.strip() else ''}")
     return 0

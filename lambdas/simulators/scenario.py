@@ -37,6 +37,7 @@ def _unset_is_auto(v: Any) -> Any:
 class SourceSpec(_Strict):
     enabled: bool = True
     #: Mean events per second (shaped by the curve). OLTP: back-office transactions per second.
+    #: Unset: the source class's ``default_rate`` (``with_declared_rates``).
     rate: float = Field(ge=0.0, le=10_000_000.0)
     sink: SinkName = "auto"
     options: dict[str, Any] = Field(default_factory=dict)
@@ -131,7 +132,10 @@ class Scenario(_Strict):
     file: FileSpec = Field(default_factory=FileSpec)
     truth: TruthSpec = Field(default_factory=TruthSpec)
     faults: FaultSpec = Field(default_factory=FaultSpec)
-    sources: dict[str, SourceSpec]
+    #: Every registered source with a ``default_rate`` runs at it unless ``sources`` says otherwise
+    #: (``sources.<name>.enabled: false`` leaves one out): a new source needs no scenario line.
+    baseline: bool = False
+    sources: dict[str, SourceSpec] = Field(default_factory=dict)
 
     _sink_unset = field_validator("sink", mode="before")(_unset_is_auto)
 
@@ -262,9 +266,29 @@ def load_scenario(name_or_path: str = "default", overrides: list[str] | None = N
     return validate_scenario(doc, f"{path}" + (f" with overrides {given}" if given else ""))
 
 
+def with_declared_rates(doc: dict[str, Any]) -> dict[str, Any]:
+    """``doc`` with the rates the source classes declare (``Source.default_rate``) filled in: for every
+    registered source when ``baseline`` is true, and for a listed source that sets no ``rate``."""
+    sources = doc.get("sources")
+    if sources is None:
+        sources = {}
+    if not isinstance(sources, dict):
+        return doc  # validation names the error
+    sources = {name: dict(spec) if isinstance(spec, dict) else spec for name, spec in sources.items()}
+    if doc.get("baseline") is True:
+        for name, cls in REGISTRY.items():
+            if cls.default_rate is not None:
+                sources.setdefault(name, {})
+    for name, spec in sources.items():
+        cls = REGISTRY.get(name)
+        if isinstance(spec, dict) and "rate" not in spec and cls is not None and cls.default_rate is not None:
+            spec["rate"] = cls.default_rate
+    return {**doc, "sources": sources}
+
+
 def validate_scenario(doc: dict[str, Any], where: str = "(inline)") -> Scenario:
     try:
-        scenario = Scenario.model_validate(doc)
+        scenario = Scenario.model_validate(with_declared_rates(doc))
     except ValidationError as exc:
         raise _explain(exc, Scenario, where) from None
     unknown = [n for n in scenario.sources if n not in REGISTRY]

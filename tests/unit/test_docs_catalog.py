@@ -1,52 +1,68 @@
-"""The docs' tables of topics and sources are checked against their one source of truth: the catalog
-(``schemas/topics.yaml``) and the simulators' registry. A new topic or source without its row fails here."""
+"""The docs do not restate the catalog (``schemas/topics.yaml``) or the simulators' registry: no table of
+topics or sources to keep by hand, and every topic or source a doc names exists. A new topic or source
+therefore changes no doc (tests/integration/test_new_source_copy.py adds one to a copy of the repository
+and runs this file there), while a rename or removal leaves no stale name behind."""
 
 from __future__ import annotations
 
 import re
+import subprocess
 from pathlib import Path
 
+import pytest
+
 from eventbus.catalog import load_catalog
+from lambdas.simulators.__main__ import main as simulators_cli
 from lambdas.simulators.sources import REGISTRY
 
 ROOT = Path(__file__).resolve().parents[2]
+TOPIC_WORD = re.compile(r"\btopic_[a-z0-9_]+\b")
+#: Names of the form topic_* that are not topics: code identifiers and placeholders the docs mention.
+NOT_TOPICS = {"topic_prefix", "topic_access", "topic_arn_prefix"}
 
 
-def _rows(path: Path, first: str) -> list[list[str]]:
-    """Cells of the markdown table whose header starts with ``| first |``."""
-    lines = path.read_text().splitlines()
-    start = next(i for i, line in enumerate(lines) if line.startswith(f"| {first} |"))
-    rows = []
-    for line in lines[start + 2:]:
-        if not line.startswith("|"):
-            break
-        rows.append([cell.strip().strip("`") for cell in line.strip("|").split("|")])
-    return rows
+def _docs() -> list[Path]:
+    listed = subprocess.run(["git", "ls-files", "*.md"], cwd=ROOT, capture_output=True, text=True, check=False)
+    names = listed.stdout.split() if listed.returncode == 0 else []
+    return [ROOT / n for n in names if (ROOT / n).is_file()] or sorted(ROOT.glob("**/README.md"))
 
 
-def _ms_to_days(ms: int | None) -> str:
-    return "" if ms is None else f", {ms // 86_400_000} d"
+def _table_rows(text: str) -> list[str]:
+    """First cells of every markdown table row."""
+    return [line.strip("|").split("|")[0].strip().strip("`") for line in text.splitlines() if line.startswith("|")]
 
 
-def test_readme_topic_table_is_the_catalog() -> None:
-    catalog = load_catalog()
-    documented = {row[0]: (int(row[1]), row[2], row[3], row[4].split()[0].strip("`"))
-                  for row in _rows(ROOT / "README.md", "topic")}
-    expected = {
-        spec.name: (spec.partitions, spec.cleanup_policy + _ms_to_days(spec.retention_ms), spec.key,
-                    spec.schema["name"].rsplit(".", 1)[-1])
-        for spec in catalog
-    }
-    assert documented == expected
+def test_no_doc_restates_the_topic_list_or_the_source_list() -> None:
+    topics, sources = set(load_catalog().names()), set(REGISTRY)
+    for doc in _docs():
+        first_cells = set(_table_rows(doc.read_text()))
+        listed_topics, listed_sources = first_cells & topics, first_cells & sources
+        # one or two rows may name a topic as an example; a table of most of them is a copy
+        assert len(listed_topics) < len(topics) // 2, f"{doc}: a table of topics ({sorted(listed_topics)}) — " \
+            "the catalog is the table; point at schemas/topics.yaml instead"
+        assert len(listed_sources) < len(sources) // 2, f"{doc}: a table of sources ({sorted(listed_sources)}) " \
+            "— `python -m lambdas.simulators sources` is the list; point at it instead"
 
 
-def test_simulators_readme_lists_every_source_with_its_topic() -> None:
-    rows = {row[0]: row[3] for row in _rows(ROOT / "lambdas" / "simulators" / "README.md", "source")}
-    assert set(rows) == set(REGISTRY)
-    publication = load_catalog().get("topic_cdc_changes").publication
-    assert publication is not None
+def test_every_topic_a_doc_names_is_in_the_catalog() -> None:
+    topics = set(load_catalog().names())
+    stale = {f"{doc.relative_to(ROOT)}: {word}" for doc in _docs()
+             for word in TOPIC_WORD.findall(doc.read_text()) if word not in topics | NOT_TOPICS}
+    assert not stale, f"docs name topics the catalog does not have: {sorted(stale)}"
+
+
+def test_the_simulators_readme_names_each_source_and_where_the_list_is() -> None:
+    text = (ROOT / "lambdas" / "simulators" / "README.md").read_text()
+    assert "python -m lambdas.simulators sources" in text
+    named = set(re.findall(r"`(\w+)`", text))
+    seed = {"mobile", "web", "clickstream", "app_logs", "external", "oltp"}
+    assert seed <= set(REGISTRY) and seed <= named  # the seed's sources are described; new ones need not be
+
+
+def test_the_sources_command_lists_every_source_with_topic_and_rate(capsys: pytest.CaptureFixture[str]) -> None:
+    assert simulators_cli(["sources"]) == 0
+    lines = {line.split()[0]: line for line in capsys.readouterr().out.splitlines() if line and not line[0].isspace()}
+    assert set(lines) == set(REGISTRY)
     for name, cls in REGISTRY.items():
-        if cls.topic:
-            assert rows[name] == cls.topic, name
-        else:  # writes PostgreSQL: the tables the CDC publication streams
-            assert re.findall(r"\w+", rows[name]) == [t.split(".", 1)[1] for t in publication.tables], name
+        assert f"topic={cls.topic or '(PostgreSQL)'}" in lines[name]
+        assert "default rate=" + ("-" if cls.default_rate is None else f"{cls.default_rate:g}/s") in lines[name]

@@ -55,6 +55,22 @@ def test_default_scenario_reproduces_the_seed_baseline_rates() -> None:
     assert min(swings) >= 280 * 0.9 and max(swings) <= 350 * 1.1  # light and realistic across the day
 
 
+def test_default_scenario_runs_every_source_at_its_declared_rate() -> None:
+    """No scenario line per source: the class's ``default_rate`` puts it in the baseline scenarios."""
+    from lambdas.simulators.sources import REGISTRY
+
+    declared = {n: c.default_rate for n, c in REGISTRY.items() if c.default_rate is not None}
+    assert declared  # the seed's sources declare theirs
+    for name in ("default", "faults", "burst"):
+        sc = load_scenario(name)
+        assert {n: s.rate for n, s in sc.enabled().items()} == declared, name
+    sc = load_scenario("default", ["sources.clickstream.rate=7", "sources.external.enabled=false",
+                                   "sources.oltp.options.store=memory"])
+    assert sc.sources["clickstream"].rate == 7 and "external" not in sc.enabled()
+    assert sc.sources["oltp"].rate == declared["oltp"]  # options alone keep the declared rate
+    assert set(load_scenario("load").sources) < set(REGISTRY)  # without `baseline`, only what it lists
+
+
 def test_split_count_is_exact_across_sources_and_workers() -> None:
     shares = split_count(1000, {"a": 1.5, "b": 0.8, "c": 0.05})
     assert sum(shares.values()) == 1000 and shares["a"] > shares["b"] > shares["c"] > 0

@@ -110,6 +110,7 @@ class AppLogsOptions(SourceOptions):
 
 class AppLogsSource(Source):
     name = "app_logs"
+    default_rate = 1.0
     topic = "topic_app_logs"
     Options = AppLogsOptions
     replay = ReplaySpec(fresh=("log_id", "trace_id", "span_id"), per_pass=("session_id",), time="ts")

@@ -53,7 +53,9 @@ class Source(ABC):
 
     * ``default_sink`` — ``kafka`` (streams), ``gateway`` (client events), ``postgres`` (OLTP);
     * ``Options`` — a ``SourceOptions`` subclass validating ``sources.<name>.options``;
-    * ``tick_s`` — wake at least this often even when no event is due (the OLTP lifecycle).
+    * ``tick_s`` — wake at least this often even when no event is due (the OLTP lifecycle);
+    * ``default_rate`` — events/s in the baseline traffic (scenarios with ``baseline: true``: the default
+      one, ``burst``, ``faults``); None keeps the source out of it unless a scenario gives it a rate.
     """
 
     name: ClassVar[str]
@@ -61,6 +63,7 @@ class Source(ABC):
     default_sink: ClassVar[str] = "kafka"
     Options: ClassVar[type[SourceOptions]] = SourceOptions
     tick_s: ClassVar[float | None] = None
+    default_rate: ClassVar[float | None] = None
     #: Whether the content is a pure function of seed + scenario (enters the run's content hash).
     deterministic: ClassVar[bool] = True
     #: Fields that change per emission in replay mode (``kafka.replay_pool``); None = live only.

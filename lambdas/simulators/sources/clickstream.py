@@ -63,6 +63,7 @@ class ClickstreamOptions(SourceOptions):
 
 class ClickstreamSource(Source):
     name = "clickstream"
+    default_rate = 1.6
     topic = "topic_clickstream"
     Options = ClickstreamOptions
     replay = ReplaySpec(fresh=("click_id",), per_pass=("session_id",), time="event_ts", key="session_id")

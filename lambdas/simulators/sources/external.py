@@ -43,6 +43,7 @@ class ExternalOptions(SourceOptions):
 
 class ExternalSource(Source):
     name = "external"
+    default_rate = 0.05  # 3 a minute
     topic = "topic_external_data"
     Options = ExternalOptions
     replay = ReplaySpec(fresh=("record_id",), time="observed_ts", offsets=("fetched_ts",),

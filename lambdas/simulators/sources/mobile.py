@@ -102,5 +102,6 @@ class MobileSource(JourneySource):
     """App events of iOS/Android sessions, posted to the gateway (``/events/*``)."""
 
     name = "mobile"
+    default_rate = 1.5
     topic = "topic_app_events"
     flow = MOBILE

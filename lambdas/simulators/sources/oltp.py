@@ -53,6 +53,7 @@ class OltpOptions(SourceOptions):
 
 class OltpSource(Source):
     name = "oltp"
+    default_rate = 0.25  # back-office transactions/s (+ the lifecycle of every booking)
     topic = None
     default_sink = "discard"
     Options = OltpOptions

@@ -122,5 +122,6 @@ class WebSource(JourneySource):
     """App events of browser sessions (desktop, tablet, mobile web), posted to the gateway."""
 
     name = "web"
+    default_rate = 0.8
     topic = "topic_app_events"
     flow = WEB
