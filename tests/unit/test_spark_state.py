@@ -1,9 +1,10 @@
 """The state folds of booking_state and user_state as plain functions (a GroupState stand-in, pandas rows):
 tombstones keep their position so an older re-delivered change cannot bring a row back, and the timeout
-is the latest change + the state timeout, counted once."""
+is the latest change + the state timeout, counted once; and user_state's input rows (rows_of) on a stream."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -103,3 +104,47 @@ def test_deleted_user_stays_deleted_until_a_newer_change() -> None:
         {"kind": "user", "op": "c", "lsn": 30, "ord": 1, "ts_ms": ms, "home_city": "Hanoi"})]), state,
         timeout_ms=30 * DAY))
     assert [(bool(o["deleted"].iloc[0]), o["home_city"].iloc[0]) for o in back] == [(False, "Hanoi")]
+
+
+def test_user_state_input_rows_flatten_cdc_and_count_each_event_once(spark: Any, tmp_path: Path) -> None:
+    """``user_state.rows_of`` on createDataFrame data: app events de-duplicated on ``event_id``, users
+    and bookings changes flattened by the row image (``before`` for deletes), other tables and truncates
+    left out."""
+    cell = "struct<member_string: string, member_long: bigint, member_double: double, member_boolean: boolean>"
+    schema = (f"topic string, partition int, offset long, event_id string, user_id string, session_id string, "
+              f"destination string, ts timestamp, topic_cdc_changes struct<before: map<string, {cell}>, "
+              f"after: map<string, {cell}>, source: struct<table: string, lsn: bigint, ts_ms: bigint>, op: string, "
+              f"transaction: struct<total_order: bigint>>")
+    s = lambda v: (v, None, None, None)  # noqa: E731
+    t = T0.to_pydatetime().replace(tzinfo=None)
+
+    def change(table: str, op: str, image: dict[str, Any], lsn: int) -> tuple[Any, ...]:
+        before, after = (image, None) if op == "d" else (None, image)
+        return ("topic_cdc_changes", 0, lsn, None, None, None, None, None,
+                (before, after, (table, lsn, int(T0.value // 1_000_000)), op, (1,)))
+
+    rows = [("topic_app_events", 0, 1, "e1", "u1", "s1", "Hue", t, None),
+            ("topic_app_events", 1, 7, "e1", "u1", "s1", "Hue", t, None),  # re-sent: same event_id
+            ("topic_app_events", 0, 2, "e2", "u1", "s2", None, t, None),
+            change("users", "c", {"user_id": s("u1"), "home_city": s("Hue"), "segment": s("family"),
+                                  "created_at": s("2026-01-01T09:00:00Z")}, 10),
+            change("bookings", "d", {"booking_id": s("b1"), "user_id": s("u1"), "amount": (None, None, 12.5, None),
+                                     "status": s("confirmed")}, 11),
+            change("payments", "c", {"booking_id": s("b1"), "status": s("paid")}, 12),
+            change("users", "t", {}, 13)]
+    src = tmp_path / "in"  # the de-duplication is a streaming operator: a folder source
+    spark.createDataFrame(rows, schema).write.parquet(str(src))
+    got: list[Any] = []
+    q = (user_state.rows_of(spark.readStream.schema(schema).parquet(str(src)), "10 minutes").writeStream
+         .option("checkpointLocation", str(tmp_path / "ck")).foreachBatch(lambda b, _i: got.extend(b.collect()))
+         .trigger(availableNow=True).start())
+    q.awaitTermination(120)
+    assert q.exception() is None
+    by_kind = sorted((r.kind, r.user_id, r.session_id, r.booking_id, r.amount, r.status, r.home_city, r.op)
+                     for r in got)
+    assert by_kind == [
+        ("booking", "u1", None, "b1", "12.5", "confirmed", None, "d"),  # a delete: the before image
+        ("event", "u1", "s1", None, None, None, None, None),
+        ("event", "u1", "s2", None, None, None, None, None),
+        ("user", "u1", None, None, None, None, "Hue", "c"),
+    ]
