@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from lambdas.simulators.__main__ import main
-from lambdas.simulators.exceptions import ScenarioError
+from lambdas.simulators.exceptions import ScenarioError, SimulatorError
 from lambdas.simulators.handler import handler
 from lambdas.simulators.rate import CURVES, Curve, Schedule
 from lambdas.simulators.runner import Runner
@@ -69,6 +69,23 @@ def test_default_scenario_runs_every_source_at_its_declared_rate() -> None:
     assert sc.sources["clickstream"].rate == 7 and "external" not in sc.enabled()
     assert sc.sources["oltp"].rate == declared["oltp"]  # options alone keep the declared rate
     assert set(load_scenario("load").sources) < set(REGISTRY)  # without `baseline`, only what it lists
+
+
+def test_a_source_folder_outside_the_repository_registers_its_sources(tmp_path: Path) -> None:
+    """``EB_SIMULATORS_SOURCE_DIRS``: every module of the folder is imported like the built-in ones."""
+    from lambdas.simulators.sources import REGISTRY, discover
+
+    (tmp_path / "outside_src.py").write_text(
+        "from lambdas.simulators.sources.base import Source\n"
+        "class Outside(Source):\n    name = 'outside_test'\n    topic = None\n"
+        "    def generate(self, timestamps):\n        return []\n")
+    try:
+        assert discover((tmp_path,))["outside_test"].__name__ == "Outside"
+        assert "outside_test" not in load_scenario("default").sources  # no default_rate: not in the baseline
+    finally:
+        REGISTRY.pop("outside_test", None)
+    with pytest.raises(SimulatorError, match="is not a folder"):
+        discover((tmp_path / "nope",))
 
 
 def test_split_count_is_exact_across_sources_and_workers() -> None:
