@@ -137,7 +137,8 @@ def scratch_catalog(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[
     schema = getattr(request, "param", "app_event.avsc")
     topic = f"t_console_{uuid.uuid4().hex[:8]}"
     path = tmp_path / "topics.yaml"
-    path.write_text(f"components:\n  console: {{code: local/console}}\ntopics:\n  {topic}:\n    partitions: 2\n    cleanup_policy: delete\n    key: user_id\n"
+    path.write_text(f"components:\n  console: {{code: local/console}}\ntopics:\n  {topic}:\n    partitions: 2\n"
+                    f"    cleanup_policy: delete\n    key: user_id\n"
                     f"    schema: {SCHEMAS / schema}\n    readers: [console]\n")  # what the console lists
     settings = Settings(catalog_path=path)
     admin = make_admin(settings)
