@@ -1,6 +1,9 @@
 """The lake against Kafka: per source topic and hour (of the Kafka timestamp, UTC — the lake's own
 partitioning, emr_jobs/lake.py), the distinct (partition, offset) pairs in the Parquet files must be the
-records Kafka holds in that hour minus those the lake query dead-lettered (``topic_dead_letter``).
+records Kafka holds in that hour minus those the lake query dead-lettered (``topic_dead_letter``) and,
+for a topic with a catalog ``dedup_key``, minus the repeats the lake de-duplicated (emr_jobs/lake.py
+``first_copies``): a Kafka record absent from the lake whose key value the lake holds from another
+record is a dropped repeat, not a missing record.
 
 Kafka is counted by consuming the hour range raw (no decoding; read_committed, so transaction markers and
 aborted records are not counted); the lake is read with pyarrow (a folder locally, ``s3://`` on EMR).
@@ -14,12 +17,14 @@ from __future__ import annotations
 import os
 import time
 from collections import Counter
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 from confluent_kafka import TopicPartition
 
 from eventbus.kafka import make_consumer
+from eventbus.serde import AvroSerde
 from eventbus.settings import Settings
 from lambdas.verify.reading import Msg
 from lambdas.verify.reconcile import Diff, Row
@@ -32,10 +37,12 @@ def _hour(ms: int) -> str:
 
 
 def kafka_hours(settings: Settings, topic: str, since_ms: int, until_ms: int, skip: set[tuple[int, int]],
-                timeout_s: float = 120.0) -> tuple[Counter[str], int]:
-    """Records per hour in [since, until) minus ``skip`` (partition, offset); and the earliest record time held."""
+                timeout_s: float = 120.0, key_of: Callable[[bytes | None], Any] | None = None
+                ) -> tuple[dict[tuple[int, int], tuple[str, Any]], int]:
+    """Records in [since, until) minus ``skip``: (partition, offset) -> (hour, ``key_of(value)`` or None);
+    and the earliest record time held."""
     consumer = make_consumer(settings, group_id=f"verify-lake-{os.getpid()}", **{"enable.partition.eof": False})
-    counts: Counter[str] = Counter()
+    counts: dict[tuple[int, int], tuple[str, Any]] = {}
     earliest = 0
     try:
         parts = sorted(consumer.list_topics(topic, timeout=10).topics[topic].partitions)
@@ -57,7 +64,7 @@ def kafka_hours(settings: Settings, topic: str, since_ms: int, until_ms: int, sk
                 p, off, ts = m.partition() or 0, m.offset() or 0, m.timestamp()[1]
                 if p in pending and off < pending[p]:
                     if ts < until_ms and (p, off) not in skip:
-                        counts[_hour(ts)] += 1
+                        counts[(p, off)] = (_hour(ts), key_of(m.value()) if key_of else None)
                     if off + 1 >= pending[p] or ts >= until_ms + 600_000:
                         del pending[p]
         return counts, earliest
@@ -83,8 +90,9 @@ def _first_records(settings: Settings, topic: str, offsets: dict[int, int]) -> l
         consumer.close()
 
 
-def lake_hours(root: str, topic: str, settings: Settings) -> Counter[str]:
-    """Distinct (kafka_partition, kafka_offset) per ``date``/``hour`` partition of the topic's Parquet."""
+def lake_rows(root: str, topic: str, settings: Settings, key: str | None = None
+              ) -> dict[tuple[int, int], tuple[str, Any]]:
+    """The topic's Parquet rows: (kafka_partition, kafka_offset) -> (``date``T``hour``, the ``key`` column)."""
     import pyarrow.dataset as ds
 
     path = f"{root.rstrip('/')}/topic={topic}"
@@ -95,20 +103,38 @@ def lake_hours(root: str, topic: str, settings: Settings) -> Counter[str]:
         path = path.split("://", 1)[1]
         fs = pafs.S3FileSystem(region=settings.aws_region, endpoint_override=settings.aws_endpoint_url)
     elif not os.path.isdir(path):
-        return Counter()
-    table = ds.dataset(path, format="parquet", partitioning="hive", filesystem=fs).to_table(
-        columns=["kafka_partition", "kafka_offset", "date", "hour"])
-    seen: set[tuple[Any, ...]] = set(zip(*(table.column(c).to_pylist() for c in
-                                           ("kafka_partition", "kafka_offset", "date", "hour")), strict=True))
-    out: Counter[str] = Counter()
-    for _p, _o, date, hour in seen:
-        out[f"{date}T{int(hour):02d}"] += 1
-    return out
+        return {}
+    dataset = ds.dataset(path, format="parquet", partitioning="hive", filesystem=fs)
+    cols = ["kafka_partition", "kafka_offset", "date", "hour"]
+    has_key = key is not None and key in dataset.schema.names
+    table = dataset.to_table(columns=cols + ([key] if has_key else []))
+    values = [table.column(c).to_pylist() for c in cols]
+    keys = table.column(key).to_pylist() if has_key else [None] * table.num_rows
+    return {(int(p), int(o)): (f"{d}T{int(h):02d}", k) for p, o, d, h, k in zip(*values, keys, strict=True)}
+
+
+def expected_hours(kafka: dict[tuple[int, int], tuple[str, Any]], lake: dict[tuple[int, int], tuple[str, Any]],
+                   dedup: bool) -> tuple[Counter[str], int]:
+    """Records per hour the lake must hold, and how many Kafka records were dropped repeats: with ``dedup``,
+    a record the lake lacks whose key value the lake holds (from another record) was de-duplicated."""
+    held = {k for _h, k in lake.values() if k is not None} if dedup else set()
+    want: Counter[str] = Counter()
+    repeats = 0
+    for pos, (hour, key) in kafka.items():
+        if dedup and pos not in lake and key is not None and key in held:
+            repeats += 1
+        else:
+            want[hour] += 1
+    return want, repeats
 
 
 def reconcile_lake(settings: Settings, root: str, topics: list[str], dead_letters: list[Msg], since_ms: int,
-                   now_ms: int, grace_ms: int = 300_000) -> Row:
+                   now_ms: int, grace_ms: int = 300_000, dedup_keys: dict[str, str] | None = None) -> Row:
+    """``dedup_keys``: topic -> the catalog's ``dedup_key`` of the topics the lake de-duplicates."""
     row = Row("lake records per topic/hour", "lake (Parquet)", note=root)
+    dedup_keys = dedup_keys or {}
+    serde = AvroSerde(settings) if dedup_keys else None
+    repeats = 0
     until = (now_ms - grace_ms) // HOUR * HOUR  # closed hours only
     since = (since_ms // HOUR + 1) * HOUR  # whole hours only
     if since >= until:
@@ -117,8 +143,13 @@ def reconcile_lake(settings: Settings, root: str, topics: list[str], dead_letter
     for topic in topics:
         skip = {(int(m.value["original_partition"]), int(m.value["original_offset"])) for m in dead_letters
                 if m.value is not None and m.value.get("original_topic") == topic}
-        kafka, earliest = kafka_hours(settings, topic, since, until, skip)
-        lake = lake_hours(root, topic, settings)
+        key = dedup_keys.get(topic)
+        key_of = _key_reader(serde, topic, key) if serde and key else None
+        records, earliest = kafka_hours(settings, topic, since, until, skip, key_of=key_of)
+        rows = lake_rows(root, topic, settings, key)
+        kafka, dropped = expected_hours(records, rows, key is not None)
+        repeats += dropped
+        lake = Counter(hour for hour, _k in rows.values())
         for hour in sorted(set(kafka) | {h for h in lake if since <= _ms(h) < until}):
             if _ms(hour) < earliest:
                 continue  # Kafka no longer holds the start of this hour
@@ -131,7 +162,19 @@ def reconcile_lake(settings: Settings, root: str, topics: list[str], dead_letter
                 row.add(Diff(key, "missing", f"{want} records", f"{got} in the lake"))
             else:
                 row.add(Diff(key, "extra", f"{want} records", f"{got} in the lake"))
+    if repeats:
+        row.note = f"{root}; {repeats} repeated records de-duplicated by the lake (dedup_key)"
     return row
+
+
+def _key_reader(serde: AvroSerde, topic: str, field: str) -> Callable[[bytes | None], Any]:
+    """The ``field`` of a record's value; None for a record that does not decode (the lake dead-letters it)."""
+    def key_of(value: bytes | None) -> Any:
+        try:
+            return serde.decode(value, topic).get(field) if value else None
+        except Exception:  # undecodable: compared by position (the lake dead-letters it)
+            return None
+    return key_of
 
 
 def _ms(hour: str) -> int:

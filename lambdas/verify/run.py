@@ -68,7 +68,9 @@ def verify(settings: Settings, vs: VerifySettings, *, truth_file: Path | None = 
 
         lake_since = now - int((vs.hours or 24) * 3_600_000)
         dead = read(REJECTS, lake_since).msgs
-        rows.append(reconcile_lake(settings, lake_root(), catalog.read_by("spark"), dead, lake_since, now))
+        lake_topics = catalog.read_by("spark")
+        dedup = {t: str(catalog.get(t).dedup_key) for t in lake_topics if catalog.get(t).dedup_key}
+        rows.append(reconcile_lake(settings, lake_root(), lake_topics, dead, lake_since, now, dedup_keys=dedup))
     stages = []
     if latency:
         app = read(APP_EVENTS, read_from).msgs

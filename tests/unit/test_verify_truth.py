@@ -148,17 +148,34 @@ def test_the_gateway_sink_tells_the_truth_what_was_accepted_and_what_was_refused
     assert run["app_events_delivered"] == 1 and run["app_events_refused"] == 1
 
 
-def test_lake_hours_count_distinct_offsets_per_hour_partition(tmp_path: Path) -> None:
+def test_lake_rows_are_distinct_offsets_per_hour_partition_with_their_key(tmp_path: Path) -> None:
+    from collections import Counter
+
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     from eventbus.settings import Settings
-    from lambdas.verify.lake import lake_hours
+    from lambdas.verify.lake import lake_rows
 
     for hour, rows in (("08", [(0, 1), (0, 2), (1, 1)]), ("09", [(0, 3), (0, 3)])):  # a replayed batch
         folder = tmp_path / "topic=topic_app_logs" / "date=2026-12-04" / f"hour={hour}"
         folder.mkdir(parents=True)
-        pq.write_table(pa.table({"kafka_partition": [p for p, _ in rows], "kafka_offset": [o for _, o in rows]}),
-                       folder / "part-0.parquet")
-    assert lake_hours(str(tmp_path), "topic_app_logs", Settings()) == {"2026-12-04T08": 3, "2026-12-04T09": 1}
-    assert lake_hours(str(tmp_path), "topic_clickstream", Settings()) == {}
+        pq.write_table(pa.table({"kafka_partition": [p for p, _ in rows], "kafka_offset": [o for _, o in rows],
+                                 "log_id": [f"l{p}-{o}" for p, o in rows]}), folder / "part-0.parquet")
+    rows = lake_rows(str(tmp_path), "topic_app_logs", Settings(), key="log_id")
+    assert Counter(h for h, _ in rows.values()) == {"2026-12-04T08": 3, "2026-12-04T09": 1}
+    assert rows[(0, 3)] == ("2026-12-04T09", "l0-3")
+    assert lake_rows(str(tmp_path), "topic_app_logs", Settings())[(0, 3)] == ("2026-12-04T09", None)
+    assert lake_rows(str(tmp_path), "topic_clickstream", Settings()) == {}
+
+
+def test_a_repeat_the_lake_dropped_is_not_missing_but_an_unkeyed_gap_is() -> None:
+    from lambdas.verify.lake import expected_hours
+
+    kafka = {(0, 1): ("h1", "r-a"), (0, 2): ("h1", "r-a"), (0, 3): ("h2", "r-a"),  # one record, published 3x
+             (1, 1): ("h1", "r-b"), (1, 2): ("h2", "r-c")}
+    lake = {(0, 1): ("h1", "r-a"), (1, 1): ("h1", "r-b")}  # r-c never reached the lake
+    want, repeats = expected_hours(kafka, lake, dedup=True)
+    assert (dict(want), repeats) == ({"h1": 2, "h2": 1}, 2)  # h2 still wants r-c: reported missing
+    want, repeats = expected_hours(kafka, lake, dedup=False)  # a topic without dedup_key: every record
+    assert (dict(want), repeats) == ({"h1": 3, "h2": 2}, 0)
