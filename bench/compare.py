@@ -24,7 +24,7 @@ from pathlib import Path
 from statistics import median
 from typing import Any
 
-from bench.common import write_results
+from bench.common import ensure_stack, write_results
 from eventbus.paths import REPO_ROOT, local_state_dir
 
 #: the figures compared per row: rates, latencies and ratios to a baseline (counts and durations are not)
@@ -52,7 +52,11 @@ def run_one(tree: Path, bench: str, args: list[str]) -> list[dict[str, Any]]:
     print(f"--- {bench} @ {tree.name if tree != REPO_ROOT else 'HEAD (this tree)'} {' '.join(args)}", flush=True)
     # Both sides use this checkout's running stack: the base tree would otherwise look for its own.
     env = {**os.environ, "EB_LOCAL_STATE_DIR": str(local_state_dir())}
-    proc = subprocess.run([sys.executable, "-m", f"bench.{bench}", *args], cwd=tree, env=env)
+    # The running stack is this tree's (held by main()); a bench's own ensure_stack() would re-provision it
+    # with the other tree's catalog on every switch, so both sides skip it.
+    runner = ("import runpy, sys, bench.common as c; c.ensure_stack = lambda: None; "
+              f"sys.argv = ['bench.{bench}', *sys.argv[1:]]; runpy.run_module('bench.{bench}', run_name='__main__')")
+    proc = subprocess.run([sys.executable, "-c", runner, *args], cwd=tree, env=env)
     if proc.returncode or not out.exists():
         raise SystemExit(f"bench-compare: bench.{bench} failed in {tree} (exit {proc.returncode}) — see above")
     print(f"    {time.monotonic() - t0:.0f} s", flush=True)
@@ -105,6 +109,7 @@ def main(argv: list[str] | None = None) -> int:
                    help='extra arguments for one bench, e.g. "gateway=--seconds 10" (repeatable)')
     a = p.parse_args(argv)
     extra = {k: shlex.split(v) for k, _, v in (x.partition("=") for x in a.args)}
+    ensure_stack()  # this tree's stack, held for the whole comparison
     base_tree = worktree(a.base)
     rows: list[dict[str, Any]] = []
     for bench in [b.strip() for b in a.benches.split(",") if b.strip()]:
