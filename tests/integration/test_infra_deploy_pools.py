@@ -7,12 +7,10 @@ from __future__ import annotations
 
 import contextlib
 import json
-import sys
 import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -20,19 +18,14 @@ import pytest
 from botocore.exceptions import ClientError
 
 from local.stack.airflow_cli import api, api_token
+from tests.support.infra import infra_script
 
-SCRIPTS = Path(__file__).resolve().parents[2] / "infra" / "scripts"
 BASE = "http://127.0.0.1:8080"
 
 
 @pytest.fixture(scope="module")
 def mwaa_pools() -> ModuleType:
-    sys.path.insert(0, str(SCRIPTS))
-    try:
-        import mwaa_pools
-    finally:
-        sys.path.remove(str(SCRIPTS))
-    return mwaa_pools
+    return infra_script("mwaa_pools")
 
 
 class LocalInvokeRestApi:

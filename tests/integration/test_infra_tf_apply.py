@@ -7,22 +7,19 @@ Skipped, with the reason, where terraform or the local provider mirror is missin
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
 
-SCRIPTS = Path(__file__).resolve().parents[2] / "infra" / "scripts"
+from tests.support.infra import infra_script
+
 pytestmark = pytest.mark.slow
 
 
 def test_apply_replan_destroy_on_the_emulator(tmp_path: Path) -> None:
-    sys.path.insert(0, str(SCRIPTS))
-    try:
-        import tf_apply_local
-        from plan_runner import find_plugin_dir, find_terraform
-    finally:
-        sys.path.remove(str(SCRIPTS))
+    tf_apply_local = infra_script("tf_apply_local")
+    runner = infra_script("plan_runner")
+    find_plugin_dir, find_terraform = runner.find_plugin_dir, runner.find_terraform
     if find_terraform() is None or find_plugin_dir() is None:
         pytest.skip("terraform or the local provider mirror (/opt/tf-plugins, $TF_PLUGIN_DIR) is missing")
     out = tmp_path / "report.json"

@@ -2,23 +2,17 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from types import ModuleType
 
 import pytest
 
-SCRIPTS = Path(__file__).resolve().parents[2] / "infra" / "scripts"
+from tests.support.infra import infra_script
 
 
 @pytest.fixture(scope="module")
 def pa() -> ModuleType:
-    sys.path.insert(0, str(SCRIPTS))
-    try:
-        import plan_assertions
-    finally:
-        sys.path.remove(str(SCRIPTS))
-    return plan_assertions
+    return infra_script("plan_assertions")
 
 
 def _rc(address: str, type_: str, after: dict, unknown: dict | None = None) -> dict:
@@ -160,11 +154,7 @@ def test_the_real_policy_source_is_clean(pa: ModuleType) -> None:
 
 
 def test_checkov_skips_need_a_written_reason(tmp_path: Path) -> None:
-    sys.path.insert(0, str(SCRIPTS))
-    try:
-        import checkov_runner
-    finally:
-        sys.path.remove(str(SCRIPTS))
+    checkov_runner = infra_script("checkov_runner")
     cfg = tmp_path / ".checkov.yaml"
     cfg.write_text("skip-check:\n  - CKV_AWS_1   # a real reason that explains the exception\n  - CKV_AWS_2\n")
     ids, problems = checkov_runner.audit_skips(cfg)

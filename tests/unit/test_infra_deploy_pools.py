@@ -8,7 +8,6 @@ parameters. tests/integration/test_infra_deploy_pools.py sends the same body to 
 from __future__ import annotations
 
 import re
-import sys
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -18,20 +17,15 @@ import pytest
 import yaml
 from botocore.stub import Stubber
 
+from tests.support.infra import infra_script
+
 REPO = Path(__file__).resolve().parents[2]
-SCRIPTS = REPO / "infra" / "scripts"
 ENV = "travel-ds"
 
 
 @pytest.fixture(scope="module")
 def scripts() -> tuple[ModuleType, ModuleType]:
-    sys.path.insert(0, str(SCRIPTS))
-    try:
-        import deploy
-        import mwaa_pools
-    finally:
-        sys.path.remove(str(SCRIPTS))
-    return mwaa_pools, deploy
+    return infra_script("mwaa_pools"), infra_script("deploy")
 
 
 @pytest.fixture

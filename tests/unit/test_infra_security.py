@@ -7,24 +7,19 @@ from __future__ import annotations
 import importlib.util
 import json
 import re
-import sys
 from pathlib import Path
 from types import ModuleType
 
 import pytest
 
+from tests.support.infra import infra_script
+
 REPO = Path(__file__).resolve().parents[2]
-SCRIPTS = REPO / "infra" / "scripts"
 
 
 @pytest.fixture(scope="module")
 def pa() -> ModuleType:
-    sys.path.insert(0, str(SCRIPTS))
-    try:
-        import plan_assertions
-    finally:
-        sys.path.remove(str(SCRIPTS))
-    return plan_assertions
+    return infra_script("plan_assertions")
 
 
 @pytest.fixture(scope="module")

@@ -6,24 +6,19 @@ never passed silently: no terraform, no local provider mirror, or no way to inst
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from types import ModuleType
 
 import pytest
 
-SCRIPTS = Path(__file__).resolve().parents[2] / "infra" / "scripts"
+from tests.support.infra import infra_script
+
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
 def tf_check() -> ModuleType:
-    sys.path.insert(0, str(SCRIPTS))
-    try:
-        import tf_check as module
-    finally:
-        sys.path.remove(str(SCRIPTS))
-    return module
+    return infra_script("tf_check")
 
 
 @pytest.fixture(scope="module")
