@@ -7,7 +7,7 @@ record per ``record_id``) sees each (source, entity, interval) once. Then a faul
 are retried then fail naming their source with nothing of it published, while a 429 with Retry-After is
 waited out and succeeds.
 
-All runs happen in one .venv-airflow process (``local.airflow_cli.run_dags``: Airflow imported once),
+All runs happen in one .venv-airflow process (``local.stack.airflow_cli.run_dags``: Airflow imported once),
 metadata in the stack's ``airflow_test`` database; faults are set up front for the fault run's interval.
 """
 
