@@ -3,6 +3,7 @@ credentials), boto3's defaults and credential chain in AWS."""
 
 from __future__ import annotations
 
+import boto3
 import pytest
 from botocore.config import Config
 
@@ -31,6 +32,8 @@ def test_the_emulator_gets_the_one_set_of_dummy_credentials_and_aws_gets_the_cha
         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "from-the-chain")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "from-the-chain")
+    # boto3's default session keeps the credentials it first resolved: an earlier test's would win
+    monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)
     local = aws.client("glue", Settings(profile="local"))
     assert local._request_signer._credentials.access_key == aws.EMULATOR_CREDENTIALS["aws_access_key_id"]
     for settings in (Settings(profile="aws"), Settings(profile="local", aws_endpoint_url="")):
