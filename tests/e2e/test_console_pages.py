@@ -43,7 +43,10 @@ def test_the_charts_render(console: ConsolePage) -> None:
     assert "topic_app_events" in datasets and "topic_cdc_changes" in datasets
     tab = console.open("sources")
     assert tab.evaluate(CANVAS_HAS_PIXELS, "gateway-chart")
-    assert tab.evaluate("window.consoleCharts['gateway-chart'].data.labels.length") >= 1
+    # A scrape reads one gateway worker's counters; right after local-up the worker that answers may not
+    # have served the simulators yet, so wait for a refresh (every 5 s) that shows responses.
+    tab.wait_for_function("(window.consoleCharts['gateway-chart']?.data.labels.length ?? 0) >= 1",
+                          timeout=60_000)
     assert console.errors == []
 
 
