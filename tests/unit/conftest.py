@@ -9,6 +9,9 @@ import pytest
 from moto import mock_aws
 
 from eventbus.settings import Settings
+from lambdas.gateway.config import GatewayConfig
+from lambdas.gateway.ingest import Gateway
+from tests.support.gateway import mock_cluster_gateway
 
 
 @pytest.fixture
@@ -27,6 +30,25 @@ def aws_mock(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 def settings(aws_mock: None) -> Settings:
     """Local-profile settings whose AWS clients hit moto in-process (empty endpoint = boto default)."""
     return Settings(profile="local", aws_endpoint_url="", registry_name="unit-test-registry")
+
+
+@pytest.fixture
+def gateway(settings: Settings) -> Iterator[Gateway]:
+    """A real Gateway whose librdkafka producer is acknowledged by librdkafka's in-process mock cluster."""
+    gw = mock_cluster_gateway(settings, GatewayConfig(max_batch_events=50, max_event_bytes=4096))
+    yield gw
+    gw.close()
+
+
+@pytest.fixture
+def client(gateway: Gateway) -> Iterator[Any]:
+    """The gateway's FastAPI app around ``gateway``, in a TestClient (lifespan run)."""
+    from fastapi.testclient import TestClient
+
+    from lambdas.gateway.app import create_app
+
+    with TestClient(create_app(gateway=gateway)) as c:
+        yield c
 
 
 @pytest.fixture(scope="module")

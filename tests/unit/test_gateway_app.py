@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import confluent_kafka
@@ -15,25 +14,10 @@ from fastapi.testclient import TestClient
 
 from eventbus.serde import AvroSerde
 from lambdas.gateway.app import create_app
-from lambdas.gateway.config import GatewayConfig
 from lambdas.gateway.ingest import Gateway
-from tests.support.gateway import mock_cluster_gateway, sample_booking, sample_event, unreachable_gateway
+from tests.support.gateway import sample_booking, sample_event, unreachable_gateway
 
 KEY = {"x-api-key": "local-dev-key"}
-
-
-@pytest.fixture
-def gateway(settings) -> Iterator[Gateway]:
-    config = GatewayConfig(max_batch_events=50, max_event_bytes=4096)
-    gw = mock_cluster_gateway(settings, config)
-    yield gw
-    gw.close()
-
-
-@pytest.fixture
-def client(gateway: Gateway) -> Iterator[TestClient]:
-    with TestClient(create_app(gateway=gateway)) as c:
-        yield c
 
 
 def _consume(gateway: Gateway, partition: int, offset: int) -> confluent_kafka.Message:

@@ -5,31 +5,15 @@ in a batch); late timestamps and those within the skew are accepted. Consumers c
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
 
 from eventbus.catalog import load_catalog
-from lambdas.gateway.app import create_app
-from lambdas.gateway.config import GatewayConfig
 from lambdas.gateway.ingest import Gateway
-from tests.support.gateway import mock_cluster_gateway, sample_event
+from tests.support.gateway import sample_event
 
 KEY = {"x-api-key": "local-dev-key"}
-
-
-@pytest.fixture
-def gateway(settings) -> Iterator[Gateway]:
-    gw = mock_cluster_gateway(settings, GatewayConfig(max_batch_events=50, max_event_bytes=4096))
-    yield gw
-    gw.close()
-
-
-@pytest.fixture
-def client(gateway: Gateway) -> Iterator[TestClient]:
-    with TestClient(create_app(gateway=gateway)) as c:
-        yield c
 
 
 def _skew_ms() -> int:
