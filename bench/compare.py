@@ -55,7 +55,9 @@ def run_one(tree: Path, bench: str, args: list[str]) -> list[dict[str, Any]]:
     # The running stack is this tree's (held by main()); a bench's own ensure_stack() would re-provision it
     # with the other tree's catalog on every switch, so both sides skip it.
     runner = ("import runpy, sys, bench.common as c; c.ensure_stack = lambda: None; "
-              f"sys.argv = ['bench.{bench}', *sys.argv[1:]]; runpy.run_module('bench.{bench}', run_name='__main__')")
+              f"sys.argv = ['bench.{bench}', *sys.argv[1:]]; "
+              # alter_sys: __main__ is the bench module, so multiprocessing's spawned workers can import it
+              f"runpy.run_module('bench.{bench}', run_name='__main__', alter_sys=True)")
     proc = subprocess.run([sys.executable, "-c", runner, *args], cwd=tree, env=env)
     if proc.returncode or not out.exists():
         raise SystemExit(f"bench-compare: bench.{bench} failed in {tree} (exit {proc.returncode}) — see above")

@@ -47,22 +47,22 @@ def gateway(clients: Clients) -> dict[str, Any]:
     return {"ok": True, "url": url, "metrics": data}
 
 
+def _status(what: str, url: str, timeout: float) -> dict[str, Any]:
+    """A component's ``/status`` JSON (eventbus/status_server.py), or why it cannot be read."""
+    try:
+        return {"ok": True, "url": url, "status": _get(url, timeout)}
+    except Exception as exc:
+        return _down(what, url, exc)
+
+
 def cdc(clients: Clients) -> dict[str, Any]:
     """The CDC relay's ``/status``: state, changes, acked, lag bytes/ms, confirmed LSN."""
-    url = clients.console.cdc_status_url
-    try:
-        return {"ok": True, "url": url, "status": _get(url, clients.console.timeout_s)}
-    except Exception as exc:
-        return _down("CDC relay", url, exc)
+    return _status("CDC relay", clients.console.cdc_status_url, clients.console.timeout_s)
 
 
 def simulators(clients: Clients) -> dict[str, Any]:
     """The simulators' ``/status`` (lambdas/simulators/status.py): emitted count and rate per source."""
-    url = clients.console.simulators_status_url
-    try:
-        return {"ok": True, "url": url, "status": _get(url, clients.console.timeout_s)}
-    except Exception as exc:
-        return _down("simulators status endpoint", url, exc)
+    return _status("simulators status endpoint", clients.console.simulators_status_url, clients.console.timeout_s)
 
 
 def airflow(clients: Clients, limit: int = 15) -> dict[str, Any]:

@@ -130,9 +130,9 @@ def test_clickstream_sliding_windows_and_heatmap_equal_plain_python(env: dict[st
     assert got == data.expected_clicks(CLICKS)
 
 
-def test_booking_state_equals_final_rows_and_deletes_are_tombstones(env: dict[str, Any]) -> None:
-    got = latest_by_key(env["settings"], env["topics"].actual("topic_booking_state"), env["serde"])
-    expected = data.expected_bookings(DB)
+def _assert_state_equals(got: dict[str, Any], expected: dict[str, Any], approx: tuple[str, ...] = ()) -> None:
+    """The state topic's last value per key equals the expected row (None = a tombstone); ``approx``
+    fields (sums of floats) compare within pytest's tolerance."""
     assert got.keys() == expected.keys()
     for key, want in expected.items():
         if want is None:
@@ -140,22 +140,21 @@ def test_booking_state_equals_final_rows_and_deletes_are_tombstones(env: dict[st
             continue
         row = got[key]
         assert row is not None
+        want = dict(want)
+        for field in approx:
+            assert row[field] == pytest.approx(want.pop(field)), key
         assert {k: row[k] for k in want} == want, key
+
+
+def test_booking_state_equals_final_rows_and_deletes_are_tombstones(env: dict[str, Any]) -> None:
+    got = latest_by_key(env["settings"], env["topics"].actual("topic_booking_state"), env["serde"])
+    _assert_state_equals(got, data.expected_bookings(DB))
     assert got["b5"] is None
 
 
 def test_user_state_equals_rows_and_events(env: dict[str, Any]) -> None:
     got = latest_by_key(env["settings"], env["topics"].actual("topic_user_state"), env["serde"])
-    expected = data.expected_users(DB, EVENTS)
-    assert got.keys() == expected.keys()
-    for key, want in expected.items():
-        if want is None:
-            assert got[key] is None, f"{key}: expected a tombstone"
-            continue
-        row = got[key]
-        assert row is not None
-        assert row["total_spend"] == pytest.approx(want.pop("total_spend")), key
-        assert {k: row[k] for k in want} == want, key
+    _assert_state_equals(got, data.expected_users(DB, EVENTS), approx=("total_spend",))
 
 
 def test_bad_records_land_in_dead_letter_with_reason(env: dict[str, Any]) -> None:
