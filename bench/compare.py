@@ -31,6 +31,26 @@ from eventbus.paths import REPO_ROOT, local_state_dir
 FIGURE = re.compile(r"per_s|_ms$|^vs_|^p\d+")
 
 
+# Runs one bench module as __main__ in either tree. The running stack is this tree's (held by main()); a
+# bench's own ensure_stack() — or, in an older tree, local.stack[.control].session() — would re-provision it
+# with the other tree's catalog on every switch, so both sides skip it. alter_sys: __main__ is the bench
+# module, so multiprocessing's spawned workers can import it.
+RUNNER = """
+import contextlib, importlib, runpy, sys
+import bench.common
+bench.common.ensure_stack = lambda: None
+for name in ("local.stack", "local.stack.control"):
+    try:
+        module = importlib.import_module(name)
+    except ImportError:
+        continue
+    if hasattr(module, "session"):
+        module.session = lambda *a, **k: contextlib.nullcontext()
+sys.argv = ["bench.{bench}", *sys.argv[1:]]
+runpy.run_module("bench.{bench}", run_name="__main__", alter_sys=True)
+"""
+
+
 def worktree(rev: str) -> Path:
     """A detached worktree of ``rev`` under /tmp (reused when it is already there at that commit)."""
     sha = subprocess.run(["git", "rev-parse", "--verify", f"{rev}^{{commit}}"], cwd=REPO_ROOT, text=True,
@@ -52,17 +72,24 @@ def run_one(tree: Path, bench: str, args: list[str]) -> list[dict[str, Any]]:
     print(f"--- {bench} @ {tree.name if tree != REPO_ROOT else 'HEAD (this tree)'} {' '.join(args)}", flush=True)
     # Both sides use this checkout's running stack: the base tree would otherwise look for its own.
     env = {**os.environ, "EB_LOCAL_STATE_DIR": str(local_state_dir())}
-    # The running stack is this tree's (held by main()); a bench's own ensure_stack() would re-provision it
-    # with the other tree's catalog on every switch, so both sides skip it.
-    runner = ("import runpy, sys, bench.common as c; c.ensure_stack = lambda: None; "
-              f"sys.argv = ['bench.{bench}', *sys.argv[1:]]; "
-              # alter_sys: __main__ is the bench module, so multiprocessing's spawned workers can import it
-              f"runpy.run_module('bench.{bench}', run_name='__main__', alter_sys=True)")
+    runner = RUNNER.format(bench=bench)
     proc = subprocess.run([sys.executable, "-c", runner, *args], cwd=tree, env=env)
     if proc.returncode or not out.exists():
         raise SystemExit(f"bench-compare: bench.{bench} failed in {tree} (exit {proc.returncode}) — see above")
     print(f"    {time.monotonic() - t0:.0f} s", flush=True)
-    rows: list[dict[str, Any]] = json.loads(out.read_text())["rows"]
+    return result_rows(json.loads(out.read_text()))
+
+
+def result_rows(result: dict[str, Any]) -> list[dict[str, Any]]:
+    """The rows of a bench's JSON: ``rows`` (bench.common.write_results), or — bench.gateway's own format —
+    one row per entry of ``runs`` plus its ``raw_producer`` baseline."""
+    if "rows" in result:
+        return list(result["rows"])
+    rows = [{"case": name, **run} for name, run in result.get("runs", {}).items()]
+    if isinstance(result.get("raw_producer"), dict):
+        rows.insert(0, {"case": "raw producer", **result["raw_producer"]})
+    if not rows:
+        raise SystemExit(f"bench-compare: no rows or runs in the result (keys: {sorted(result)})")
     return rows
 
 
