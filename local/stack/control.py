@@ -214,7 +214,9 @@ def _up(ctx: Ctx) -> bool:
         reapplied = bool(changed) or not ctx.state.provisioned()
         if reapplied:
             _provision(ctx, specs)
-        for spec in (s for s in specs if s.phase == "app"):
+        if not fresh and (skipped := [s.name for s in specs if s.skipped(ctx)]):
+            say(f"left out on purpose (EB_STACK_SKIP), not started: {', '.join(skipped)}")
+        for spec in (s for s in specs if s.phase == "app" and not s.skipped(ctx)):
             if sup.state_of(spec.name) != "RUNNING":
                 sup.start(spec.name)
                 changed += [] if spec.name in changed else [spec.name]

@@ -25,8 +25,9 @@ from eventbus.settings import Settings
 from lambdas.bootstrap.settings import BootstrapSettings
 from local.stack import prereqs
 from local.stack.exceptions import PrerequisiteError
-from local.stack.health import port_open
-from local.stack.state import REPO_ROOT
+from local.stack.health import port_open, wait_until
+from local.stack.state import REPO_ROOT, current
+from local.stack.supervision import Supervisor
 
 
 @pytest.fixture(scope="module")
@@ -81,6 +82,23 @@ def test_up_when_up_is_a_no_op(stack: ModuleType, capsys: pytest.CaptureFixture[
     assert stack.ensure_up() is False
     assert "already up — nothing to do" in capsys.readouterr().out
     assert _pids(stack) == before
+
+
+def test_up_leaves_a_program_named_in_eb_stack_skip_stopped(stack: ModuleType, monkeypatch: pytest.MonkeyPatch,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    """On a running stack too: ``EB_STACK_SKIP=console make local-up`` does not start the stopped console."""
+    sup = Supervisor(current())
+    stack.stop_program("console")
+    try:
+        monkeypatch.setenv("EB_STACK_SKIP", "console")
+        capsys.readouterr()
+        assert stack.ensure_up() is False
+        assert "left out on purpose (EB_STACK_SKIP), not started: console" in capsys.readouterr().out
+        assert sup.state_of("console") != "RUNNING"
+    finally:
+        monkeypatch.delenv("EB_STACK_SKIP")
+        stack.ensure_up()  # healthy over HTTP; supervisord calls it RUNNING after its startsecs
+    wait_until(lambda: sup.state_of("console") == "RUNNING", 30, "the console RUNNING again")
 
 
 def test_status_lists_programs_and_topics(settings: Settings) -> None:
