@@ -7,7 +7,10 @@ a bare confluent-kafka producer (acks=all, idempotent) on the same broker in the
 Load comes from ``bench.gateway_load`` (asyncio + uvloop, raw HTTP/1.1 keep-alive) in its own process,
 on loopback, on the same machine as the gateway and the broker. After the runs the topic is read back:
 every 2xx of every run must be an event in ``topic_app_events`` (counted by the run id each event
-carries) — the acknowledged count is reported beside the 2xx count.
+carries) — the acknowledged count is reported beside the 2xx count. Those events stay in the stack's
+``topic_app_events`` (the gateway's catalog topic), where the Spark jobs count them: `make verify` then
+reports the windows they fall in as wrong, so do not bench a stack you are verifying. The raw baseline
+writes to its own scratch topic, deleted afterwards.
 """
 
 from __future__ import annotations
@@ -26,15 +29,20 @@ from typing import Any
 import confluent_kafka
 
 from bench.gateway_load import event
+from eventbus.catalog import load_catalog
 from eventbus.kafka.config import producer_config
 from eventbus.kafka.reader import end_offsets, read_range
 from eventbus.serde import AvroSerde
 from eventbus.settings import Settings, get_settings
 from lambdas.gateway.config import GatewayConfig
 from lambdas.gateway.models import AppEventIn, to_record
-from tests.support.harness import served_gateway
+from tests.support.harness import create_topics, delete_topics, served_gateway
 
 TOPIC = GatewayConfig().topic
+#: The raw baseline's own scratch topic (topic_app_events' partitions): its millions of records per run
+#: would otherwise land in the stack's live topic_app_events, where the Spark jobs, the lake and verify
+#: read them. (The gateway's own events do go to topic_app_events: that is the gateway's catalog topic.)
+RAW_TOPIC = "bench_gateway_raw"
 
 RESULTS = Path(__file__).resolve().parent / "results"
 TARGETS = {"single_req_per_s": 4000, "single_p99_ms": 25.0, "batch_events_per_s": 100_000}
@@ -48,6 +56,15 @@ def raw_producer_baseline(settings: Settings, seconds: float) -> dict[str, Any]:
         ev = AppEventIn.model_validate(event("raw-baseline", i))
         values.append((ev.user_id, encode(to_record(ev, event_id=f"raw-{i}", received_ts=ev.event_ts,
                                                          client_ip="127.0.0.1", user_agent="bench"))))
+    delete_topics(settings, [RAW_TOPIC])
+    create_topics(settings, {RAW_TOPIC: load_catalog(settings).get(TOPIC).partitions})
+    try:
+        return _raw_rate(settings, values, seconds)
+    finally:
+        delete_topics(settings, [RAW_TOPIC])
+
+
+def _raw_rate(settings: Settings, values: list[tuple[str, bytes]], seconds: float) -> dict[str, Any]:
     conf = producer_config(settings, "bench-raw-baseline", {})
     delivered = Counter[str]()
 
@@ -61,7 +78,7 @@ def raw_producer_baseline(settings: Settings, seconds: float) -> dict[str, Any]:
     while time.perf_counter() < stop:
         for key, value in values[:500]:
             try:
-                producer.produce(TOPIC, value, key)
+                producer.produce(RAW_TOPIC, value, key)
             except BufferError:
                 producer.poll(0.01)
                 continue
