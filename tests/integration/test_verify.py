@@ -133,8 +133,15 @@ def test_verify_matches_a_correct_pipeline_and_names_a_corrupted_record(
     vs = VerifySettings(topic_prefix=scratch, grace_s=0, hours=0, check_postgres=False, result_dir=tmp_path)
     result = verify(settings, vs)
     rows = {r["output"]: r for r in result["rows"]}
-    for name, least in (("app event windows", 20), ("funnel", 2), ("clickstream windows", 20)):
-        assert rows[name]["ok"] and rows[name]["compared"] >= least, rows[name]  # funnel: a row per window
+    # A window holding a late event at the watermark's edge is not comparable and verify skips it, reason
+    # named. Whether one lands there can vary between runs (a CI run compared a single funnel window): of
+    # the two app windows at least one is compared, and the floors below scale with how many were (the
+    # funnel: a row per window).
+    edge = result["skipped"].get("app_events: a late event at the watermark's edge", 0)
+    assert edge <= 1, result["skipped"]
+    for name, least in (("app event windows", 20 * (2 - edge) // 2), ("funnel", 2 - edge),
+                        ("clickstream windows", 20)):
+        assert rows[name]["ok"] and rows[name]["compared"] >= least, (rows[name], result["skipped"])
     assert result["tallies"]["duplicates"] > 0 and result["tallies"].get("app_events_late_counted", 0) > 0
     assert (tmp_path / "last.json").is_file()
 
