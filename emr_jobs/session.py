@@ -77,13 +77,14 @@ def build_session(app_name: str = "travel-streaming", cfg: SparkSettings | None 
             # with existing checkpoints): ~20% less time per batch of the de-duplicating app_events query here
             "spark.sql.streaming.stateStore.rocksdb.changelogCheckpointing.enabled": "true",
             # Do not count the store's keys: with tracking on, every put and delete is preceded by a get
-            # (RocksDB.put/remove in Spark 3.5), a third of the de-duplication's state cost (bench-spark:
-            # updates 4.2 -> 2.7 s, removals 3.6 -> 1.3 s per 1M events). The cost: the state operators'
+            # (RocksDB.put/remove in Spark 3.5): the de-duplication of 1M events took 4.2 -> 2.7 s of task time
+            # in updates and 3.6 -> 1.3 s in removals without it. The cost: the state operators'
             # numRowsTotal reads 0; nothing here reads it (duplicates and late rows are separate metrics).
             "spark.sql.streaming.stateStore.rocksdb.trackTotalNumberOfRows": "false",
             # The windows' aggregation holds the funnel's session sets (collect_set: an object hash
             # aggregate), which falls back to sorting every row after 128 keys per task. A backlog spans
-            # hundreds of windows x ~60 keys; keep up to 65,536 keys in the hash map instead.
+            # hundreds of windows x (event types + platforms + destinations + 1); keep up to 65,536 keys in
+            # the hash map instead.
             "spark.sql.objectHashAggregate.sortBased.fallbackThreshold": "65536",
             # Each query runs in its own FAIR pool (streams.JobContext.start): the lake and user state
             # cannot hold the windows' micro-batches up behind them on the driver's slots.
