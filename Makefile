@@ -203,7 +203,7 @@ airflow-backfill-check: $(STAMP) $(AF_STAMP) ## backfill 3 days of the weather D
 # ---------------------------------------------------------------------------------------------
 # Spark Structured Streaming (emr_jobs/: windows, booking/user state, lake, dead letters; see emr_jobs/README.md)
 # ---------------------------------------------------------------------------------------------
-.PHONY: spark spark-jars bench-spark drill-spark drill-spark-hostile drill-spark-evolution
+.PHONY: spark spark-jars bench-spark bench-spark-rate drill-spark drill-spark-hostile drill-spark-evolution
 spark-jars: $(SPARK_JARS_STAMP) ## resolve the Kafka/Avro/MSK-IAM connector jars from Maven Central into emr_jobs/jars/target/jars (make local-up/test do it)
 
 spark: $(STAMP) $(SPARK_JARS_STAMP) ## run every Spark job in one local[2] driver in the foreground (SPARK_ARGS="--jobs app_events --once"); `make local-up` runs it as program spark
@@ -211,6 +211,9 @@ spark: $(STAMP) $(SPARK_JARS_STAMP) ## run every Spark job in one local[2] drive
 
 bench-spark: $(STACK_BUILT) $(SPARK_JARS_STAMP) ## Spark: events/s per job on a pre-loaded backlog beside Spark's raw Kafka read rate -> bench/results/spark.json
 	$(PY) -m bench.spark $(BENCH_SPARK_ARGS)
+
+bench-spark-rate: $(STACK_BUILT) $(SPARK_JARS_STAMP) ## Spark live rate: app_events replaying RATE events/s of event time with live triggers, state filling vs full (BENCH_SPARK_RATE_ARGS="--rate 20000 --seconds 1200") -> bench/results/spark_rate.json
+	$(PY) -m bench.spark_rate $(BENCH_SPARK_RATE_ARGS)
 
 drill-spark: $(STACK_BUILT) $(SPARK_JARS_STAMP) ## Spark restart drill: SIGKILL the driver under load, restart from the checkpoint; state/windows equal an uninterrupted run
 	$(PY) -m bench.spark_drill $(DRILL_SPARK_ARGS)

@@ -48,9 +48,12 @@ class SparkSettings(ComponentSettings):
     #: Upper bound of records per query per micro-batch (0 = unbounded). 2M per 10-second trigger lets a
     #: live query take 100k events/s with 2x headroom to catch up a backlog (200k capped it at 20k/s).
     max_offsets_per_trigger: int = Field(default=2_000_000, ge=0)
-    #: RocksDB state stores of the driver share one bounded block cache + memtables of this many MB
-    #: (spark.sql.streaming.stateStore.rocksdb.boundedMemoryUsage / maxMemoryUsageMB, Spark 3.5).
-    rocksdb_max_memory_mb: int = Field(default=256, ge=16)
+    #: Each RocksDB state store instance (one per stateful operator and shuffle partition) has a block
+    #: cache of this many MB and at most two memtables of ``rocksdb_write_buffer_mb``: its memory is sized,
+    #: not shared. Spark 3.5's shared bound (boundedMemoryUsage) is a strict LRU cache that fails the task
+    #: ("Insert failed due to LRU cache being full") once the state outgrows it (emr_jobs/README.md).
+    rocksdb_block_cache_mb: int = Field(default=8, ge=1)
+    rocksdb_write_buffer_mb: int = Field(default=16, ge=1)
     starting_offsets: str = "earliest"
     #: Fail when Kafka offsets vanished (retention) instead of skipping them: loss is loud.
     fail_on_data_loss: bool = True

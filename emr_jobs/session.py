@@ -69,10 +69,15 @@ def build_session(app_name: str = "travel-streaming", cfg: SparkSettings | None 
             "spark.sql.streaming.stateStore.providerClass":
                 "org.apache.spark.sql.execution.streaming.state.RocksDBStateStoreProvider",
             "spark.sql.streaming.noDataMicroBatches.enabled": "true",
-            # One bounded pool for every RocksDB instance (block cache + write buffers) of the process
-            # (Spark 3.5 structured-streaming guide, "Bounded Memory usage in RocksDB").
-            "spark.sql.streaming.stateStore.rocksdb.boundedMemoryUsage": "true",
-            "spark.sql.streaming.stateStore.rocksdb.maxMemoryUsageMB": str(cfg.rocksdb_max_memory_mb),
+            # Memory sized per RocksDB instance: a block cache + at most two memtables each. Not Spark's shared
+            # bound (boundedMemoryUsage): in 3.5 its LRU cache has a strict capacity limit (RocksDBMemoryManager:
+            # new LRUCache(total, -1, true, ...)), and once the state outgrows it every get fails the task with
+            # "Insert failed due to LRU cache being full" (apache/spark#42567). `make bench-spark-rate` hit it
+            # at 2,000 events/s after four minutes of event time, with 256 MB.
+            "spark.sql.streaming.stateStore.rocksdb.boundedMemoryUsage": "false",
+            "spark.sql.streaming.stateStore.rocksdb.blockCacheSizeMB": str(cfg.rocksdb_block_cache_mb),
+            "spark.sql.streaming.stateStore.rocksdb.writeBufferSizeMB": str(cfg.rocksdb_write_buffer_mb),
+            "spark.sql.streaming.stateStore.rocksdb.maxWriteBufferNumber": "2",
             # a commit writes the batch's changes, not a new snapshot of the store (Spark 3.4+, compatible
             # with existing checkpoints): ~20% less time per batch of the de-duplicating app_events query here
             "spark.sql.streaming.stateStore.rocksdb.changelogCheckpointing.enabled": "true",
