@@ -212,7 +212,7 @@ spark: $(STAMP) $(SPARK_JARS_STAMP) ## run every Spark job in one local[2] drive
 bench-spark: $(STACK_BUILT) $(SPARK_JARS_STAMP) ## Spark: events/s per job on a pre-loaded backlog beside Spark's raw Kafka read rate -> bench/results/spark.json
 	$(PY) -m bench.spark $(BENCH_SPARK_ARGS)
 
-bench-spark-rate: $(STACK_BUILT) $(SPARK_JARS_STAMP) ## Spark live rate: app_events replaying RATE events/s of event time with live triggers, state filling vs full (BENCH_SPARK_RATE_ARGS="--rate 20000 --seconds 1200") -> bench/results/spark_rate.json
+bench-spark-rate: $(STACK_BUILT) $(SPARK_JARS_STAMP) ## Spark live rate: app_events replaying RATE events/s of event time with live triggers, state filling vs full (BENCH_SPARK_RATE_ARGS="--rate 20000 --seconds 1200"; default 10,000 for 1,080 s, about 10 min) -> bench/results/spark_rate.json
 	$(PY) -m bench.spark_rate $(BENCH_SPARK_RATE_ARGS)
 
 drill-spark: $(STACK_BUILT) $(SPARK_JARS_STAMP) ## Spark restart drill: SIGKILL the driver under load, restart from the checkpoint; state/windows equal an uninterrupted run

@@ -1,6 +1,6 @@
 """`make bench-spark-rate`: does the app_events job keep up with a live rate, once its state is full?
 
-    python -m bench.spark_rate --rate 20000 --seconds 1200
+    python -m bench.spark_rate --rate 10000 --seconds 1080
 
 `make bench-spark` runs a backlog spread over a day of event time, so the job's de-duplication state
 never holds more than a few minutes of it. Live, the state holds every event of the open windows plus the
@@ -120,8 +120,8 @@ def summary(what: str, batches: list[dict[str, Any]], rate: int, interval_s: flo
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.spark_rate", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rate", type=int, default=20_000, help="live events per second of event time (20000)")
-    parser.add_argument("--seconds", type=int, default=1200, help="seconds of event time to replay (1200)")
+    parser.add_argument("--rate", type=int, default=10_000, help="live events per second of event time (10000)")
+    parser.add_argument("--seconds", type=int, default=1080, help="seconds of event time to replay (1080)")
     parser.add_argument("--partitions", type=int, default=6, help="partitions of the scratch topic (default 6)")
     parser.add_argument("--master", default="local[2]", help="Spark master of the benchmark driver (local[2])")
     args = parser.parse_args(argv)
