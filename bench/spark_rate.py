@@ -38,6 +38,7 @@ from emr_jobs.jobs import output_topics, source_topics
 from emr_jobs.session import build_session
 from emr_jobs.streams import JobContext
 from emr_jobs.supervisor import Supervisor
+from emr_jobs.transforms import duration_ms
 from eventbus.serde import AvroSerde
 from eventbus.settings import Settings
 from tests.support.spark_data import BASE, DESTINATIONS, EVENT_TYPES, PLATFORMS
@@ -128,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings()
     base = SparkSettings()
     interval = base.trigger_seconds
-    full_after_s = base.window_minutes * 60 + _minutes(base.watermark) * 60
+    full_after_s = base.window_minutes * 60 + duration_ms(base.watermark) // 1000
     if args.seconds <= full_after_s:
         parser.error(f"--seconds must exceed window + watermark ({full_after_s} s) to reach a full state")
     root = Path(tempfile.mkdtemp(prefix="bench-spark-rate-"))
@@ -146,10 +147,10 @@ def main(argv: list[str] | None = None) -> int:
         batches = replay(JobContext.create(spark, settings, cfg, once=False), total, interval,
                          deadline_s=4 * args.seconds)
         spark.stop()
-    per_batch_s = interval  # each batch holds one trigger interval of event time
-    whole = [p for p in batches if p["numInputRows"] >= 0.9 * cfg.max_offsets_per_trigger]  # not the last remnant
-    filling = [p for i, p in enumerate(whole) if i * per_batch_s < full_after_s]
-    full = [p for i, p in enumerate(whole) if i * per_batch_s >= full_after_s]
+    # each whole batch holds one trigger interval of event time (the last remnant is left out)
+    whole = [p for p in batches if p["numInputRows"] >= 0.9 * cfg.max_offsets_per_trigger]
+    filling = [p for i, p in enumerate(whole) if i * interval < full_after_s]
+    full = [p for i, p in enumerate(whole) if i * interval >= full_after_s]
     rows = [{"what": "spark raw Kafka read + count (baseline)", "events": total, "events_per_s": round(total / raw_s)}]
     if filling:
         rows.append(summary(f"app_events, state filling (first {full_after_s} s of event time)", filling, args.rate,
@@ -161,12 +162,6 @@ def main(argv: list[str] | None = None) -> int:
                                        "watermark": base.watermark, "window_minutes": base.window_minutes,
                                        "preload_s": round(load_s, 1), "master": args.master})
     return 0
-
-
-def _minutes(interval: str) -> int:
-    """Minutes of a Spark interval string such as ``10 minutes`` (the watermark setting)."""
-    n, unit = interval.split()
-    return int(n) * {"minute": 1, "minutes": 1, "hour": 60, "hours": 60}[unit]
 
 
 if __name__ == "__main__":
