@@ -4,7 +4,9 @@ whole driver (JVM + Python workers + this process) spent per 1,000 events, and i
 
     python -m bench.spark --events 1000000
 
-Rows: the raw read (baseline), decode only (projected to the app_events job's 7 fields, and all 19), the
+Rows: the raw read (baseline: with the jobs' own Kafka source options), the raw read with the Kafka
+client's default ``fetch.max.wait.ms`` (context: the read before EB_SPARK_KAFKA_FETCH_MAX_WAIT_MS), decode
+only (projected to the app_events job's 7 fields, and all 19), the
 job's exact-once floor (its read, decode, clamp and de-duplication into a no-op sink: what counting each
 event once costs before any aggregation), the app_events job (its one query: clamp, de-duplication,
 windows + funnel, Kafka sink) and the full driver of `make spark` (every job: app_events, clickstream,
@@ -27,7 +29,7 @@ from bench.common import write_results
 from emr_jobs.config import SparkSettings
 from emr_jobs.jobs import output_topics, registry, source_topics
 from emr_jobs.session import build_session
-from emr_jobs.streams import JobContext, kafka_options
+from emr_jobs.streams import JobContext, kafka_options, source_options
 from emr_jobs.supervisor import Supervisor
 from eventbus.serde import AvroSerde
 from eventbus.settings import Settings
@@ -80,13 +82,13 @@ def measured(fn: Any) -> tuple[float, float]:
     return time.monotonic() - t0, tree_cpu_s(me) - c0
 
 
-def raw_read(spark: Any, settings: Settings, topic: str) -> int:
-    df = spark.read.format("kafka").options(**kafka_options(settings)).option("subscribe", topic).load()
+def raw_read(spark: Any, options: dict[str, str], topic: str) -> int:
+    df = spark.read.format("kafka").options(**options).option("subscribe", topic).load()
     return int(df.selectExpr("count(*) AS n", "sum(length(value)) AS b").collect()[0]["n"])
 
 
 def decode_only(spark: Any, ctx: JobContext, topic: str, fields: tuple[str, ...] | None) -> int:
-    df = spark.read.format("kafka").options(**kafka_options(ctx.settings)).option("subscribe", topic).load()
+    df = spark.read.format("kafka").options(**source_options(ctx.settings, ctx.cfg)).option("subscribe", topic).load()
     rows = ctx.codec.records(df, "topic_app_events", fields)
     return int(rows.selectExpr("count(rec.event_type) AS n").collect()[0]["n"])
 
@@ -145,11 +147,14 @@ def main(argv: list[str] | None = None) -> int:
         spark = build_session("bench-spark", cfg)
         ctx = JobContext.create(spark, settings, cfg, once=True)
         n = args.events
-        raw_read(spark, settings, source)  # warm-up: JVM, connector, codegen, and the Avro decoder's JIT
+        options = source_options(settings, cfg)  # what the jobs' Kafka source uses
+        raw_read(spark, options, source)  # warm-up: JVM, connector, codegen, and the Avro decoder's JIT
         decode_only(spark, ctx, source, job.FIELDS)
         run_jobs(JobContext.create(spark, settings, cfg_for("warm-up"), once=True), ["app_events"])
         timings = {
-            "spark raw Kafka read + count (baseline)": measured(lambda: raw_read(spark, settings, source)),
+            "spark raw Kafka read + count (baseline)": measured(lambda: raw_read(spark, options, source)),
+            "raw read, client default fetch.max.wait.ms (500)": measured(
+                lambda: raw_read(spark, kafka_options(settings), source)),
             f"decode only, projected ({len(job.FIELDS)} fields)": measured(
                 lambda: decode_only(spark, ctx, source, job.FIELDS)),
             "decode only, every field (19)": measured(lambda: decode_only(spark, ctx, source, None)),

@@ -36,7 +36,7 @@ from bench.spark import measured, raw_read
 from emr_jobs.config import SparkSettings
 from emr_jobs.jobs import output_topics, source_topics
 from emr_jobs.session import build_session
-from emr_jobs.streams import JobContext
+from emr_jobs.streams import JobContext, source_options
 from emr_jobs.supervisor import Supervisor
 from emr_jobs.transforms import duration_ms
 from eventbus.serde import AvroSerde
@@ -142,8 +142,9 @@ def main(argv: list[str] | None = None) -> int:
                             lake_root=str(root / "lake"), progress_dir=root / "progress", ui_port=0,
                             trigger_seconds=0, max_offsets_per_trigger=int(args.rate * interval))
         spark = build_session("bench-spark-rate", cfg)
-        raw_read(spark, settings, source)  # warm-up
-        raw_s, _ = measured(lambda: raw_read(spark, settings, source))
+        options = source_options(settings, cfg)  # what the job's Kafka source uses
+        raw_read(spark, options, source)  # warm-up
+        raw_s, _ = measured(lambda: raw_read(spark, options, source))
         batches = replay(JobContext.create(spark, settings, cfg, once=False), total, interval,
                          deadline_s=4 * args.seconds)
         spark.stop()

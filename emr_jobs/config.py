@@ -54,6 +54,12 @@ class SparkSettings(ComponentSettings):
     #: ("Insert failed due to LRU cache being full") once the state outgrows it (emr_jobs/README.md).
     rocksdb_block_cache_mb: int = Field(default=8, ge=1)
     rocksdb_write_buffer_mb: int = Field(default=16, ge=1)
+    #: How long the broker may hold a fetch of Spark's Kafka consumer open waiting for new data (the
+    #: client's ``fetch.max.wait.ms``, default 500). Spark reads bounded offset ranges and asks for the
+    #: partition's offset range after every poll; that request queues behind the fetch the consumer has
+    #: already sent at the end of the range (one request in flight per connection), so every task of a
+    #: micro-batch waited up to 500 ms at its end (emr_jobs/README.md, "Kafka reads").
+    kafka_fetch_max_wait_ms: int = Field(default=10, ge=0, le=500)
     starting_offsets: str = "earliest"
     #: Fail when Kafka offsets vanished (retention) instead of skipping them: loss is loud.
     fail_on_data_loss: bool = True

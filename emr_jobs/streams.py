@@ -39,6 +39,12 @@ def kafka_options(settings: Settings) -> dict[str, str]:
     return opts
 
 
+def source_options(settings: Settings, cfg: SparkSettings) -> dict[str, str]:
+    """Options of Spark's Kafka source: the connection plus a short ``fetch.max.wait.ms``
+    (``EB_SPARK_KAFKA_FETCH_MAX_WAIT_MS``; why: its field in emr_jobs/config.py)."""
+    return {**kafka_options(settings), "kafka.fetch.max.wait.ms": str(cfg.kafka_fetch_max_wait_ms)}
+
+
 def sink_options(settings: Settings) -> dict[str, str]:
     """The delivery contract for Spark's own Kafka producer: acks=all, idempotent, bounded delivery time.
 
@@ -112,7 +118,7 @@ class JobContext:
 
     def raw(self, *logical: str) -> Any:
         """The Kafka source stream of one or more catalog topics (key, value, topic, partition, offset…)."""
-        reader = self.spark.readStream.format("kafka").options(**kafka_options(self.settings))
+        reader = self.spark.readStream.format("kafka").options(**source_options(self.settings, self.cfg))
         reader = reader.option("subscribe", ",".join(self.source(t) for t in logical))
         reader = reader.option("startingOffsets", self.cfg.starting_offsets)
         reader = reader.option("failOnDataLoss", str(self.cfg.fail_on_data_loss).lower())

@@ -222,6 +222,43 @@ def test_msk_iam_options_on_the_kafka_source_and_sink() -> None:
     assert "kafka.security.protocol" not in local
 
 
+def test_the_kafka_source_does_not_let_the_broker_hold_its_fetches() -> None:
+    """Spark's consumer asks for the offset range after every poll; with the client's 500 ms
+    fetch.max.wait.ms that request waited behind the pipelined fetch at the end of every task's range."""
+    from emr_jobs.streams import JobContext, sink_options, source_options
+
+    aws = Settings(profile="aws", kafka_bootstrap="b-1.msk:9098")
+    opts = source_options(aws, SparkSettings(master="local[2]", kafka_fetch_max_wait_ms=25))
+    assert opts["kafka.fetch.max.wait.ms"] == "25"
+    assert opts["kafka.sasl.mechanism"] == "AWS_MSK_IAM"  # the connection options are still there
+    assert SparkSettings(master="local[2]").kafka_fetch_max_wait_ms == 10
+    assert "kafka.fetch.max.wait.ms" not in sink_options(aws)  # a consumer setting: not the producer's
+
+    given: dict[str, str] = {}
+
+    class Reader:  # records what JobContext.raw hands Spark's DataStreamReader
+        def format(self, name: str) -> Reader:
+            assert name == "kafka"
+            return self
+
+        def options(self, **kw: str) -> Reader:
+            given.update(kw)
+            return self
+
+        def option(self, key: str, value: str) -> Reader:
+            given[key] = value
+            return self
+
+        def load(self) -> dict[str, str]:
+            return given
+
+    spark = type("Spark", (), {"readStream": Reader()})()
+    ctx = JobContext(spark, Settings(profile="local"), SparkSettings(master="local[2]", kafka_fetch_max_wait_ms=7),
+                     codec=None)  # type: ignore[arg-type]
+    ctx.raw("topic_app_events")
+    assert given["kafka.fetch.max.wait.ms"] == "7" and given["subscribe"] == "topic_app_events"
+
+
 def test_submit_without_application_says_what_to_set(settings: Settings) -> None:
     with pytest.raises(JobError, match="EB_EMR_APPLICATION_ID"):
         job_run_request("lake", settings, SparkSettings(emr_application_id=None), ["a.jar"])
