@@ -91,6 +91,10 @@ def build_session(app_name: str = "travel-streaming", cfg: SparkSettings | None 
             # hundreds of windows x (event types + platforms + destinations + 1); keep up to 65,536 keys in
             # the hash map instead.
             "spark.sql.objectHashAggregate.sortBased.fallbackThreshold": "65536",
+            # The lake's Parquet is partitioned by date/hour: with concurrent writers a task writes up to 32
+            # partitions without sorting its rows first (it sorts only what is beyond). A backlog spans a
+            # day; a live batch one or two hours. Parquet stage of the lake on 1M events: 10.0 -> 3.8 s.
+            "spark.sql.maxConcurrentOutputFileWriters": "32",
             # Each query runs in its own FAIR pool (streams.JobContext.start): the lake and user state
             # cannot hold the windows' micro-batches up behind them on the driver's slots.
             "spark.scheduler.mode": "FAIR",

@@ -21,6 +21,7 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from pyspark.sql import functions as F
 
@@ -118,7 +119,8 @@ def fold(key: tuple[str], batches: Iterator[pd.DataFrame], state: Any, timeout_m
     bookings: dict[str, list[Any]] = json.loads(s["bookings"])  # booking_id -> [amount, status, lsn, ord]
     user_pos = tuple(json.loads(s["user_pos"]))
     was_deleted = bool(s["deleted"])
-    rows = pd.concat(list(batches))
+    frames = list(batches)
+    rows = frames[0] if len(frames) == 1 else pd.concat(frames)
 
     def seen_at(ts: Any) -> None:
         if ts is None or pd.isna(ts):
@@ -127,18 +129,30 @@ def fold(key: tuple[str], batches: Iterator[pd.DataFrame], state: Any, timeout_m
         s["first_seen"] = ts if s["first_seen"] is None else min(s["first_seen"], ts)
         s["last_seen"] = ts if s["last_seen"] is None else max(s["last_seen"], ts)
 
-    for r in rows.sort_values(["lsn", "ord"], kind="stable").itertuples(index=False):
-        pos = (int(r.lsn), int(r.ord))
-        if r.kind == "event":
-            s["event_count"] += 1
-            seen_at(r.ts_ms)
-            if r.session_id and r.session_id not in seen:
-                seen.add(r.session_id)
-                sessions.append(r.session_id)
+    is_event = (rows["kind"] == "event").to_numpy()
+    if is_event.any():  # app events, vectorised: their fields do not depend on the CDC rows' order
+        s["event_count"] += int(is_event.sum())
+        ts_ms = rows["ts_ms"].to_numpy()[is_event]
+        timed = ts_ms[~pd.isna(ts_ms)]
+        if len(timed):
+            seen_at(timed.min())
+            seen_at(timed.max())
+        for sid in pd.unique(rows["session_id"].to_numpy()[is_event]):  # in order of first appearance
+            if sid and sid not in seen:
+                seen.add(sid)
+                sessions.append(sid)
                 s["session_count"] += 1
-            if r.destination and int(r.ts_ms) >= s["last_dest_ts"]:
-                s["last_destination"], s["last_dest_ts"] = r.destination, int(r.ts_ms)
-        elif r.kind == "user":
+        dests = rows["destination"].to_numpy()[is_event]
+        has = np.fromiter((bool(d) for d in dests), dtype=bool, count=len(dests))
+        if has.any():  # the latest event with a destination; of equal times the last one, as before
+            dest_ts = ts_ms[has].astype("int64")
+            latest = int(dest_ts.max())
+            if latest >= s["last_dest_ts"]:
+                s["last_destination"], s["last_dest_ts"] = dests[has][dest_ts == latest][-1], latest
+    changes = rows[~is_event] if not is_event.all() else rows.iloc[:0]
+    for r in changes.sort_values(["lsn", "ord"], kind="stable").itertuples(index=False) if len(changes) else ():
+        pos = (int(r.lsn), int(r.ord))
+        if r.kind == "user":
             if pos <= user_pos:
                 continue
             user_pos = pos
@@ -171,13 +185,13 @@ def fold(key: tuple[str], batches: Iterator[pd.DataFrame], state: Any, timeout_m
 def _output(user_id: str, s: dict[str, Any], bookings: dict[str, list[Any]], deleted: bool) -> pd.DataFrame:
     spend = sum(float(a or 0) for a, status, *_ in bookings.values() if status in SPEND_STATUSES)
     ts = lambda ms: pd.Timestamp(ms, unit="ms", tz="UTC") if ms is not None else pd.NaT  # noqa: E731
-    return pd.DataFrame([{
-        "user_id": user_id, "deleted": deleted, "first_seen_ts": ts(s["first_seen"]),
-        "last_seen_ts": ts(s["last_seen"]), "event_count": int(s["event_count"]),
-        "session_count": int(s["session_count"]), "booking_count": len(bookings), "total_spend": spend,
-        "last_destination": s["last_destination"], "segment": s["segment"], "home_city": s["home_city"],
-        "updated_ts": pd.Timestamp.now(tz="UTC"),
-    }])
+    return pd.DataFrame({
+        "user_id": [user_id], "deleted": [deleted], "first_seen_ts": [ts(s["first_seen"])],
+        "last_seen_ts": [ts(s["last_seen"])], "event_count": [int(s["event_count"])],
+        "session_count": [int(s["session_count"])], "booking_count": [len(bookings)], "total_spend": [spend],
+        "last_destination": [s["last_destination"]], "segment": [s["segment"]], "home_city": [s["home_city"]],
+        "updated_ts": [pd.Timestamp.now(tz="UTC")],
+    })
 
 
 @job(QUERY, queries=(QUERY,), reads=(APP, CDC), writes=(SINK,))

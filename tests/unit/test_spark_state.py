@@ -106,6 +106,30 @@ def test_deleted_user_stays_deleted_until_a_newer_change() -> None:
     assert [(bool(o["deleted"].iloc[0]), o["home_city"].iloc[0]) for o in back] == [(False, "Hanoi")]
 
 
+def test_user_events_fold_over_batches_with_the_latest_destination_and_distinct_sessions() -> None:
+    """The event fields over two micro-batches (the fold handles events column-wise): counts add up,
+    first/last seen span both, sessions are distinct across batches, the last destination is the one of
+    the latest event that has one (of equal times the later row), and an older event does not replace it."""
+    state = State()
+    ms = int(T0.value // 1_000_000)
+    first = list(user_state.fold(("u1",), iter([_user_rows(
+        {"ts_ms": ms + 50, "session_id": "s1", "destination": "Hue"},
+        {"ts_ms": ms + 90, "session_id": "s2", "destination": "Hanoi"},
+        {"ts_ms": ms + 90, "session_id": "s1", "destination": "Da Nang"},  # same time, later row: wins
+        {"ts_ms": ms + 95, "session_id": "", "destination": ""},  # no session, no destination
+        {"ts_ms": ms + 10, "session_id": None, "destination": None})]), state, timeout_ms=30 * DAY))
+    row = first[0].iloc[0]
+    assert (row["event_count"], row["session_count"], row["last_destination"]) == (5, 2, "Da Nang")
+    assert (row["first_seen_ts"], row["last_seen_ts"]) == (T0 + pd.Timedelta(milliseconds=10),
+                                                          T0 + pd.Timedelta(milliseconds=95))
+    second = list(user_state.fold(("u1",), iter([_user_rows(
+        {"ts_ms": ms + 60, "session_id": "s2", "destination": "Hoi An"},  # older than Da Nang: not the last
+        {"ts_ms": ms + 5, "session_id": "s3"})]), state, timeout_ms=30 * DAY))
+    row = second[0].iloc[0]
+    assert (row["event_count"], row["session_count"], row["last_destination"]) == (7, 3, "Da Nang")
+    assert row["first_seen_ts"] == T0 + pd.Timedelta(milliseconds=5)
+
+
 def test_user_state_input_rows_flatten_cdc_and_count_each_event_once(spark: Any, tmp_path: Path) -> None:
     """``user_state.rows_of`` on createDataFrame data: app events de-duplicated on ``event_id``, users
     and bookings changes flattened by the row image (``before`` for deletes), other tables and truncates
