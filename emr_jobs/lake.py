@@ -60,7 +60,8 @@ def write_batch(ctx: JobContext, batch: Any, batch_id: int) -> None:
     One decode per record: the Parquet write counts the undecodable rows as it passes them (an
     ``Observation``), and only a topic that had some is decoded again to dead-letter them (rare). Caching
     the decoded rows instead cost more than the decode (the lake ran at 54k events/s with it, 107k
-    without it and with ``maxConcurrentOutputFileWriters``, `make bench-spark` backlog, 2026-12-06)."""
+    without it and with ``maxConcurrentOutputFileWriters``: the lake alone on the 1M-event backlog of
+    `make bench-spark`, ad-hoc run, 2026-12-06)."""
     from pyspark.sql import Observation
 
     batch = batch.persist()
