@@ -25,6 +25,9 @@ Patches (and why):
   host prefix   the AWS SDKs put an `api.` / `env.` host prefix in front of MWAA's endpoint
                 (api.127.0.0.1 does not resolve); a CONNECT proxy (--proxy-port, the client's HTTPS_PROXY)
                 tunnels every such name to this server, whose certificate names them.
+  retries       an SDK retry of a call this server already answered with a success gets that success again,
+                not a second run (a create run twice is refused as a duplicate). The SDK retries a success only
+                when the answer did not reach it; errors are not kept and run again, as in AWS.
   lambda        functions are not run (moto's `lambda.use_docker = false`: there is no Docker here); an
                 invocation answers moto's stub. The bootstrap's code is tested against the local stack.
 """
@@ -51,6 +54,7 @@ PATCHES = {
           "(moto ignores all but StringEquals)",
     "iam": "AWS managed policies loaded (moto config iam.load_aws_managed_policies)",
     "host prefix": "MWAA's api./env. host prefixes tunnelled to the emulator by a CONNECT proxy (HTTPS_PROXY)",
+    "retries": "an SDK retry of a call already answered with a success gets that success, not a second run (logged)",
     "lambda": "functions not executed: invocations answer moto's stub (moto config lambda.use_docker=false)",
 }
 
@@ -168,7 +172,7 @@ def serve(host: str, port: int, cert: Path, key: Path) -> None:
     from werkzeug.serving import run_simple
 
     os.environ.setdefault("MOTO_PORT", str(port))
-    app = DomainDispatcherApplication(create_backend_app)
+    app = answered_once(DomainDispatcherApplication(create_backend_app))
     lock = threading.Lock()
 
     def one_at_a_time(environ: Any, start_response: Any) -> Any:
@@ -177,6 +181,48 @@ def serve(host: str, port: int, cert: Path, key: Path) -> None:
 
     run_simple(host, port, one_at_a_time, threaded=True, ssl_context=(str(cert), str(key)),
                request_handler=MotoRequestHandler)
+
+
+#: Successes kept for SDK retries: the newest this many, each up to this size (a large S3 GET is not kept).
+KEPT_ANSWERS, KEPT_ANSWER_BYTES = 20_000, 256 * 1024
+
+
+def answered_once(app: Any, log: Any = None) -> Any:
+    """A retried SDK call (same ``amz-sdk-invocation-id``, ``amz-sdk-request: attempt=N``, N > 1) that this server
+    already answered with a success gets that success again instead of being run twice. The SDK retries a call
+    that succeeded only when the answer did not reach it (a connection lost after the server answered). Run twice,
+    a create is refused as a duplicate (``InvalidPermission.Duplicate`` on a security-group rule, seen in CI) or a
+    delete as not found. Errors are not kept: a retried error (throttling, 5xx, a code the provider retries) runs
+    again, as in AWS. Every replay is logged (emulator.log), so a run shows how often an answer was lost."""
+    from collections import OrderedDict
+
+    kept: OrderedDict[str, tuple[str, list[tuple[str, str]], bytes]] = OrderedDict()
+    write = log or (lambda line: print(line, file=sys.stderr, flush=True))
+
+    def wsgi(environ: Any, start_response: Any) -> Any:
+        invocation = environ.get("HTTP_AMZ_SDK_INVOCATION_ID")
+        attempt = environ.get("HTTP_AMZ_SDK_REQUEST", "attempt=1").split(";", 1)[0].strip()
+        if invocation and attempt != "attempt=1" and invocation in kept:
+            status, headers, body = kept[invocation]
+            write(f"emulator: {attempt} of invocation {invocation} was answered before ({status}); same answer again")
+            start_response(status, headers)
+            return [body]
+        if invocation and attempt != "attempt=1":
+            write(f"emulator: {attempt} of invocation {invocation}: no success kept for it; run again")
+        answer: dict[str, Any] = {}
+
+        def capture(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            answer.update(status=status, headers=list(headers))
+            return start_response(status, headers, exc_info)
+
+        body = b"".join(app(environ, capture))
+        if invocation and answer.get("status", "500").startswith("2") and len(body) <= KEPT_ANSWER_BYTES:
+            kept[invocation] = (answer["status"], answer["headers"], body)
+            while len(kept) > KEPT_ANSWERS:
+                kept.popitem(last=False)
+        return [body]
+
+    return wsgi
 
 
 #: Host prefixes the SDKs add to an endpoint (MWAA: api., env.); the certificate names each under the host.
