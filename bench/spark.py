@@ -10,9 +10,14 @@ only (projected to the app_events job's 7 fields, and all 19), the
 job's exact-once floor (its read, decode, clamp and de-duplication into a no-op sink: what counting each
 event once costs before any aggregation), the app_events job (its one query: clamp, de-duplication,
 windows + funnel, Kafka sink) and the full driver of `make spark` (every job: app_events, clickstream,
-booking_state, user_state, lake) on the same backlog. Every row runs warm: the batch reads after a warm-up
-read, the streaming rows after a warm-up run of the job on a checkpoint of its own (a live driver runs for
-days; its first minute of JIT compilation is not its rate).
+booking_state, user_state, lake) on the same backlog. Every row runs warm: after ``--warm-ups`` raw reads,
+decodes and runs of the job, each on a checkpoint of its own (a live driver runs for days; its first minutes
+of JIT compilation are not its rate: in one ad-hoc run the JVM's compiler threads spent 5.2, 3.7 and 3.4 CPU-s
+in the job's first three runs, at 78.7k, 90.0k and 102.0k events/s; in another, 1.5-1.8 CPU-s per run from
+the fourth run on, at 109k-118k). The rows
+are then measured ``--repeat`` times, round-robin (so a slow minute of the machine hits every row), and each
+figure is the median run, with the slowest and fastest run beside it and the CPU seconds the compiler
+threads spent (``jit_cpu_s``: how warm the row ran). The full driver runs once after a warm-up run of its own.
 """
 
 from __future__ import annotations
@@ -74,12 +79,29 @@ def tree_cpu_s(root: int) -> float:
     return sum(stats[p][1] for p in tree if p in stats)
 
 
-def measured(fn: Any) -> tuple[float, float]:
-    """(wall seconds, CPU seconds of this process tree — JVM and Python workers included) of ``fn()``."""
+def jit_cpu_s(pid: int) -> float:
+    """CPU seconds of the JVM's JIT compiler threads (``C1/C2 CompilerThre…``) so far."""
+    total = 0.0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            raw = (task / "stat").read_text()
+        except OSError:
+            continue
+        if raw[raw.index("(") + 1:].startswith(("C1 CompilerThre", "C2 CompilerThre")):
+            fields = raw.rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / TICKS
+    return total
+
+
+def measured(fn: Any, jvm_pid: int | None = None) -> tuple[float, float, float]:
+    """(wall seconds, CPU seconds of this process tree — JVM and Python workers included, CPU seconds of the
+    JVM's JIT compiler threads) of ``fn()``."""
     me = os.getpid()
+    j0 = jit_cpu_s(jvm_pid) if jvm_pid else 0.0
     c0, t0 = tree_cpu_s(me), time.monotonic()
     fn()
-    return time.monotonic() - t0, tree_cpu_s(me) - c0
+    wall, cpu = time.monotonic() - t0, tree_cpu_s(me) - c0
+    return wall, cpu, (jit_cpu_s(jvm_pid) - j0) if jvm_pid else 0.0
 
 
 def raw_read(spark: Any, options: dict[str, str], topic: str) -> int:
@@ -127,6 +149,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--partitions", type=int, default=6, help="partitions of the scratch topic (default 6)")
     parser.add_argument("--master", default="local[2]", help="Spark master of the benchmark driver (local[2])")
     parser.add_argument("--skip-full", action="store_true", help="leave out the full-driver row")
+    parser.add_argument("--warm-ups", type=int, default=3, help="warm-up runs of every row before measuring (3)")
+    parser.add_argument("--repeat", type=int, default=3, help="measured runs per row, median reported (3)")
     args = parser.parse_args(argv)
     from emr_jobs import app_events as job
 
@@ -145,37 +169,57 @@ def main(argv: list[str] | None = None) -> int:
 
         cfg = cfg_for("ckpt")
         spark = build_session("bench-spark", cfg)
+        jvm_pid = int(spark.sparkContext._jvm.java.lang.ProcessHandle.current().pid())
         ctx = JobContext.create(spark, settings, cfg, once=True)
+        runs = iter(range(1_000_000))
+
+        def fresh(name: str) -> JobContext:  # a streaming row's run: a checkpoint of its own
+            return JobContext.create(spark, settings, cfg_for(f"{name}-{next(runs)}"), once=True)
+
         n = args.events
         options = source_options(settings, cfg)  # what the jobs' Kafka source uses
-        raw_read(spark, options, source)  # warm-up: JVM, connector, codegen, and the Avro decoder's JIT
-        decode_only(spark, ctx, source, job.FIELDS)
-        run_jobs(JobContext.create(spark, settings, cfg_for("warm-up"), once=True), ["app_events"])
-        timings = {
-            "spark raw Kafka read + count (baseline)": measured(lambda: raw_read(spark, options, source)),
-            "raw read, client default fetch.max.wait.ms (500)": measured(
-                lambda: raw_read(spark, kafka_options(settings), source)),
-            f"decode only, projected ({len(job.FIELDS)} fields)": measured(
-                lambda: decode_only(spark, ctx, source, job.FIELDS)),
-            "decode only, every field (19)": measured(lambda: decode_only(spark, ctx, source, None)),
-            "exact-once floor: read, decode, clamp, dedup -> no-op sink": measured(
-                lambda: dedup_only(JobContext.create(spark, settings, cfg_for("dedup"), once=True),
-                                   cfg.window_minutes)),
-            "app_events job (its one query: windows + funnel)": measured(lambda: run_jobs(ctx, ["app_events"])),
+        rows_fn: dict[str, Any] = {
+            "spark raw Kafka read + count (baseline)": lambda: raw_read(spark, options, source),
+            "raw read, client default fetch.max.wait.ms (500)": lambda: raw_read(spark, kafka_options(settings),
+                                                                                source),
+            f"decode only, projected ({len(job.FIELDS)} fields)": lambda: decode_only(spark, ctx, source, job.FIELDS),
+            "decode only, every field (19)": lambda: decode_only(spark, ctx, source, None),
+            "exact-once floor: read, decode, clamp, dedup -> no-op sink": lambda: dedup_only(fresh("dedup"),
+                                                                                            cfg.window_minutes),
+            "app_events job (its one query: windows + funnel)": lambda: run_jobs(fresh("job"), ["app_events"]),
         }
-        if not args.skip_full:
-            full = JobContext.create(spark, settings, cfg_for("full"), once=True)
-            timings["full driver (every job of make spark)"] = measured(
-                lambda: run_jobs(full, list(registry(settings).names())))
-        raw_rate = n / timings["spark raw Kafka read + count (baseline)"][0]
-        for name, (secs, cpu) in timings.items():
-            rows.append({"what": name, "events": n, "seconds": round(secs, 2), "events_per_s": round(n / secs),
-                         "vs_raw": round((n / secs) / raw_rate, 3), "cpu_s_per_1k_events": round(cpu / n * 1000, 4)})
+        for i in range(args.warm_ups):  # JVM, connector, codegen, the decoder's and the state store's JIT
+            for name, fn in rows_fn.items():
+                wall, _, jit = measured(fn, jvm_pid)
+                print(f"  warm-up {i + 1}/{args.warm_ups}: {name}: {n / wall:,.0f} events/s, JIT {jit:.1f} CPU-s",
+                      file=sys.stderr)
+        timings: dict[str, list[tuple[float, float, float]]] = {name: [] for name in rows_fn}
+        for i in range(args.repeat):
+            for name, fn in rows_fn.items():
+                timings[name].append(measured(fn, jvm_pid))
+                print(f"  run {i + 1}/{args.repeat}: {name}: {n / timings[name][-1][0]:,.0f} events/s",
+                      file=sys.stderr)
+        if not args.skip_full:  # one warm-up run (its other jobs have not run yet), then one measured run
+            every_job = list(registry(settings).names())
+            for i in range(2 if args.warm_ups else 1):
+                wall, cpu, jit = measured(lambda: run_jobs(fresh("full"), every_job), jvm_pid)
+                print(f"  {'run' if i or not args.warm_ups else 'warm-up'}: full driver: {n / wall:,.0f} events/s, "
+                      f"JIT {jit:.1f} CPU-s", file=sys.stderr)
+            timings["full driver (every job of make spark)"] = [(wall, cpu, jit)]
+        medians = {name: sorted(runs_of)[len(runs_of) // 2] for name, runs_of in timings.items()}
+        raw_rate = n / medians["spark raw Kafka read + count (baseline)"][0]
+        for name, (secs, cpu, jit) in medians.items():
+            rates = sorted(n / r[0] for r in timings[name])
+            rows.append({"what": name, "events": n, "runs": len(rates), "seconds": round(secs, 2),
+                         "events_per_s": round(n / secs), "slowest_fastest": f"{rates[0]:,.0f}-{rates[-1]:,.0f}",
+                         "vs_raw": round((n / secs) / raw_rate, 3), "cpu_s_per_1k_events": round(cpu / n * 1000, 4),
+                         "jit_cpu_s": round(jit, 2)})
         memory = jvm_memory(spark)
         spark.stop()
     target = {"app_events_min_events_per_s": 100_000, "min_vs_raw": 0.5}
     write_results("spark", rows, {"preload_s": round(load_s, 1), "memory": memory, "target": target,
-                                  "master": args.master, "cpus": os.cpu_count(),
+                                  "master": args.master, "cpus": os.cpu_count(), "warm_ups": args.warm_ups,
+                                  "repeat": args.repeat,
                                   "loadavg_1m_at_end": os.getloadavg()[0]})
     print(f"driver memory: {memory}")
     return 0
