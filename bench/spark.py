@@ -23,6 +23,7 @@ threads spent (``jit_cpu_s``: how warm the row ran). The full driver runs once a
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import sys
 import tempfile
@@ -152,6 +153,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warm-ups", type=int, default=3, help="warm-up runs of every row before measuring (3)")
     parser.add_argument("--repeat", type=int, default=3, help="measured runs per row, median reported (3)")
     args = parser.parse_args(argv)
+    if args.repeat < 1 or args.warm_ups < 0:
+        parser.error("--repeat must be at least 1 and --warm-ups at least 0")
     from emr_jobs import app_events as job
 
     settings = Settings()
@@ -171,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
         spark = build_session("bench-spark", cfg)
         jvm_pid = int(spark.sparkContext._jvm.java.lang.ProcessHandle.current().pid())
         ctx = JobContext.create(spark, settings, cfg, once=True)
-        runs = iter(range(1_000_000))
+        runs = itertools.count()
 
         def fresh(name: str) -> JobContext:  # a streaming row's run: a checkpoint of its own
             return JobContext.create(spark, settings, cfg_for(f"{name}-{next(runs)}"), once=True)
@@ -199,13 +202,13 @@ def main(argv: list[str] | None = None) -> int:
                 timings[name].append(measured(fn, jvm_pid))
                 print(f"  run {i + 1}/{args.repeat}: {name}: {n / timings[name][-1][0]:,.0f} events/s",
                       file=sys.stderr)
-        if not args.skip_full:  # one warm-up run (its other jobs have not run yet), then one measured run
+        if not args.skip_full:  # its other jobs have not run yet: one warm-up run of its own, then one measured
             every_job = list(registry(settings).names())
-            for i in range(2 if args.warm_ups else 1):
-                wall, cpu, jit = measured(lambda: run_jobs(fresh("full"), every_job), jvm_pid)
-                print(f"  {'run' if i or not args.warm_ups else 'warm-up'}: full driver: {n / wall:,.0f} events/s, "
-                      f"JIT {jit:.1f} CPU-s", file=sys.stderr)
-            timings["full driver (every job of make spark)"] = [(wall, cpu, jit)]
+            if args.warm_ups:
+                wall, _, jit = measured(lambda: run_jobs(fresh("full"), every_job), jvm_pid)
+                print(f"  warm-up: full driver: {n / wall:,.0f} events/s, JIT {jit:.1f} CPU-s", file=sys.stderr)
+            timings["full driver (every job of make spark)"] = [
+                measured(lambda: run_jobs(fresh("full"), every_job), jvm_pid)]
         medians = {name: sorted(runs_of)[len(runs_of) // 2] for name, runs_of in timings.items()}
         raw_rate = n / medians["spark raw Kafka read + count (baseline)"][0]
         for name, (secs, cpu, jit) in medians.items():
