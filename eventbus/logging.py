@@ -35,6 +35,20 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(out, default=str, ensure_ascii=False)
 
 
+class _CurrentStderr(logging.StreamHandler):
+    """Writes to ``sys.stderr`` as it is when a record is emitted, not as it was when logging was configured:
+    a test runner or a daemon swaps it, and a handler that kept a closed stream turns a library's last log
+    line at exit (py4j's "Closing down clientserver connection") into a "--- Logging error ---" traceback."""
+
+    @property
+    def stream(self) -> object:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: object) -> None:
+        pass
+
+
 def configure_logging(settings: Settings | None = None) -> None:
     """Install the handler on the root logger once (idempotent)."""
     settings = settings or get_settings()
@@ -42,7 +56,7 @@ def configure_logging(settings: Settings | None = None) -> None:
     if any(getattr(h, "_eventbus", False) for h in root.handlers):
         root.setLevel(settings.log_level)
         return
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _CurrentStderr()
     handler._eventbus = True  # type: ignore[attr-defined]
     handler.setFormatter(
         JsonFormatter() if settings.log_json else logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s")
