@@ -144,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
         spark = build_session("bench-spark-rate", cfg)
         options = source_options(settings, cfg)  # what the job's Kafka source uses
         raw_read(spark, options, source)  # warm-up
-        raw_s, _ = measured(lambda: raw_read(spark, options, source))
+        raw_s, _, _ = measured(lambda: raw_read(spark, options, source))
         batches = replay(JobContext.create(spark, settings, cfg, once=False), total, interval,
                          deadline_s=4 * args.seconds)
         spark.stop()
