@@ -183,8 +183,9 @@ def serve(host: str, port: int, cert: Path, key: Path) -> None:
                request_handler=MotoRequestHandler)
 
 
-#: Successes kept for SDK retries: the newest this many, each up to this size (a large S3 GET is not kept).
-KEPT_ANSWERS, KEPT_ANSWER_BYTES = 20_000, 256 * 1024
+#: Successes kept for SDK retries: the newest, up to this many bytes in all (a retry follows its call within
+#: seconds), each up to this size (a large S3 GET is not kept).
+KEPT_BYTES, KEPT_ANSWER_BYTES = 64 * 2**20, 256 * 1024
 
 
 def answered_once(app: Any, log: Any = None) -> Any:
@@ -197,9 +198,11 @@ def answered_once(app: Any, log: Any = None) -> Any:
     from collections import OrderedDict
 
     kept: OrderedDict[str, tuple[str, list[tuple[str, str]], bytes]] = OrderedDict()
+    kept_bytes = 0
     write = log or (lambda line: print(line, file=sys.stderr, flush=True))
 
     def wsgi(environ: Any, start_response: Any) -> Any:
+        nonlocal kept_bytes
         invocation = environ.get("HTTP_AMZ_SDK_INVOCATION_ID")
         attempt = environ.get("HTTP_AMZ_SDK_REQUEST", "attempt=1").split(";", 1)[0].strip()
         if invocation and attempt != "attempt=1" and invocation in kept:
@@ -217,9 +220,12 @@ def answered_once(app: Any, log: Any = None) -> Any:
 
         body = b"".join(app(environ, capture))
         if invocation and answer.get("status", "500").startswith("2") and len(body) <= KEPT_ANSWER_BYTES:
+            if invocation in kept:
+                kept_bytes -= len(kept.pop(invocation)[2])
             kept[invocation] = (answer["status"], answer["headers"], body)
-            while len(kept) > KEPT_ANSWERS:
-                kept.popitem(last=False)
+            kept_bytes += len(body)
+            while kept_bytes > KEPT_BYTES:
+                kept_bytes -= len(kept.popitem(last=False)[1][2])
         return [body]
 
     return wsgi

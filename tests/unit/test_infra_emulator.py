@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from tests.support.infra import infra_script
 
 
@@ -67,3 +69,13 @@ def test_a_retried_error_runs_again_and_calls_without_an_invocation_id_are_never
     call(app, "tcp-5432-aurora", None, 1)
     assert call(app, "tcp-5432-aurora", None, 2)[0].startswith("400")
     assert plain.runs == 2
+
+
+def test_only_the_newest_successes_are_kept(monkeypatch: pytest.MonkeyPatch) -> None:
+    emulator, backend = infra_script("emulator"), Rules()
+    monkeypatch.setattr(emulator, "KEPT_BYTES", 40)  # room for two of these 15-byte answers, not three
+    app = emulator.answered_once(backend, lambda line: None)
+    for i in range(3):
+        call(app, f"rule-{i}", f"inv-{i}", 1)
+    assert call(app, "rule-2", "inv-2", 2)[0] == "200 OK" and backend.runs == 3  # kept: not run again
+    assert call(app, "rule-0", "inv-0", 2)[0].startswith("400") and backend.runs == 4  # evicted: runs again
