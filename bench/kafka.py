@@ -10,9 +10,10 @@ import argparse
 import contextlib
 import time
 import uuid
+from collections.abc import Callable
 
 import confluent_kafka
-from confluent_kafka import KafkaException
+from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import NewTopic
 
 from bench.common import Progress, ensure_stack, write_results
@@ -50,7 +51,8 @@ def bench_serde(serde: AvroSerde, n: int) -> list[dict]:
     ]
 
 
-def _timed_produce(produce, poll, flush, payloads: list[bytes], label: str) -> float:  # type: ignore[no-untyped-def]
+def _timed_produce(produce: Callable[[bytes, str], None], poll: Callable[[float], object],
+                   flush: Callable[[], object], payloads: list[bytes], label: str) -> float:
     progress = Progress(label, len(payloads))
     t0 = time.perf_counter()
     for i, value in enumerate(payloads):
@@ -70,8 +72,13 @@ def bench_producers(settings: Settings, serde: AvroSerde, n: int) -> list[dict]:
 
     # Raw baseline: a bare confluent-kafka producer with the same contract (idempotent, acks=all, lz4).
     conf = producer_config(settings, "bench-raw", {})
-    failures = []
-    conf["on_delivery"] = lambda err, _msg: err is not None and failures.append(err)
+    failures: list[KafkaError] = []
+
+    def on_delivery(err: KafkaError | None, _msg: object) -> None:
+        if err is not None:
+            failures.append(err)
+
+    conf["on_delivery"] = on_delivery
     raw = confluent_kafka.Producer(conf)
 
     def raw_produce(v: bytes, k: str) -> None:

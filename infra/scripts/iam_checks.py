@@ -181,7 +181,8 @@ def check_db_secret_readers(root: Path = INFRA) -> list[str]:
         m.group(1): sorted(set(_AURORA_LOGIN.findall(m.group(2))) - {"master_secret_arn"})
         for m in re.finditer(r"^\s*(\w+)\s*=\s*\[(.*?)\]", block[0], re.S | re.M)
     }
-    errors, owner = [], {}
+    errors: list[str] = []
+    owner: dict[str, str] = {}
     for workload, secrets in sorted(reads.items()):
         env = _blocks(main_text, WORKLOAD_ENV[workload]) if workload in WORKLOAD_ENV else []
         login = re.search(r"EB_PG_SECRET_ARN\s*=\s*module\.aurora\.(\w+)", env[0]) if env else None

@@ -280,9 +280,9 @@ def with_declared_rates(doc: dict[str, Any]) -> dict[str, Any]:
             if cls.default_rate is not None:
                 sources.setdefault(name, {})
     for name, spec in sources.items():
-        cls = REGISTRY.get(name)
-        if isinstance(spec, dict) and "rate" not in spec and cls is not None and cls.default_rate is not None:
-            spec["rate"] = cls.default_rate
+        declared = REGISTRY.get(name)
+        if isinstance(spec, dict) and "rate" not in spec and declared is not None and declared.default_rate is not None:
+            spec["rate"] = declared.default_rate
     return {**doc, "sources": sources}
 
 
