@@ -1,6 +1,6 @@
 """A de-duplicating stream whose RocksDB state outgrows the memory settings, in a JVM of its own.
 
-    python -m tests.support.state_probe --keys 1000000 [--conf KEY=VALUE ...]
+    python -m tests.support.state_probe --keys 500000 [--conf KEY=VALUE ...]
 
 Builds the jobs' session (emr_jobs.session.build_session) with 1 MB block caches and write buffers, lets
 ``--keys`` distinct ids through ``dropDuplicates`` in one micro-batch (nothing expires) and prints
@@ -19,7 +19,7 @@ from pathlib import Path
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.support.state_probe", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--keys", type=int, default=1_000_000, help="distinct keys held in the state (1M)")
+    parser.add_argument("--keys", type=int, default=500_000, help="distinct keys held in the state (500k)")
     parser.add_argument("--conf", action="append", default=[], help="extra Spark property KEY=VALUE")
     args = parser.parse_args(argv)
     from pyspark.sql import functions as F
