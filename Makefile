@@ -58,8 +58,8 @@ venv: $(STAMP) ## only .venv: the project with every extra
 lint: $(STAMP) ## ruff
 	$(VENV)/bin/ruff check .
 
-typecheck: $(STAMP) ## mypy on the shared library, the handlers, the Spark jobs, the local stack, the benches and infra's scripts
-	$(VENV)/bin/mypy eventbus lambdas emr_jobs local bench infra/scripts/*.py
+typecheck: $(STAMP) ## mypy on the shared library, the handlers, the Spark jobs, the local stack, the benches, infra's scripts and the tests
+	$(VENV)/bin/mypy eventbus lambdas emr_jobs local bench infra/scripts/*.py tests
 
 # ---------------------------------------------------------------------------------------------
 # Tests (the one test command: `make test`)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from typing import Any
 
 import pytest
 from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource
@@ -46,7 +47,7 @@ def test_produce_consume_round_trip_through_serde_and_registry() -> None:
 
     # read_range decodes with a fresh serde: the writer schema comes from the registry by version id.
     got = list(read_range(settings, start, end_offsets(settings, topic), topic))
-    decoded = {record["log_id"]: (key.decode(), record) for key, record in got}
+    decoded = {record["log_id"]: ((key or b"").decode(), record) for key, record in got}
     assert set(ids) <= set(decoded)
     for key, record in decoded.values():
         assert record["service"] == key  # keyed by service, per the catalog
@@ -96,7 +97,8 @@ def test_drifted_config_is_repaired() -> None:
 def test_undeliverable_message_is_reported_not_swallowed() -> None:
     settings = _settings()
     # A topic that does not exist (auto-create is off): the broker can never acknowledge it.
-    producer = Producer(settings, client_id="it-undeliverable", **{"message.timeout.ms": 3000})
+    overrides: dict[str, Any] = {"message.timeout.ms": 3000}
+    producer = Producer(settings, client_id="it-undeliverable", **overrides)
     producer.produce("topic_that_is_not_in_the_catalog", b"x", key="k")
     with pytest.raises(DeliveryError) as err:
         producer.flush(15)
@@ -106,7 +108,8 @@ def test_undeliverable_message_is_reported_not_swallowed() -> None:
 
 def test_unreachable_broker_is_reported() -> None:
     settings = Settings(profile="local", kafka_bootstrap="127.0.0.1:1")
-    producer = Producer(settings, client_id="it-nobroker", **{"message.timeout.ms": 2000})
+    overrides: dict[str, Any] = {"message.timeout.ms": 2000}
+    producer = Producer(settings, client_id="it-nobroker", **overrides)
     producer.produce("topic_app_logs", b"x")
     with pytest.raises(DeliveryError):
         producer.flush(10)

@@ -45,7 +45,7 @@ class LocalInvokeRestApi:
             with urllib.request.urlopen(req, timeout=30) as resp:
                 return {"RestApiStatusCode": resp.status, "RestApiResponse": json.load(resp)}
         except urllib.error.HTTPError as exc:  # MWAA: an Airflow 4xx is a RestApiClientException
-            raise ClientError({"Error": {"Code": "RestApiClientException", "Message": "Airflow answered 4xx"},
+            raise ClientError({"Error": {"Code": "RestApiClientException", "Message": "Airflow answered 4xx"},  # type: ignore[typeddict-unknown-key]  # MWAA's extra keys
                                "RestApiStatusCode": exc.code, "RestApiResponse": json.load(exc)},
                               "InvokeRestApi") from None
 

@@ -141,7 +141,7 @@ def test_a_new_source_is_three_files_on_a_copy_of_the_repository(tmp_path: Path)
         records = list(read_range(settings, {}, end_offsets(settings, topic), topic))
         assert len(records) == COUNT
         assert {key.decode() for key, _ in records} == {rec["service"] for _, rec in records}  # type: ignore[union-attr]
-        assert len({rec["heartbeat_id"] for _, rec in records}) == COUNT  # type: ignore[index]
+        assert len({rec["heartbeat_id"] for _, rec in records}) == COUNT
 
         # 4. the lake archives it and the console lists it — neither was edited
         lists = run_in(copy, "-c", "import json\n"

@@ -208,4 +208,4 @@ def test_broker_unreachable_at_start_is_retried_and_nothing_is_lost(settings: Se
     assert counters["delivered"] == 50 and counters["failed"] == 0
     got = [rec["log_id"] for _, rec in read_range(settings, before, end_offsets(settings, "topic_app_logs"),
                                                   topic="topic_app_logs", containing=marker.encode())]
-    assert sorted(got) == sorted(r["log_id"] for _, r in records)
+    assert sorted(got) == sorted(str(r["log_id"]) for _, r in records)

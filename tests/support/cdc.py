@@ -123,8 +123,10 @@ class Scratch:
                 if msg.error():
                     continue
                 quiet_since = time.monotonic()
-                out.append(Record(msg.key().decode(), self._serde.decode(msg.value()), msg.partition(), msg.offset(),
-                                  dict(msg.headers() or [])))
+                key, value = msg.key(), msg.value()
+                assert key is not None and value is not None, f"a change without key or value in {self.topic}"
+                out.append(Record(key.decode(), self._serde.decode(value), msg.partition() or 0, msg.offset() or 0,
+                                  dict(msg.headers() or [])))  # type: ignore[arg-type]  # a list of pairs here
             if until is not None and not until(out):
                 raise AssertionError(f"only {len(out)} record(s) in {self.topic} after {timeout:.0f} s")
             return out

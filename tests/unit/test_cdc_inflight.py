@@ -140,7 +140,8 @@ def make(confirmed: int = 0x10, max_inflight: int = 1000) -> tuple[Replicator, F
     def key_for(rel: Relation) -> KeySpec:
         return KeySpec(rel.namespace, rel.name, ("id",))
 
-    rep = Replicator(stream, sink, inflight, EnvelopeBuilder("travel", "travel"), metrics, key_for=key_for,
+    rep = Replicator(stream, sink, inflight, EnvelopeBuilder("travel", "travel"), metrics,  # type: ignore[arg-type]
+                     key_for=key_for,
                      side=None, log=logging.getLogger("test"), slot="t", max_inflight=max_inflight)
     stream.frames.append(w.xlogdata(0, w.relation(1, "public", "items", [("id", TEXT), ("v", TEXT)])))
     return rep, stream, sink

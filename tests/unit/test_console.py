@@ -7,6 +7,7 @@ import json
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -23,11 +24,11 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
-def cdc_spec():  # type: ignore[no-untyped-def]
+def cdc_spec():
     return load_catalog(Settings()).get("topic_cdc_changes")
 
 
-def test_key_filter_is_exact_or_a_regex(cdc_spec) -> None:  # type: ignore[no-untyped-def]
+def test_key_filter_is_exact_or_a_regex(cdc_spec) -> None:
     exact = parse_filter(cdc_spec, key="public.bookings:bk-1")
     assert exact.key_matches("public.bookings:bk-1") and not exact.key_matches("public.bookings:bk-10")
     rx = parse_filter(cdc_spec, key="/^public\\.bookings:/")
@@ -36,12 +37,12 @@ def test_key_filter_is_exact_or_a_regex(cdc_spec) -> None:  # type: ignore[no-un
 
 
 @pytest.mark.parametrize("bad", ["", "/(/", "a\x00b", "x" * 300])
-def test_malformed_key_filters_are_refused(cdc_spec, bad: str) -> None:  # type: ignore[no-untyped-def]
+def test_malformed_key_filters_are_refused(cdc_spec, bad: str) -> None:
     with pytest.raises(BadInputError, match="malformed key filter"):
         parse_filter(cdc_spec, key=bad)
 
 
-def test_field_filter_walks_nested_values(cdc_spec) -> None:  # type: ignore[no-untyped-def]
+def test_field_filter_walks_nested_values(cdc_spec) -> None:
     flt = parse_filter(cdc_spec, where="after.status=confirmed")
     assert flt.value_matches({"after": {"status": "confirmed"}})
     assert not flt.value_matches({"after": {"status": "pending"}})
@@ -62,7 +63,7 @@ def test_enum_fields_are_not_prefiltered_on_raw_bytes() -> None:
 
 @pytest.mark.parametrize(("where", "says"), [("op", "expected FIELD=VALUE"), ("=x", "expected FIELD=VALUE"),
                                              ("colour=red", "unknown field 'colour'")])
-def test_malformed_field_filters_name_the_problem(cdc_spec, where: str, says: str) -> None:  # type: ignore[no-untyped-def]
+def test_malformed_field_filters_name_the_problem(cdc_spec, where: str, says: str) -> None:
     with pytest.raises(BadInputError, match=says):
         parse_filter(cdc_spec, where=where)
 
@@ -97,7 +98,7 @@ def test_follow_checks_kind_and_id_and_matches_cdc_images() -> None:
 
 def test_spark_progress_files(tmp_path: Path) -> None:
     assert "no Spark queries running" in spark.queries(tmp_path / "missing")["message"]
-    progress = {"name": "app_events_windows", "batchId": 7, "timestamp": "2026-01-01T00:00:00.000Z",
+    progress: dict[str, Any] = {"name": "app_events_windows", "batchId": 7, "timestamp": "2026-01-01T00:00:00.000Z",
                 "inputRowsPerSecond": 12.5, "processedRowsPerSecond": 40.0, "numInputRows": 25,
                 "durationMs": {"triggerExecution": 620}, "eventTime": {"watermark": "2026-01-01T00:00:00.000Z"},
                 "sources": [{"description": "KafkaV2[Subscribe[topic_app_events]]",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
@@ -28,7 +29,7 @@ IV = Interval.parse("2026-01-15T05:00:00+00:00", "2026-01-15T06:00:00+00:00")
 
 
 @pytest.fixture(scope="module")
-def replay() -> ReplayServer:
+def replay() -> Iterator[ReplayServer]:
     server = ReplayServer(port=0, timeout_s=2).start()
     yield server
     server.stop()
@@ -36,7 +37,7 @@ def replay() -> ReplayServer:
 
 def fast(replay: ReplayServer, **kw: object) -> DagSettings:
     values = {"replay_url": replay.url, "http_attempts": 2, "http_backoff_s": 0.05, "http_timeout_s": 0.5, **kw}
-    return DagSettings(**values)  # type: ignore[arg-type]
+    return DagSettings(**values)
 
 
 # --- declarative config ----------------------------------------------------------------------

@@ -105,7 +105,7 @@ def test_job_run_on_the_aws_profile_has_no_local_master(emr: tuple[Settings, Spa
 
     get_settings.cache_clear()
     try:
-        driver = SparkSettings(_env_file=None)
+        driver = SparkSettings(_env_file=None)  # type: ignore[call-arg]  # pydantic-settings' init-only argument
         assert driver.master is None
         assert driver.watermark == cfg.watermark == "10 minutes"  # whole, spaces and all
     finally:
@@ -198,6 +198,7 @@ def _streaming(app_id: str) -> None:
 
 def test_a_redeploy_replaces_the_running_runs(emr: tuple[Settings, SparkSettings, Any]) -> None:
     settings, cfg, client = emr
+    assert cfg.emr_application_id
     first = submit(["app_events", "lake"], settings, cfg)
     _streaming(cfg.emr_application_id)
     second = submit(["app_events", "lake"], settings, cfg)

@@ -30,6 +30,6 @@ def test_moved_settings_are_read_under_their_new_names_only(monkeypatch: pytest.
                 "emr_execution_role_arn"} & shared
     monkeypatch.setenv("EB_BOOTSTRAP_PG_REPLICATION_SECRET_ARN", "arn:aws:secretsmanager:us-east-1:1:secret:r")
     monkeypatch.setenv("EB_PG_REPLICATION_SECRET_ARN", "arn:old-name")  # read by nothing any more
-    own = BootstrapSettings(_env_file=None)
+    own = BootstrapSettings(_env_file=None)  # type: ignore[call-arg]  # pydantic-settings' init-only argument
     assert own.pg_replication_secret_arn == "arn:aws:secretsmanager:us-east-1:1:secret:r"
     assert (own.pg_secret_name, own.artifacts_bucket) == ("travel/oltp", "travel-artifacts")

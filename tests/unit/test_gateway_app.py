@@ -46,7 +46,9 @@ def test_accepted_event_is_acknowledged_encoded_and_keyed_by_user(
     assert r.headers["x-request-id"] == "req-1"
     msg = _consume(gateway, body["partition"], body["offset"])
     assert msg.key() == b"user-42"
-    record = AvroSerde(settings).decode(msg.value())
+    value = msg.value()
+    assert value is not None
+    record = AvroSerde(settings).decode(value)
     assert record["event_id"] == body["event_id"]
     assert record["user_agent"] == "TravelApp/5.2" and record["client_ip"] == "testclient"
     assert record["received_ts"].timestamp() * 1000 >= event["event_ts"]

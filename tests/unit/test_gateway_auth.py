@@ -6,6 +6,7 @@ import json
 
 import boto3
 import pytest
+from pydantic import SecretStr
 
 from eventbus.aws import key_list as parse_secret
 from eventbus.exceptions import ConfigurationError
@@ -14,7 +15,7 @@ from lambdas.gateway.auth import ApiKeys
 
 
 def test_keys_from_settings() -> None:
-    keys = ApiKeys.from_settings(Settings(profile="local", gateway_api_keys=" k1 , k2,,"))
+    keys = ApiKeys.from_settings(Settings(profile="local", gateway_api_keys=SecretStr(" k1 , k2,,")))
     assert len(keys) == 2
     assert keys.check("k1") and keys.check("k2")
     assert not keys.check("k3") and not keys.check("") and not keys.check(None) and not keys.check("k1 ")

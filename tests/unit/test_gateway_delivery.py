@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from typing import cast
 
 from eventbus.exceptions import DeliveryError
 from eventbus.kafka import Producer
@@ -24,7 +25,7 @@ def test_mock_cluster_acks_resolve_every_future_with_partition_and_offset() -> N
         singles = [acks.send("t", f"k{i}", b"v") for i in range(20)]
         many = acks.send_many("t", [(f"k{i}", b"v") for i in range(30)])
         out = await asyncio.gather(*singles, many)
-        return [*out[:-1], *out[-1]]  # type: ignore[misc]
+        return [*cast(list[Ack | NotAcknowledged], out[:-1]), *cast(list[Ack | NotAcknowledged], out[-1])]
 
     try:
         outcomes = asyncio.run(run())

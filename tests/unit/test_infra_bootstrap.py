@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import boto3
@@ -22,7 +23,7 @@ REGISTRY = "travel-events-it"
 
 
 @pytest.fixture
-def aws_profile(aws_mock: None, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+def aws_profile(aws_mock: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
     """The environment Terraform gives the bootstrap Lambda; Kafka replaced by a recorder."""
     for key, value in {
         "EB_PROFILE": "aws",

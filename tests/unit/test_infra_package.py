@@ -303,7 +303,9 @@ def test_image_installs_what_package_py_ships_and_nothing_local_only() -> None:
     package = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(package)
     script = _dockerfile_requirements_script()
-    declared = ast.literal_eval(re.search(r"^LOCAL_ONLY = (\{.*\})$", script, re.M).group(1))
+    found = re.search(r"^LOCAL_ONLY = (\{.*\})$", script, re.M)
+    assert found, "the Dockerfile's requirements script names no LOCAL_ONLY set"
+    declared = ast.literal_eval(found.group(1))
     assert declared == package.LOCAL_ONLY == {"localstack-client"}
     out = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, check=True)
     image = out.stdout.split()

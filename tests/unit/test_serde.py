@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
@@ -99,9 +100,14 @@ def test_garbage_bytes_raise_serde_error(settings: Settings) -> None:
 def test_schema_is_registered_once_per_process(settings: Settings) -> None:
     serde = AvroSerde(settings)
     first = serde.header("topic_app_logs")
-    calls = []
+    calls: list[tuple[Any, ...]] = []
     original = serde.registry.register
-    serde.registry.register = lambda *a, **k: calls.append(a) or original(*a, **k)  # type: ignore[method-assign]
+
+    def counted(*a: Any, **k: Any) -> Any:
+        calls.append(a)
+        return original(*a, **k)
+
+    serde.registry.register = counted  # type: ignore[method-assign]
     for _ in range(100):
         serde.encode("topic_app_logs", _log_record())
     assert serde.header("topic_app_logs") == first and calls == []

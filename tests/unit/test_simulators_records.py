@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+from typing import Any
 
 import fastavro
 import pytest
@@ -39,6 +40,7 @@ def test_every_record_validates_and_compiled_bytes_equal_fastavro(name: str) -> 
         fastavro.schemaless_writer(buf, spec.schema, rec)
         assert encode(rec) == buf.getvalue()
     decoded = fastavro.schemaless_reader(io.BytesIO(encode(records[-1])), spec.schema, spec.schema)
+    assert isinstance(decoded, dict)
     assert set(decoded) == {f["name"] for f in spec.schema["fields"]}
 
 
@@ -101,7 +103,8 @@ def test_replay_pool_emits_valid_records_with_fresh_ids_and_scheduled_times(name
     pool = ReplayPool(src, spec.schema_text, b"H" * 18, 300, START)
     ts = list(range(START + 10**9, START + 10**9 + 700))  # more than two passes over the pool
     out = pool.take(ts)
-    records = [fastavro.schemaless_reader(io.BytesIO(v[18:]), spec.schema, spec.schema) for _, v in out]
+    records: list[dict[str, Any]] = [fastavro.schemaless_reader(io.BytesIO(v[18:]), spec.schema, spec.schema)  # type: ignore[misc]
+                                     for _, v in out]
     id_field = cls.replay.fresh[0]  # type: ignore[union-attr]  # the record's id: new on every emission
     assert len({r[id_field] for r in records}) == len(records)  # never a repeated id
     time_field = cls.replay.time  # type: ignore[union-attr]

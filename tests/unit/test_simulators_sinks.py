@@ -150,7 +150,8 @@ def test_unreachable_broker_leaves_every_event_counted_undelivered(settings: Set
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     dead = settings.model_copy(update={"kafka_bootstrap": f"127.0.0.1:{port}"})
-    sink = KafkaSink(dead, **{"delivery.timeout.ms": 1500, "request.timeout.ms": 1000})
+    overrides: dict[str, Any] = {"delivery.timeout.ms": 1500, "request.timeout.ms": 1000}
+    sink = KafkaSink(dead, **overrides)
     sink.send("topic_clickstream", [("s-1", {
         "click_id": f"c-{i}", "event_ts": 1, "user_id": None, "session_id": "s-1", "page_url": "/", "referrer": None,
         "element_id": "b", "element_type": "button", "x": 1, "y": 2, "viewport_width": 3, "viewport_height": 4,

@@ -44,13 +44,13 @@ def test_world_ids_are_stable_and_seed_scoped() -> None:
     assert uid[14] == "4" and uid[19] in "89ab" and len(uid) == 36
 
 
-def _sessions(flow, n: int = 400) -> list[Session]:  # type: ignore[no-untyped-def]
+def _sessions(flow, n: int = 400) -> list[Session]:
     world = World(seed=5, users=300)
     return [flow.build(world, 0, j, START) for j in range(n)]
 
 
 @pytest.mark.parametrize("flow", [MOBILE, WEB], ids=["mobile", "web"])
-def test_journey_order_is_valid_in_every_session(flow) -> None:  # type: ignore[no-untyped-def]
+def test_journey_order_is_valid_in_every_session(flow) -> None:
     booked = 0
     for s in _sessions(flow):
         types = [e.record["event_type"] for e in s.events]
@@ -93,7 +93,7 @@ def test_clickstream_and_logs_join_the_journeys_on_session_and_user() -> None:
     assert with_session and all(known[rec["session_id"]] == rec["user_id"] for rec in with_session)
 
 
-def _sessions_of(world: World, flow, n: int) -> list[Session]:  # type: ignore[no-untyped-def]
+def _sessions_of(world: World, flow, n: int) -> list[Session]:
     return [flow.build(world, 0, j, START) for j in range(n)]
 
 

@@ -55,7 +55,7 @@ def test_a_new_schema_version_restarts_the_job_after_a_refresh() -> None:
     sup, started = _supervisor(f"Job aborted: [USER_RAISED_EXCEPTION] eb-unknown-schema-version:topic_app_events:{VID}")
     assert sup.poll() is True
     assert len(started) == 2 and started[0].stopped and started[1].isActive
-    assert sup.ctx.codec.refreshed == [("topic_app_events", {VID})]
+    assert sup.ctx.codec.refreshed == [("topic_app_events", {VID})]  # type: ignore[attr-defined]  # the Codec above
     assert [len(v) for v in sup.restarts.values()] == [1]
 
 

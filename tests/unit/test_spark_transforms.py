@@ -20,10 +20,15 @@ from emr_jobs.event_time import clamp
 from eventbus.catalog import EventTime, load_catalog
 from tests.support import spark_data as data
 
-APP_ET = load_catalog().get("topic_app_events").event_time
-CLICK_ET = load_catalog().get("topic_clickstream").event_time
+
+def _event_time(topic: str) -> EventTime:
+    et = load_catalog().get(topic).event_time
+    assert et is not None, f"{topic} declares no event_time in schemas/topics.yaml"
+    return et
 
 
+APP_ET = _event_time("topic_app_events")
+CLICK_ET = _event_time("topic_clickstream")
 
 APP_SCHEMA = ("event_id string, event_type string, event_ts timestamp, received_ts timestamp, user_id string, "
               "session_id string, platform string, destination string, kafka_ts timestamp")
@@ -55,9 +60,9 @@ def test_clamp_takes_the_trusted_time_plus_skew_and_leaves_late_events_alone(spa
     assert got == {"a": (now + timedelta(seconds=300), True), "b": (late, False),
                    "c": (now + timedelta(seconds=299), False)}
     by_kafka = spark.createDataFrame([("a", ahead, now)], "click_id string, event_ts timestamp, kafka_ts timestamp")
-    assert CLICK_ET is not None and CLICK_ET.trusted == "kafka_timestamp"
-    assert clamp(by_kafka, CLICK_ET).first().ts == now + timedelta(seconds=CLICK_ET.max_future_skew_s)
-    assert clamp(by_kafka, EventTime("event_ts", "kafka_timestamp", 0)).first().ts == now
+    assert CLICK_ET.trusted == "kafka_timestamp"
+    assert [r.ts for r in clamp(by_kafka, CLICK_ET).collect()] == [now + timedelta(seconds=CLICK_ET.max_future_skew_s)]
+    assert [r.ts for r in clamp(by_kafka, EventTime("event_ts", "kafka_timestamp", 0)).collect()] == [now]
 
 
 def test_app_event_windows_and_funnel_count_each_event_once(spark: SparkSession) -> None:

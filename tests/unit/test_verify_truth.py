@@ -162,9 +162,9 @@ def test_lake_rows_are_distinct_offsets_per_hour_partition_with_their_key(tmp_pa
         folder.mkdir(parents=True)
         pq.write_table(pa.table({"kafka_partition": [p for p, _ in rows], "kafka_offset": [o for _, o in rows],
                                  "log_id": [f"l{p}-{o}" for p, o in rows]}), folder / "part-0.parquet")
-    rows = lake_rows(str(tmp_path), "topic_app_logs", Settings(), key="log_id")
-    assert Counter(h for h, _ in rows.values()) == {"2026-12-04T08": 3, "2026-12-04T09": 1}
-    assert rows[(0, 3)] == ("2026-12-04T09", "l0-3")
+    lake = lake_rows(str(tmp_path), "topic_app_logs", Settings(), key="log_id")
+    assert Counter(h for h, _ in lake.values()) == {"2026-12-04T08": 3, "2026-12-04T09": 1}
+    assert lake[(0, 3)] == ("2026-12-04T09", "l0-3")
     assert lake_rows(str(tmp_path), "topic_app_logs", Settings())[(0, 3)] == ("2026-12-04T09", None)
     assert lake_rows(str(tmp_path), "topic_clickstream", Settings()) == {}
 
