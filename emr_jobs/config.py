@@ -21,6 +21,8 @@ from eventbus.settings import ComponentSettings, get_settings
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 JARS_DIR = Path(__file__).resolve().parent / "jars" / "target" / "jars"
+#: The micro-batch interval on the aws profile when EB_SPARK_TRIGGER_SECONDS is not set (see trigger_seconds).
+AWS_TRIGGER_SECONDS = 30.0
 
 
 class SparkSettings(ComponentSettings):
@@ -29,7 +31,7 @@ class SparkSettings(ComponentSettings):
     model_config = SettingsConfigDict(env_prefix="EB_SPARK_", populate_by_name=True)
 
     #: ``local[2]`` on the local profile. On the aws profile (EMR Serverless, where the service sets the
-    #: master) the default is no master, so a job run never takes the local branch (``_aws_master``).
+    #: master) the default is no master, so a job run never takes the local branch (``_aws_defaults``).
     master: str | None = "local[2]"
     driver_memory: str = "1g"
     #: Shuffle partitions = state-store partitions. Fixed by the first checkpoint of a query.
@@ -43,10 +45,15 @@ class SparkSettings(ComponentSettings):
     progress_dir: Path | None = None
     #: Folder of the connector jars (emr_jobs/jars/target/jars, filled by `make spark-jars`).
     jars_dir: Path = JARS_DIR
-    #: Micro-batch interval of the long-running queries.
+    #: Micro-batch interval of the long-running queries: 10 s on the local profile (the console's windows
+    #: move every 10 s), 30 s on the aws profile unless set. Every micro-batch's de-duplication eviction
+    #: scans the whole store (Spark 3.5), so a longer interval spreads that scan over more events: at
+    #: 20k events/s on local[2] a full state took 12.6 s per 10-s batch (falls behind) and 20.6 s per
+    #: 30-s batch (keeps up); `make bench-spark-rate`, emr_jobs/README.md "Live".
     trigger_seconds: float = Field(default=10.0, ge=0)
-    #: Upper bound of records per query per micro-batch (0 = unbounded). 2M per 10-second trigger lets a
-    #: live query take 100k events/s with 2x headroom to catch up a backlog (200k capped it at 20k/s).
+    #: Upper bound of records per query per micro-batch (0 = unbounded). 2M per 10-second trigger is a
+    #: cap of 100k events/s with 2x headroom to catch up a backlog (200k capped it at 20k/s); what the job
+    #: sustains below that cap is `make bench-spark-rate`'s figure, not this one.
     max_offsets_per_trigger: int = Field(default=2_000_000, ge=0)
     #: Each RocksDB state store instance (one per stateful operator and shuffle partition) has a block
     #: cache of this many MB and at most two memtables of ``rocksdb_write_buffer_mb``: its memory is sized,
@@ -92,9 +99,12 @@ class SparkSettings(ComponentSettings):
     emr_log_group: str | None = None
 
     @model_validator(mode="after")
-    def _aws_master(self) -> SparkSettings:
-        if "master" not in self.model_fields_set and get_settings().profile == "aws":
-            self.master = None
+    def _aws_defaults(self) -> SparkSettings:
+        if get_settings().profile == "aws":
+            if "master" not in self.model_fields_set:
+                self.master = None
+            if "trigger_seconds" not in self.model_fields_set:
+                self.trigger_seconds = AWS_TRIGGER_SECONDS
         return self
 
     def topic(self, logical: str) -> str:

@@ -18,7 +18,7 @@ from typing import Any
 import boto3
 import pytest
 
-from emr_jobs.config import SparkSettings
+from emr_jobs.config import AWS_TRIGGER_SECONDS, SparkSettings
 from emr_jobs.errors import JobError
 from emr_jobs.jobs import registry
 from emr_jobs.submit import LAKE_ZONE, SIZING, job_run_request, submit
@@ -270,6 +270,37 @@ def test_emr_env_names_shared_with_the_eventbus_settings(monkeypatch: pytest.Mon
     monkeypatch.setenv("EB_EMR_EXECUTION_ROLE_ARN", "arn:aws:iam::1:role/x")
     cfg = SparkSettings()
     assert (cfg.emr_application_id, cfg.emr_execution_role_arn) == ("00abc", "arn:aws:iam::1:role/x")
+
+
+@pytest.mark.parametrize(("profile", "env", "expected"), [
+    ("local", None, 10.0),           # the console's windows move every 10 s
+    ("aws", None, AWS_TRIGGER_SECONDS),  # a longer interval spreads the dedup eviction scan (config.py)
+    ("aws", "10", 10.0),             # a value that was set wins on either profile
+    ("local", "45", 45.0),
+])
+def test_trigger_interval_defaults_by_profile(monkeypatch: pytest.MonkeyPatch, profile: str, env: str | None,
+                                              expected: float) -> None:
+    from eventbus.settings import get_settings
+
+    monkeypatch.setenv("EB_PROFILE", profile)
+    if env is None:
+        monkeypatch.delenv("EB_SPARK_TRIGGER_SECONDS", raising=False)
+    else:
+        monkeypatch.setenv("EB_SPARK_TRIGGER_SECONDS", env)
+    get_settings.cache_clear()
+    try:
+        cfg = SparkSettings(_env_file=None)  # type: ignore[call-arg]  # pydantic-settings' init-only argument
+    finally:
+        get_settings.cache_clear()
+    assert cfg.trigger_seconds == expected
+    assert (cfg.master is None) == (profile == "aws")
+
+
+def test_the_submitted_run_carries_the_trigger_interval(emr: tuple[Settings, SparkSettings, Any]) -> None:
+    settings, cfg, _ = emr
+    cfg = cfg.model_copy(update={"trigger_seconds": AWS_TRIGGER_SECONDS})
+    conf = spark_defaults(job_run_request("app_events", settings, cfg, ["a.jar"]))
+    assert float(conf["spark.emr-serverless.driverEnv.EB_SPARK_TRIGGER_SECONDS"]) == AWS_TRIGGER_SECONDS
 
 
 def test_submit_cli_help_and_dry_run(monkeypatch: pytest.MonkeyPatch) -> None:
