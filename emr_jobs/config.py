@@ -23,6 +23,8 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 JARS_DIR = Path(__file__).resolve().parent / "jars" / "target" / "jars"
 #: The micro-batch interval on the aws profile when EB_SPARK_TRIGGER_SECONDS is not set (see trigger_seconds).
 AWS_TRIGGER_SECONDS = 30.0
+#: Records per second of trigger interval that ``max_offsets_per_trigger`` allows by default.
+CAP_EVENTS_PER_S = 200_000
 
 
 class SparkSettings(ComponentSettings):
@@ -51,9 +53,10 @@ class SparkSettings(ComponentSettings):
     #: 20k events/s on local[2] a full state took 12.6 s per 10-s batch (falls behind) and 20.6 s per
     #: 30-s batch (keeps up); `make bench-spark-rate`, emr_jobs/README.md "Live".
     trigger_seconds: float = Field(default=10.0, ge=0)
-    #: Upper bound of records per query per micro-batch (0 = unbounded). 2M per 10-second trigger is a
-    #: cap of 100k events/s with 2x headroom to catch up a backlog (200k capped it at 20k/s); what the job
-    #: sustains below that cap is `make bench-spark-rate`'s figure, not this one.
+    #: Upper bound of records per query per micro-batch (0 = unbounded). Unless set: ``CAP_EVENTS_PER_S``
+    #: (200k) x the trigger interval (at least 10 s), i.e. 2M per 10-s batch and 6M per 30-s batch, a cap
+    #: of 100k events/s live with 2x headroom to catch up a backlog (a fixed 200k capped it at 20k/s).
+    #: What the job sustains below that cap is `make bench-spark-rate`'s figure, not this one.
     max_offsets_per_trigger: int = Field(default=2_000_000, ge=0)
     #: Each RocksDB state store instance (one per stateful operator and shuffle partition) has a block
     #: cache of this many MB and at most two memtables of ``rocksdb_write_buffer_mb``: its memory is sized,
@@ -105,6 +108,8 @@ class SparkSettings(ComponentSettings):
                 self.master = None
             if "trigger_seconds" not in self.model_fields_set:
                 self.trigger_seconds = AWS_TRIGGER_SECONDS
+        if "max_offsets_per_trigger" not in self.model_fields_set:
+            self.max_offsets_per_trigger = int(CAP_EVENTS_PER_S * max(self.trigger_seconds, 10.0))
         return self
 
     def topic(self, logical: str) -> str:

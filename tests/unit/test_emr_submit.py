@@ -18,7 +18,7 @@ from typing import Any
 import boto3
 import pytest
 
-from emr_jobs.config import AWS_TRIGGER_SECONDS, SparkSettings
+from emr_jobs.config import AWS_TRIGGER_SECONDS, CAP_EVENTS_PER_S, SparkSettings
 from emr_jobs.errors import JobError
 from emr_jobs.jobs import registry
 from emr_jobs.submit import LAKE_ZONE, SIZING, job_run_request, submit
@@ -294,6 +294,18 @@ def test_trigger_interval_defaults_by_profile(monkeypatch: pytest.MonkeyPatch, p
         get_settings.cache_clear()
     assert cfg.trigger_seconds == expected
     assert (cfg.master is None) == (profile == "aws")
+    # the default cap follows the interval: 100k events/s live with 2x headroom, whatever the interval
+    assert cfg.max_offsets_per_trigger == CAP_EVENTS_PER_S * max(expected, 10.0)
+    assert cfg.max_offsets_per_trigger / max(expected, 10.0) >= 2 * 100_000
+
+
+def test_an_explicit_offsets_cap_wins(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("EB_SPARK_TRIGGER_SECONDS", "30")
+    monkeypatch.setenv("EB_SPARK_MAX_OFFSETS_PER_TRIGGER", "0")
+    assert SparkSettings(_env_file=None).max_offsets_per_trigger == 0  # type: ignore[call-arg]
+    monkeypatch.delenv("EB_SPARK_MAX_OFFSETS_PER_TRIGGER")
+    # a short interval keeps the 10-s floor of the cap (2M), not 200k x 1 s
+    assert SparkSettings(_env_file=None, trigger_seconds=1).max_offsets_per_trigger == 2_000_000  # type: ignore[call-arg]
 
 
 def test_the_submitted_run_carries_the_trigger_interval(emr: tuple[Settings, SparkSettings, Any]) -> None:
