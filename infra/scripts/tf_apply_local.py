@@ -183,9 +183,35 @@ def emulator_root(scratch: Path, endpoint: str, ca_bundle: Path | None, proxy: s
     return work, env, varfile, registry
 
 
+#: A phase's time limit when no overall deadline is given.
+PHASE_TIMEOUT_S = 1800.0
+#: Terraform's progress lines: an operation starts, is still waited on, or completes.
+_STARTED = ("Creating...", "Destroying...", "Modifying...", "Still creating...", "Still destroying...",
+            "Still modifying...")
+_DONE = ("Creation complete", "Destruction complete", "Modifications complete")
+
+
+def still_waiting(log: str) -> dict[str, str]:
+    """What a Terraform log was still waiting on when it ended: resource address -> its last progress line
+    (``Still destroying... [id=…, 5m0s elapsed]``). Empty when every started operation completed."""
+    pending: dict[str, str] = {}
+    for line in log.splitlines():
+        address, sep, rest = line.partition(": ")
+        if not sep or address != address.strip():
+            continue
+        if rest.startswith(_STARTED):
+            pending[address] = rest
+        elif rest.startswith(_DONE):
+            pending.pop(address, None)
+    return pending
+
+
 def run_apply_cycle(endpoint: str, ca_bundle: Path | None, scratch: Path, tf: str, plugin_dir: Path,
-                    parallelism: int, proxy: str | None = None) -> dict[str, Any]:
-    """apply, plan (expect no changes), destroy; returns the report (``ok`` False on the first failure)."""
+                    parallelism: int, proxy: str | None = None, deadline: float | None = None) -> dict[str, Any]:
+    """apply, plan (expect no changes), destroy; returns the report (``ok`` False on the first failure).
+
+    ``deadline`` (``time.monotonic()`` value): a phase still running then is stopped, and the report says
+    which resources Terraform was still waiting on (a hung emulator waiter names itself)."""
     work, env, varfile, registry = emulator_root(scratch, endpoint, ca_bundle, proxy)
     data_dir = scratch / "tfdata"
     client = client_factory(endpoint, ca_bundle)
@@ -194,15 +220,32 @@ def run_apply_cycle(endpoint: str, ca_bundle: Path | None, scratch: Path, tf: st
     def phase(name: str, cmd: list[str], ok_codes: tuple[int, ...] = (0,)) -> tuple[int, str]:
         t0 = time.monotonic()
         log = scratch / f"{name}.log"  # streamed, so a slow phase can be watched (--keep)
+        budget = PHASE_TIMEOUT_S if deadline is None else min(PHASE_TIMEOUT_S, deadline - t0)
+        if budget < 1.0:  # an earlier phase used the time up: this one is not started
+            report["phases"][name] = {"seconds": 0.0, "exit": None, "skipped": True}
+            report.setdefault("failed", name)
+            return -1, ""
         with log.open("w") as fh:
-            proc = subprocess.run(cmd, cwd=work, env=env, stdout=fh, stderr=subprocess.STDOUT, timeout=1800,
-                                  check=False)
+            try:
+                code = subprocess.run(cmd, cwd=work, env=env, stdout=fh, stderr=subprocess.STDOUT, timeout=budget,
+                                      check=False).returncode
+            except subprocess.TimeoutExpired:  # run() has killed terraform
+                code = None
         out = log.read_text()
-        report["phases"][name] = {"seconds": round(time.monotonic() - t0, 1), "exit": proc.returncode}
-        if proc.returncode not in ok_codes:
+        report["phases"][name] = {"seconds": round(time.monotonic() - t0, 1), "exit": code}
+        if code is None:
+            waiting = still_waiting(out)
+            report.setdefault("failed", name)
+            report["waiting_on"] = waiting
+            report["log"] = [*report.get("log", []),
+                             f"{name}: stopped after {budget:.0f} s (the deadline); Terraform was still waiting on "
+                             f"{len(waiting)} resource(s):", *(f"  {a}: {r}" for a, r in waiting.items()),
+                             "last lines:", *tail(out, 20)]
+            return -1, out
+        if code not in ok_codes:
             report["failed"] = name
             report["log"] = tail(out, 60)
-        return proc.returncode, out
+        return code, out
 
     t0 = time.monotonic()
     code, out = init(tf, work, plugin_dir, data_dir)
@@ -236,7 +279,7 @@ def run_apply_cycle(endpoint: str, ca_bundle: Path | None, scratch: Path, tf: st
     state = subprocess.run([tf, "state", "list"], cwd=work, env=env, capture_output=True, text=True, check=False)
     report["left_in_state"] = state.stdout.split()
     report["left_in_emulator"] = leftovers(client, "travel-ds") if destroy_code == 0 else []
-    report["final_snapshots"] = final_snapshots(client)
+    report["final_snapshots"] = final_snapshots(client) if destroy_code == 0 else []
     report["ok"] = (code == 0 and destroy_code == 0 and not report["left_in_state"]
                     and not report["left_in_emulator"] and "failed" not in report)
     return report
@@ -249,6 +292,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--parallelism", type=int, default=10, help="terraform -parallelism (default 10)")
     parser.add_argument("--json", type=Path, help="also write the report as JSON here")
     parser.add_argument("--keep", action="store_true", help="keep the scratch directory (printed)")
+    parser.add_argument("--deadline-s", type=float, default=None,
+                        help="stop the phase still running after this many seconds in all and report what "
+                             f"Terraform was waiting on (default: {PHASE_TIMEOUT_S:.0f} s per phase)")
     args = parser.parse_args(argv)
     tf, plugin_dir = find_terraform(), find_plugin_dir()
     if tf is None or plugin_dir is None:
@@ -256,13 +302,15 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     scratch = Path(tempfile.mkdtemp(prefix="tf-apply-local-"))
     t0 = time.monotonic()
+    deadline = None if args.deadline_s is None else t0 + args.deadline_s
     try:
         if args.endpoint:
-            report = run_apply_cycle(args.endpoint.rstrip("/"), None, scratch, tf, plugin_dir, args.parallelism)
+            report = run_apply_cycle(args.endpoint.rstrip("/"), None, scratch, tf, plugin_dir, args.parallelism,
+                                     deadline=deadline)
         else:
             with Emulator(scratch) as emu:
                 report = run_apply_cycle(emu.endpoint, emu.ca_bundle, scratch, tf, plugin_dir, args.parallelism,
-                                         emu.proxy)
+                                         emu.proxy, deadline=deadline)
         report["seconds"] = round(time.monotonic() - t0, 1)
         print_report(report)
         if args.json:
@@ -292,7 +340,9 @@ def print_report(report: dict[str, Any]) -> None:
     }
     for name, p in phases.items():
         ok = p["exit"] == 0 or (name == "replan" and p["exit"] == 2 and not report.get("replan_real_changes"))
-        print(f"{name:<10}{p['seconds']:>9.1f}  {verdicts.get(name, '') if ok else 'FAILED'}")
+        result = (verdicts.get(name, "") if ok else "not started: the deadline had passed" if p.get("skipped")
+                  else "STOPPED at the deadline" if p["exit"] is None else "FAILED")
+        print(f"{name:<10}{p['seconds']:>9.1f}  {result}")
     if report.get("final_snapshots"):
         print(f"Aurora final snapshot kept (by design): {', '.join(report['final_snapshots'])}")
     print("emulator-only behaviour: " + "; ".join(f"{k}: {v}" for k, v in PATCHES.items()))
