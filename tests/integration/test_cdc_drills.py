@@ -83,7 +83,7 @@ def test_sigkill_mid_stream_then_restart_loses_nothing(scratch: Scratch, setting
         relay.wait_streaming()
         wait_until(lambda: writer.transactions >= killed_at + 700, 30, "writes after the restart")
         writer.finish()
-        wait_caught_up(scratch)
+        wait_caught_up(scratch, relay=relay)
         assert relay.stop() == 0
     finally:
         writer.stop_event.set()
@@ -119,7 +119,7 @@ def test_kafka_down_30s_under_load_loses_nothing(
             outage = time.monotonic() - down_at
         wait_until(lambda: writer.transactions >= written_during + 200, 30, "writes after the outage")
         writer.finish()
-        wait_caught_up(scratch, timeout=120)
+        wait_caught_up(scratch, timeout=120, relay=relay)
         assert relay.stop() == 0
     finally:
         writer.stop_event.set()

@@ -27,6 +27,7 @@ from eventbus.kafka import make_admin, make_consumer
 from eventbus.serde import AvroSerde
 from eventbus.settings import Settings
 from lambdas.cdc.relay import Relay, RelayConfig
+from local.stack.exceptions import NotReadyError
 from local.stack.health import wait_until
 from tests.support.harness import create_topics, delete_topics
 
@@ -186,15 +187,28 @@ def relay_thread(config: RelayConfig, settings: Settings, timeout: float = 60.0)
         raise errors[0]
 
 
-def wait_caught_up(scratch: Scratch, timeout: float = 60.0) -> None:
-    """Wait until the slot confirmed (= Kafka acknowledged) everything written before this call."""
+def wait_caught_up(scratch: Scratch, timeout: float = 60.0, relay: RelayProcess | None = None) -> None:
+    """Wait until the slot confirmed (= Kafka acknowledged) everything written before this call.
+
+    With ``relay`` (a child process), its exit ends the wait at once, and a failed wait carries the
+    tail of its log: what it was doing is the first thing a failure needs.
+    """
     target = lsn_int(scratch.sql("SELECT pg_current_wal_lsn()::text")[0][0])
 
     def confirmed() -> bool:
         state = scratch.slot_state()
         return bool(state and state[1] is not None and lsn_int(state[1]) >= target)
 
-    wait_until(confirmed, timeout, f"the slot {scratch.slot} to confirm everything written")
+    def exited() -> str | None:
+        code = relay.proc.poll() if relay is not None else None
+        return None if code is None else f"the relay exited with code {code}"
+
+    try:
+        wait_until(confirmed, timeout, f"the slot {scratch.slot} to confirm everything written", abort=exited)
+    except NotReadyError as exc:
+        if relay is None:
+            raise
+        raise NotReadyError(f"{exc}; the relay's log ends:\n{relay.log_text()[-4000:]}") from None
 
 
 def lsn_int(text: str) -> int:
