@@ -134,6 +134,16 @@ class Scratch:
         finally:
             consumer.close()
 
+    def leaders(self) -> str:
+        """The topic's partition leaders as the broker reports them (a failed wait names them)."""
+        try:
+            meta = self.admin.list_topics(self.topic, timeout=5).topics[self.topic]
+        except Exception as exc:  # the report of a failure must not fail itself
+            return f"partition leaders of {self.topic} unknown ({exc})"
+        parts = ", ".join(f"{p}: leader {i.leader}" + (f" ({i.error})" if i.error else "")
+                          for p, i in sorted(meta.partitions.items()))
+        return f"partition leaders of {self.topic}: {parts or meta.error}"
+
     # -- cleanup -----------------------------------------------------------------------------------
     def slot_state(self) -> tuple[Any, ...] | None:
         rows = self.sql("SELECT active_pid, confirmed_flush_lsn, pg_current_wal_lsn() FROM pg_replication_slots"
@@ -208,7 +218,7 @@ def wait_caught_up(scratch: Scratch, timeout: float = 60.0, relay: RelayProcess 
     except NotReadyError as exc:
         if relay is None:
             raise
-        raise NotReadyError(f"{exc}; the relay's log ends:\n{relay.log_text()[-4000:]}") from None
+        raise NotReadyError(f"{exc}; {scratch.leaders()}; the relay's log ends:\n{relay.log_text()[-4000:]}") from None
 
 
 def lsn_int(text: str) -> int:
