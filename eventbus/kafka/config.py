@@ -36,11 +36,16 @@ def broker_error_logger(bootstrap: str) -> Callable[[Any], None]:
 
     def error_cb(err: Any) -> None:
         now = time.monotonic()
-        if err.fatal() or now - last.get(err.code(), 0.0) >= ERROR_LOG_EVERY_S:
+        if err.fatal():
+            # librdkafka does not recover from these (e.g. an idempotent producer's sequence numbers out
+            # of step with the broker's after a restart): the client instance has to be replaced.
+            log.error(f"kafka client fatal error at {bootstrap}: {err.str()} — this client instance can no "
+                      "longer send and must be replaced by a new one", extra={"fatal": True})
+        elif now - last.get(err.code(), 0.0) >= ERROR_LOG_EVERY_S:
             last[err.code()] = now
             log.warning(
                 f"kafka client error at {bootstrap}: {err.str()}{hint} (librdkafka retries with backoff)",
-                extra={"fatal": err.fatal()},
+                extra={"fatal": False},
             )
 
     return error_cb

@@ -47,8 +47,19 @@ class Producer:
         **overrides: Any,
     ) -> None:
         self.settings = settings or get_settings()
+        # librdkafka's fatal error (the idempotent producer's state out of step with the broker's):
+        # queued messages fail, later produce() calls raise; only a new instance sends again.
+        self.fatal: str | None = None
         conf = producer_config(self.settings, client_id, overrides)
         conf["on_delivery"] = self._report
+        log_error = conf["error_cb"]
+
+        def on_error(err: Any) -> None:
+            if err.fatal() and self.fatal is None:
+                self.fatal = err.str()
+            log_error(err)
+
+        conf["error_cb"] = on_error
         self._producer = confluent_kafka.Producer(conf)
         self.enqueue_timeout = enqueue_timeout
         self.delivered = 0

@@ -20,4 +20,14 @@ class ProtocolError(CdcError):
 
 
 class DeliveryFailed(CdcError):
-    """Kafka did not acknowledge a change; the slot was not advanced past it, so a restart replays it."""
+    """Kafka did not acknowledge a change; the slot was not advanced past it, so a restart replays it.
+
+    ``transient``: the failure says nothing about the record (Kafka away past the delivery timeout, the
+    producer's fatal error after a broker restart, messages purged with it); the relay then replaces
+    the producer and resumes from the slot itself. Anything else (e.g. a record too large, no
+    authorization) stops the relay.
+    """
+
+    def __init__(self, message: str, *, transient: bool = False) -> None:
+        super().__init__(message)
+        self.transient = transient

@@ -46,6 +46,7 @@ class RelayMetrics:
         self.heartbeats_sent = 0
         self.keepalives = 0
         self.reconnects = 0
+        self.producer_replacements = 0  # producers replaced after a transient delivery failure
         # gauges
         self.received_lsn = 0
         self.confirmed_lsn = 0
@@ -109,6 +110,7 @@ class RelayMetrics:
             "server_lsn": self.server_lsn,
             "heartbeats_sent": self.heartbeats_sent,
             "reconnects": self.reconnects,
+            "producer_replacements": self.producer_replacements,
         }
 
     def prometheus(self) -> str:
@@ -120,6 +122,8 @@ class RelayMetrics:
             ("cdc_transactions_total", "counter", self.transactions, "transactions fully acknowledged"),
             ("cdc_snapshot_rows_total", "counter", self.snapshot_rows, "rows emitted by the initial snapshot"),
             ("cdc_reconnects_total", "counter", self.reconnects, "replication reconnects"),
+            ("cdc_producer_replacements_total", "counter", self.producer_replacements,
+             "Kafka producers replaced after a transient delivery failure (replayed from the slot)"),
             ("cdc_inflight_records", "gauge", self.inflight_records, "records awaiting a Kafka ack"),
             ("cdc_lag_bytes", "gauge", self.lag_bytes, "server WAL position minus confirmed LSN"),
             ("cdc_retained_wal_bytes", "gauge", self.retained_bytes, "WAL held back by the slot"),

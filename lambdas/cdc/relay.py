@@ -32,7 +32,7 @@ from eventbus.logging import get_logger
 from eventbus.settings import Settings, get_settings
 from lambdas.cdc.database import Database, Table, Unavailable, check_name
 from lambdas.cdc.envelope import EnvelopeBuilder, KeySpec
-from lambdas.cdc.exceptions import SetupError
+from lambdas.cdc.exceptions import DeliveryFailed, SetupError
 from lambdas.cdc.inflight import InFlight
 from lambdas.cdc.lag import MetricsServer, RelayMetrics
 from lambdas.cdc.pgoutput import Relation, format_lsn, parse_lsn
@@ -155,7 +155,21 @@ class Relay:
                     self.metrics.state = "retrying"
                     log.warning(f"{str(exc).strip()} — retrying in {backoff:.0f} s")
                     if self.sink is not None:
-                        self.sink.flush(self.cfg.drain_timeout)  # in-flight acks belong to the old session
+                        try:
+                            self.sink.flush(self.cfg.drain_timeout)  # in-flight acks belong to the old session
+                        except DeliveryFailed as failed:
+                            if not failed.transient:
+                                raise
+                            self._discard_sink(failed)
+                    stop.wait(backoff)
+                except DeliveryFailed as exc:
+                    if not exc.transient:
+                        raise
+                    streamed = self.metrics.state == "streaming"
+                    backoff = 1.0 if streamed else min(backoff * 2, self.cfg.retry_max_s)
+                    self.metrics.reconnects += 1
+                    self.metrics.state = "retrying"
+                    self._discard_sink(exc)
                     stop.wait(backoff)
         except BaseException:
             if self.sink is not None:  # already failing: report that, do not wait on Kafka again
@@ -168,6 +182,21 @@ class Relay:
         finally:
             if server is not None:
                 server.close()
+
+    def _discard_sink(self, failure: DeliveryFailed) -> None:
+        """A transient delivery failure: a new producer replays from the slot (nothing was confirmed).
+
+        librdkafka's fatal errors (e.g. an idempotent producer out of step with a restarted broker)
+        leave the instance unable to send, and a delivery timeout leaves its queue in doubt: either
+        way the old producer is purged and released, and the next session starts a new one.
+        """
+        log.error(f"{str(failure).strip()} — replacing the Kafka producer and resuming from the slot at "
+                  f"{format_lsn(self.metrics.confirmed_lsn or 0)}")
+        self.metrics.producer_replacements += 1
+        sink, self.sink = self.sink, None
+        discard = getattr(sink, "discard", None)
+        with contextlib.suppress(Exception):
+            discard() if discard is not None else sink.close(0)
 
     def _session(self, stop: threading.Event) -> None:
         cfg = self.cfg

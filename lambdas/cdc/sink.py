@@ -2,14 +2,18 @@
 
 Every record of a transaction is counted in its ``Unit`` before it is produced and acknowledged in
 the delivery report, which is what lets the relay confirm an LSN only once Kafka holds everything
-before it. A failed delivery is not retried here (that would reorder a key): the relay stops, the
-slot was not advanced past the record, and the restart replays it.
+before it. A failed delivery is not retried here (that would reorder a key): the session ends, the
+slot was not advanced past the record, and the next session (a new producer, after a transient
+failure) or the restart replays it.
 """
 
 from __future__ import annotations
 
+import contextlib
 from functools import partial
 from typing import Any
+
+from confluent_kafka import KafkaError, KafkaException
 
 from eventbus.exceptions import BrokerUnavailableError, DeliveryError
 from eventbus.kafka import Producer
@@ -18,6 +22,17 @@ from eventbus.settings import Settings
 from lambdas.cdc.envelope import Change
 from lambdas.cdc.exceptions import DeliveryFailed, SetupError
 from lambdas.cdc.inflight import InFlight, Unit
+
+# Delivery failures that say nothing about the record itself: Kafka away longer than the delivery
+# timeout, the idempotent producer's fatal error (its sequence numbers out of step with a restarted
+# broker's; librdkafka then purges its queue), a request lost with its connection.
+TRANSIENT = frozenset({
+    KafkaError._MSG_TIMED_OUT, KafkaError._TIMED_OUT, KafkaError._FATAL, KafkaError._PURGE_QUEUE,
+    KafkaError._PURGE_INFLIGHT, KafkaError._TRANSPORT, KafkaError._ALL_BROKERS_DOWN,
+    KafkaError.OUT_OF_ORDER_SEQUENCE_NUMBER, KafkaError.UNKNOWN_PRODUCER_ID, KafkaError.INVALID_PRODUCER_EPOCH,
+    KafkaError.NOT_ENOUGH_REPLICAS, KafkaError.NOT_ENOUGH_REPLICAS_AFTER_APPEND, KafkaError.REQUEST_TIMED_OUT,
+    KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE,
+})
 
 
 class EnvelopeSink:
@@ -39,6 +54,7 @@ class EnvelopeSink:
         self._encode = self.serde.encoder(topic)  # header + body: the shared compiled encoder
         self.producer = Producer(settings, client_id="cdc-relay", **(producer_overrides or {}))
         self.failure: str | None = None
+        self.failure_transient = False
         self.acked = 0
         self._produce = self.producer.produce
 
@@ -65,41 +81,74 @@ class EnvelopeSink:
             callback = partial(self._delivered, unit)
         else:
             callback = self._delivered_untracked
-        self._produce(self.kafka_topic, value, key, headers, callback)
+        try:
+            self._produce(self.kafka_topic, value, key, headers, callback)
+        except KafkaException as exc:
+            raise self._refused(exc) from None
 
     def send_encoded(self, key: bytes, value: bytes, unit: Unit) -> None:
         """An envelope already framed (``transcode.py``)."""
         self.inflight.add(unit)
-        self._produce(self.kafka_topic, value, key, None, partial(self._delivered, unit))
+        try:
+            self._produce(self.kafka_topic, value, key, None, partial(self._delivered, unit))
+        except KafkaException as exc:
+            raise self._refused(exc) from None
+
+    def _refused(self, exc: KafkaException) -> DeliveryFailed:
+        """produce() itself raised: after librdkafka's fatal error every call does (transient: a new
+        producer sends again); anything else is about the record or the setup."""
+        err = exc.args[0] if exc.args else None
+        code = err.code() if isinstance(err, KafkaError) else None
+        return DeliveryFailed(f"Kafka refused a change ({err.str() if isinstance(err, KafkaError) else exc}); "
+                              "it was not confirmed — the next session replays it from the slot",
+                              transient=code in TRANSIENT or self.producer.fatal is not None)
 
     def _delivered(self, unit: Unit, err: Any, _msg: Any) -> None:
         if err is None:
             self.acked += 1
             self.inflight.ack(unit)
         elif self.failure is None:
-            self.failure = err.str()
+            self._failed(err)
 
     def _delivered_untracked(self, err: Any, _msg: Any) -> None:
         if err is None:
             self.acked += 1
         elif self.failure is None:
-            self.failure = err.str()
+            self._failed(err)
+
+    def _failed(self, err: Any) -> None:
+        self.failure = err.str()
+        self.failure_transient = err.code() in TRANSIENT or self.producer.fatal is not None
 
     # -- control ----------------------------------------------------------------------------------
     def poll(self, timeout: float = 0.0) -> None:
         self.producer.poll(timeout)
         if self.failure is not None:
             raise DeliveryFailed(
-                f"Kafka did not acknowledge a change ({self.failure}); stopping without confirming it — "
-                "the restart replays from the slot"
+                f"Kafka did not acknowledge a change ({self.failure}); it was not confirmed — "
+                "the next session replays it from the slot",
+                transient=self.failure_transient,
             )
 
     def flush(self, timeout: float) -> None:
         try:
             self.producer.flush(timeout)
         except DeliveryError as exc:
-            raise DeliveryFailed(f"{exc} — the slot was not advanced past them; a restart replays them") from None
+            self.poll(0)  # a failure's delivery report says whether it is transient
+            raise DeliveryFailed(f"{exc} — the slot was not advanced past them; a restart replays them",
+                                 transient=exc.still_queued > 0) from None
         self.poll(0)
+
+    def discard(self) -> None:
+        """End this producer for good (after a failure): drop what it still queues, release it.
+
+        Nothing it held is confirmed, so the next session replays all of it from the slot through a
+        new producer; dropping the queue first keeps the old one from writing after the replay.
+        """
+        with contextlib.suppress(Exception):
+            self.producer.raw.purge(in_queue=True, in_flight=True)
+        with contextlib.suppress(Exception):
+            self.producer.close(0)
 
     def pending(self) -> int:
         return len(self.producer)

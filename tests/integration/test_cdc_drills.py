@@ -1,7 +1,9 @@
 """Fault drills (`make drill-cdc`): the relay under write load loses no committed change when
 
-* it is SIGKILLed mid-stream and restarted, and
-* Kafka is stopped for 30 s and started again (the relay waits; nothing is dropped).
+* it is SIGKILLed mid-stream and restarted,
+* Kafka is stopped for 30 s and started again (the relay waits; nothing is dropped), and
+* its producer loses what it queued (librdkafka purges the queue, as it does on its fatal error
+  after a broker restart): the relay replaces the producer and replays from the slot, in-process.
 
 Ground truth is the writer's own record of every committed (id, version) and the table itself;
 duplicates (at-least-once replays after the kill) are counted, reported and written to
@@ -11,6 +13,7 @@ duplicates (at-least-once replays after the kill) are counted, reported and writ
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,8 +23,11 @@ from typing import Any
 import pytest
 
 from eventbus.settings import Settings
+from lambdas.cdc.exceptions import DeliveryFailed
+from lambdas.cdc.inflight import InFlight, Unit
+from lambdas.cdc.sink import EnvelopeSink
 from local.stack.health import wait_until
-from tests.support.cdc import ROOT, Record, RelayProcess, Scratch, Writer, wait_caught_up
+from tests.support.cdc import ROOT, Record, RelayProcess, Scratch, Writer, lsn_int, relay_thread, wait_caught_up
 
 RESULTS = ROOT / "bench" / "results" / "cdc_drills.json"
 pytestmark = pytest.mark.slow
@@ -133,3 +139,65 @@ def test_kafka_down_30s_under_load_loses_nothing(
     assert max(s["lag_ms"] for s in status) > 10_000 and max(s["lag_bytes"] for s in status) > 100_000
     result = verify(scratch, writer, scratch.records(settle=2.0))
     report("kafka_down_30s", {**result, "outage_s": round(outage, 1)})
+
+
+class PurgedOnce(EnvelopeSink):
+    """The real sink, whose producer drops its queue once, after ``after`` records: librdkafka's own
+    purge, so the delivery reports are the ones a fatal error produces (rdkafka.c purges the queue)."""
+
+    def __init__(self, *args: Any, after: int, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.after, self.sent, self.purged = after, 0, False
+
+    def send_encoded(self, key: bytes, value: bytes, unit: Unit) -> None:
+        super().send_encoded(key, value, unit)
+        self.sent += 1
+        if self.sent == self.after:
+            self.producer.raw.purge(in_queue=True, in_flight=False)
+            self.purged = True
+
+
+def test_a_producer_that_lost_its_queue_is_replaced_and_the_slot_replays(scratch: Scratch, settings: Settings) -> None:
+    writer = Writer(settings, scratch.tables[0], rate_tx=50, batch=10)  # ~500 changes/s
+    sinks: list[EnvelopeSink] = []
+
+    def sink_factory(inflight: InFlight) -> EnvelopeSink:
+        kw: dict[str, Any] = dict(topic="topic_cdc_changes", kafka_topic=scratch.topic)
+        if not sinks:  # the first producer lingers 2 s, so the purge finds records queued
+            sink: EnvelopeSink = PurgedOnce(settings, inflight, after=2000, producer_overrides={"linger.ms": 2000},
+                                            **kw)
+        else:
+            sink = EnvelopeSink(settings, inflight, **kw)
+        sinks.append(sink)
+        return sink
+
+    with relay_thread(scratch.config(), settings, sink_factory=sink_factory) as relay:
+        writer.start()
+        wait_until(lambda: len(sinks) >= 2 and writer.transactions >= 600, 60, "a second producer, under load")
+        writer.finish()
+        wait_caught_up(scratch, timeout=60)
+    first = sinks[0]
+    assert isinstance(first, PurgedOnce) and first.purged and first.producer.failed > 0
+    assert relay.metrics.producer_replacements == 1 and len(sinks) == 2
+    result = verify(scratch, writer, scratch.records(settle=2.0))
+    assert result["duplicates"] < first.sent  # replayed from the slot's confirmed position, not from the start
+    report("producer_replaced", {**result, "purged_records": first.producer.failed})
+
+
+def test_a_record_kafka_refuses_for_itself_still_stops_the_relay(scratch: Scratch, settings: Settings) -> None:
+    """Not every failure is transient: a record too large for the producer stops the relay (exit 1)
+    without confirming it, instead of replaying the same refusal forever."""
+    def sink_factory(inflight: InFlight) -> EnvelopeSink:
+        return EnvelopeSink(settings, inflight, topic="topic_cdc_changes", kafka_topic=scratch.topic,
+                            producer_overrides={"message.max.bytes": 1000})
+
+    def relay_running() -> bool:
+        return any(t.name == "cdc-relay" and t.is_alive() for t in threading.enumerate())
+
+    relay_cm = relay_thread(scratch.config(snapshot=False), settings, sink_factory=sink_factory)
+    with pytest.raises(DeliveryFailed, match="too large") as failed, relay_cm as relay:
+        scratch.sql(f"INSERT INTO {scratch.tables[0]} (id, note) VALUES ('big', repeat('x', 5000))")
+        written = lsn_int(scratch.sql("SELECT pg_current_wal_lsn()::text")[0][0])
+        wait_until(lambda: not relay_running(), 30, "the relay to stop")
+    assert not failed.value.transient and relay.metrics.producer_replacements == 0
+    assert lsn_int(scratch.slot_state()[1]) < written  # type: ignore[index]  # the refused change is not confirmed

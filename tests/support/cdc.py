@@ -170,9 +170,9 @@ class Scratch:
 
 
 @contextmanager
-def relay_thread(config: RelayConfig, settings: Settings, timeout: float = 60.0) -> Iterator[Relay]:
+def relay_thread(config: RelayConfig, settings: Settings, timeout: float = 60.0, **relay_kw: Any) -> Iterator[Relay]:
     """A relay streaming in a thread of this process; stopped (gracefully) on exit."""
-    relay = Relay(config, settings)
+    relay = Relay(config, settings, **relay_kw)
     stop = threading.Event()
     errors: list[BaseException] = []
 
