@@ -35,6 +35,11 @@ class Producer:
       ``DeliveryError`` when any message since the previous flush failed or is still queued.
     * ``background_poll=True`` serves delivery reports from a daemon thread (for servers whose
       request path waits on per-message callbacks).
+    * After librdkafka's fatal error (an idempotent producer whose sequence numbers are out of step
+      with a restarted broker's) the client can never send again: with ``replace_on_fatal`` (the
+      default) the next ``produce`` goes through a new client, and the old one is served until its
+      last delivery report (failures: the queue librdkafka purged) has reached its callback. The CDC
+      relay opts out: it replays from its slot through a new producer instead, keeping key order.
     """
 
     def __init__(
@@ -44,6 +49,7 @@ class Producer:
         client_id: str = "eventbus",
         background_poll: bool = False,
         enqueue_timeout: float = 30.0,
+        replace_on_fatal: bool = True,
         **overrides: Any,
     ) -> None:
         self.settings = settings or get_settings()
@@ -60,6 +66,11 @@ class Producer:
             log_error(err)
 
         conf["error_cb"] = on_error
+        self._conf = conf
+        self.replace_on_fatal = replace_on_fatal
+        self.replacements = 0
+        self._retired: tuple[confluent_kafka.Producer, ...] = ()  # replaced clients with reports to serve
+        self._replace_lock = threading.Lock()
         self._producer = confluent_kafka.Producer(conf)
         self.enqueue_timeout = enqueue_timeout
         self.delivered = 0
@@ -99,8 +110,37 @@ class Producer:
         while not self._closed.is_set():
             try:
                 self._producer.poll(0.05)
+                if self._retired:
+                    self._serve_retired()
             except Exception:  # a user delivery callback raised: keep serving the others
                 log.exception("delivery callback raised")
+
+    # -- fatal errors ------------------------------------------------------------------------
+    def _replace(self) -> None:
+        """A new client for the one librdkafka declared fatally broken (see the class docstring)."""
+        with self._replace_lock:
+            reason = self.fatal
+            if reason is None:  # another thread replaced it meanwhile
+                return
+            old = self._producer
+            self._producer = confluent_kafka.Producer(self._conf)
+            self._retired = (*self._retired, old)
+            self.fatal = None
+            self.replacements += 1
+        log.error(
+            "producer replaced after a fatal error; what the old one held fails in its delivery reports",
+            extra={"error": reason, "replacements": self.replacements},
+        )
+
+    def _serve_retired(self) -> None:
+        keep = []
+        for old in self._retired:
+            old.poll(0)
+            if len(old):
+                keep.append(old)
+        if len(keep) != len(self._retired):
+            with self._replace_lock:
+                self._retired = tuple(r for r in self._retired if r in keep)
 
     # -- API -------------------------------------------------------------------------------
     def produce(
@@ -112,6 +152,8 @@ class Producer:
         on_delivery: DeliveryCallback | None = None,
     ) -> None:
         """Enqueue one message; ``on_delivery(err, msg)`` runs after the project's own accounting."""
+        if self.fatal is not None and self.replace_on_fatal:
+            self._replace()
         kwargs: dict[str, Any] = {"headers": headers} if headers else {}
         if on_delivery is not None:
             # A C-level partial, not a closure per message: this is the gateway's hot path.
@@ -130,11 +172,18 @@ class Producer:
 
     def poll(self, timeout: float = 0) -> int:
         """Serve delivery reports; returns how many were served."""
+        if self._retired:
+            self._serve_retired()
         return self._producer.poll(timeout)
 
     def flush(self, timeout: float = 30.0) -> None:
         """Wait for every queued message; raise ``DeliveryError`` if any was not acknowledged."""
-        remaining = self._producer.flush(timeout)
+        deadline = time.monotonic() + timeout
+        for old in self._retired:
+            old.flush(max(0.0, deadline - time.monotonic()))
+        if self._retired:
+            self._serve_retired()
+        remaining = self._producer.flush(max(0.0, deadline - time.monotonic())) + sum(len(r) for r in self._retired)
         failed, self._failed_since_flush = self._failed_since_flush, 0
         if remaining or failed:
             errors = list(self._errors)[-failed:] if failed else []
@@ -142,7 +191,7 @@ class Producer:
 
     def __len__(self) -> int:
         """Messages queued or in flight."""
-        return len(self._producer)
+        return len(self._producer) + sum(len(r) for r in self._retired)
 
     def __bool__(self) -> bool:  # an idle producer (len 0) is still a producer
         return True

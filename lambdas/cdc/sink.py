@@ -52,7 +52,9 @@ class EnvelopeSink:
         self.serde = serde or AvroSerde(settings)
         self.header = self.serde.header(topic)  # registers the schema; Glue wire-format prefix
         self._encode = self.serde.encoder(topic)  # header + body: the shared compiled encoder
-        self.producer = Producer(settings, client_id="cdc-relay", **(producer_overrides or {}))
+        # replace_on_fatal=False: after librdkafka's fatal error the relay replays from its slot through a
+        # new sink (``Relay._discard_sink``), so no later record reaches Kafka before an earlier one's replay.
+        self.producer = Producer(settings, client_id="cdc-relay", replace_on_fatal=False, **(producer_overrides or {}))
         self.failure: str | None = None
         self.failure_transient = False
         self.acked = 0

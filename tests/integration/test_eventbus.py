@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -11,7 +12,7 @@ from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource
 
 from eventbus.catalog import load_catalog
 from eventbus.exceptions import DeliveryError, UnknownTopicError
-from eventbus.kafka import Producer, make_admin, topic_configs
+from eventbus.kafka import Producer, make_admin, make_consumer, topic_configs
 from eventbus.kafka.reader import end_offsets, read_range
 from eventbus.serde import AvroSerde
 from eventbus.settings import Settings
@@ -137,3 +138,95 @@ def test_aws_database_bootstrap_applies_schema_and_publication_idempotently() ->
     finally:
         with psycopg2.connect(settings.pg_dsn()) as conn, conn.cursor() as cur:
             cur.execute("DROP PUBLICATION IF EXISTS it_bootstrap_pub")
+
+
+
+@pytest.fixture
+def scratch_topic() -> Iterator[str]:
+    from tests.support.harness import create_topics, delete_topics
+
+    settings = _settings()
+    topic = f"test_fatal_{uuid.uuid4().hex[:8]}"
+    admin = make_admin(settings, log_level=0)
+    create_topics(settings, {topic: 2}, admin)
+    yield topic
+    delete_topics(settings, [topic], admin)
+
+
+def _values(settings: Settings, topic: str) -> list[str]:
+    """Every value in ``topic``, from the beginning (the topic is the test's own)."""
+    from confluent_kafka import TopicPartition
+
+    consumer = make_consumer(settings, group_id=f"test-{uuid.uuid4().hex[:8]}")
+    try:
+        parts = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+        consumer.assign([TopicPartition(topic, p, 0) for p in parts])
+        ends = {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in parts}
+        out: list[str] = []
+        done: set[int] = {p for p, end in ends.items() if end == 0}
+        deadline = time.monotonic() + 30
+        while len(done) < len(parts) and time.monotonic() < deadline:
+            msg = consumer.poll(0.5)
+            if msg is None or msg.error():
+                continue
+            out.append((msg.value() or b"").decode())
+            if (msg.offset() or 0) + 1 >= ends[msg.partition() or 0]:
+                done.add(msg.partition() or 0)
+        return out
+    finally:
+        consumer.close()
+
+
+def _inject_fatal(producer: Producer, reason: str = "injected: sequence desynchronization") -> None:
+    """librdkafka's own two steps on a fatal error (rdkafka.c ``rd_kafka_set_fatal_error0``): the error
+    reaches ``error_cb``, and the client purges its queue (in-flight requests keep their real outcome).
+    The Python binding cannot make a real broker desynchronize on demand."""
+    from confluent_kafka import KafkaError
+
+    producer._conf["error_cb"](KafkaError(KafkaError._FATAL, reason, fatal=True))
+    producer.raw.purge(in_queue=True, in_flight=False)
+
+
+@pytest.mark.parametrize("background_poll", [False, True])
+def test_after_a_fatal_error_the_next_message_goes_through_a_new_client(
+    scratch_topic: str, background_poll: bool
+) -> None:
+    """After librdkafka's fatal error (an idempotent producer out of step with a restarted broker) a
+    client can never send again: what it queued fails loudly, the next messages go through a new
+    client and reach the topic."""
+    settings, topic = _settings(), scratch_topic
+    outcomes: dict[str, str | None] = {}
+
+    def note(err: Any, msg: Any) -> None:
+        outcomes[msg.value().decode()] = None if err is None else err.str()
+
+    overrides: dict[str, Any] = {"linger.ms": 5000}  # the first messages wait in the queue
+    producer = Producer(settings, client_id="it-fatal", background_poll=background_poll, **overrides)
+    try:
+        for i in range(20):
+            producer.produce(topic, f"before-{i}".encode(), key=str(i), on_delivery=note)
+        broken = producer.raw
+        _inject_fatal(producer)
+        assert producer.fatal is not None
+        for i in range(20):
+            producer.produce(topic, f"after-{i}".encode(), key=str(i), on_delivery=note)
+        assert producer.raw is not broken and producer.replacements == 1 and producer.fatal is None
+        with pytest.raises(DeliveryError) as err:
+            producer.flush(30)
+        assert err.value.undelivered == 20  # the purged ones, reported, not dropped in silence
+        assert len(producer) == 0
+        assert all(outcomes[f"before-{i}"] is not None for i in range(20))
+        assert all(outcomes[f"after-{i}"] is None for i in range(20))
+        assert sorted(_values(settings, topic)) == sorted(f"after-{i}" for i in range(20))
+    finally:
+        producer.close(0) if len(producer) else producer.close()
+
+
+def test_a_producer_that_opts_out_keeps_its_client_after_a_fatal_error(scratch_topic: str) -> None:
+    """The CDC relay replays from its slot instead (key order): its producer must not switch by itself."""
+    producer = Producer(_settings(), client_id="it-fatal-optout", replace_on_fatal=False)
+    client = producer.raw
+    _inject_fatal(producer, "injected")
+    producer.produce(scratch_topic, b"x", key="k")
+    assert producer.raw is client and producer.replacements == 0 and producer.fatal == "injected"
+    producer.close(15)
