@@ -101,9 +101,8 @@ class EnvelopeSink:
         producer sends again); anything else is about the record or the setup."""
         err = exc.args[0] if exc.args else None
         code = err.code() if isinstance(err, KafkaError) else None
-        return DeliveryFailed(f"Kafka refused a change ({err.str() if isinstance(err, KafkaError) else exc}); "
-                              "it was not confirmed — the next session replays it from the slot",
-                              transient=code in TRANSIENT or self.producer.fatal is not None)
+        return _failure(f"Kafka refused a change ({err.str() if isinstance(err, KafkaError) else exc})",
+                        code in TRANSIENT or self.producer.fatal is not None)
 
     def _delivered(self, unit: Unit, err: Any, _msg: Any) -> None:
         if err is None:
@@ -126,11 +125,7 @@ class EnvelopeSink:
     def poll(self, timeout: float = 0.0) -> None:
         self.producer.poll(timeout)
         if self.failure is not None:
-            raise DeliveryFailed(
-                f"Kafka did not acknowledge a change ({self.failure}); it was not confirmed — "
-                "the next session replays it from the slot",
-                transient=self.failure_transient,
-            )
+            raise _failure(f"Kafka did not acknowledge a change ({self.failure})", self.failure_transient)
 
     def flush(self, timeout: float) -> None:
         try:
@@ -161,3 +156,8 @@ class EnvelopeSink:
         except DeliveryError as exc:
             raise DeliveryFailed(f"{exc} — the slot was not advanced past them; a restart replays them") from None
 
+
+def _failure(what: str, transient: bool) -> DeliveryFailed:
+    then = ("the relay replaces its producer and replays it from the slot" if transient
+            else "the relay stops; a restart replays it from the slot")
+    return DeliveryFailed(f"{what}; it was not confirmed — {then}", transient=transient)
