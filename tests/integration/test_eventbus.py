@@ -12,12 +12,14 @@ from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource
 
 from eventbus.catalog import load_catalog
 from eventbus.exceptions import DeliveryError, UnknownTopicError
-from eventbus.kafka import Producer, make_admin, make_consumer, topic_configs
+from eventbus.kafka import Producer, make_admin, topic_configs
 from eventbus.kafka.reader import end_offsets, read_range
 from eventbus.serde import AvroSerde
 from eventbus.settings import Settings
 from lambdas.bootstrap.local_resources import apply_local
 from lambdas.bootstrap.settings import BootstrapSettings
+from tests.support.harness import scratch_topics
+from tests.support.spark_kit import read_topic
 
 pytestmark = pytest.mark.integration
 
@@ -143,38 +145,8 @@ def test_aws_database_bootstrap_applies_schema_and_publication_idempotently() ->
 
 @pytest.fixture
 def scratch_topic() -> Iterator[str]:
-    from tests.support.harness import create_topics, delete_topics
-
-    settings = _settings()
-    topic = f"test_fatal_{uuid.uuid4().hex[:8]}"
-    admin = make_admin(settings, log_level=0)
-    create_topics(settings, {topic: 2}, admin)
-    yield topic
-    delete_topics(settings, [topic], admin)
-
-
-def _values(settings: Settings, topic: str) -> list[str]:
-    """Every value in ``topic``, from the beginning (the topic is the test's own)."""
-    from confluent_kafka import TopicPartition
-
-    consumer = make_consumer(settings, group_id=f"test-{uuid.uuid4().hex[:8]}")
-    try:
-        parts = consumer.list_topics(topic, timeout=10).topics[topic].partitions
-        consumer.assign([TopicPartition(topic, p, 0) for p in parts])
-        ends = {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in parts}
-        out: list[str] = []
-        done: set[int] = {p for p, end in ends.items() if end == 0}
-        deadline = time.monotonic() + 30
-        while len(done) < len(parts) and time.monotonic() < deadline:
-            msg = consumer.poll(0.5)
-            if msg is None or msg.error():
-                continue
-            out.append((msg.value() or b"").decode())
-            if (msg.offset() or 0) + 1 >= ends[msg.partition() or 0]:
-                done.add(msg.partition() or 0)
-        return out
-    finally:
-        consumer.close()
+    with scratch_topics(_settings(), {f"test_fatal_{uuid.uuid4().hex[:8]}": 2}) as (topic,):
+        yield topic
 
 
 def _inject_fatal(producer: Producer, reason: str = "injected: sequence desynchronization") -> None:
@@ -217,7 +189,8 @@ def test_after_a_fatal_error_the_next_message_goes_through_a_new_client(
         assert len(producer) == 0
         assert all(outcomes[f"before-{i}"] is not None for i in range(20))
         assert all(outcomes[f"after-{i}"] is None for i in range(20))
-        assert sorted(_values(settings, topic)) == sorted(f"after-{i}" for i in range(20))
+        landed = [(value or b"").decode() for _, value in read_topic(settings, topic)]
+        assert sorted(landed) == sorted(f"after-{i}" for i in range(20))
     finally:
         producer.close(0) if len(producer) else producer.close()
 
