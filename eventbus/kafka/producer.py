@@ -116,12 +116,20 @@ class Producer:
                 log.exception("delivery callback raised")
 
     # -- fatal errors ------------------------------------------------------------------------
-    def _replace(self) -> None:
+    def replace_if_fatal(self) -> bool:
+        """Switch to a new client now if librdkafka declared this one fatally broken (and the producer
+        replaces on fatal errors); True when it did. ``produce`` does this itself; a health probe calls
+        it so that it asks the client the next message will use, not the broken one."""
+        if self.fatal is None or not self.replace_on_fatal:
+            return False
+        return self._replace()
+
+    def _replace(self) -> bool:
         """A new client for the one librdkafka declared fatally broken (see the class docstring)."""
         with self._replace_lock:
             reason = self.fatal
             if reason is None:  # another thread replaced it meanwhile
-                return
+                return False
             old = self._producer
             self._producer = confluent_kafka.Producer(self._conf)
             self._retired = (*self._retired, old)
@@ -131,6 +139,7 @@ class Producer:
             "producer replaced after a fatal error; what the old one held fails in its delivery reports",
             extra={"error": reason, "replacements": self.replacements},
         )
+        return True
 
     def _serve_retired(self) -> None:
         keep = []
@@ -152,8 +161,7 @@ class Producer:
         on_delivery: DeliveryCallback | None = None,
     ) -> None:
         """Enqueue one message; ``on_delivery(err, msg)`` runs after the project's own accounting."""
-        if self.fatal is not None and self.replace_on_fatal:
-            self._replace()
+        self.replace_if_fatal()
         kwargs: dict[str, Any] = {"headers": headers} if headers else {}
         if on_delivery is not None:
             # A C-level partial, not a closure per message: this is the gateway's hot path.

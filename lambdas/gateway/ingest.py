@@ -179,6 +179,9 @@ class Gateway:
 
     def _probe(self) -> tuple[bool, str]:
         bootstrap = self.settings.kafka_bootstrap
+        # A client librdkafka declared fatally broken is replaced here too, not only by the next
+        # message: the probe asks the client that message will use.
+        self.producer.replace_if_fatal()
         try:
             md = self.producer.raw.list_topics(self.topic, timeout=2.0)
         except KafkaException as exc:

@@ -18,7 +18,7 @@ from eventbus.serde import AvroSerde
 from eventbus.settings import Settings
 from lambdas.bootstrap.local_resources import apply_local
 from lambdas.bootstrap.settings import BootstrapSettings
-from tests.support.harness import scratch_topics
+from tests.support.harness import inject_fatal, scratch_topics
 from tests.support.spark_kit import read_topic
 
 pytestmark = pytest.mark.integration
@@ -149,16 +149,6 @@ def scratch_topic() -> Iterator[str]:
         yield topic
 
 
-def _inject_fatal(producer: Producer, reason: str = "injected: sequence desynchronization") -> None:
-    """librdkafka's own two steps on a fatal error (rdkafka.c ``rd_kafka_set_fatal_error0``): the error
-    reaches ``error_cb``, and the client purges its queue (in-flight requests keep their real outcome).
-    The Python binding cannot make a real broker desynchronize on demand."""
-    from confluent_kafka import KafkaError
-
-    producer._conf["error_cb"](KafkaError(KafkaError._FATAL, reason, fatal=True))
-    producer.raw.purge(in_queue=True, in_flight=False)
-
-
 @pytest.mark.parametrize("background_poll", [False, True])
 def test_after_a_fatal_error_the_next_message_goes_through_a_new_client(
     scratch_topic: str, background_poll: bool
@@ -178,7 +168,7 @@ def test_after_a_fatal_error_the_next_message_goes_through_a_new_client(
         for i in range(20):
             producer.produce(topic, f"before-{i}".encode(), key=str(i), on_delivery=note)
         broken = producer.raw
-        _inject_fatal(producer)
+        inject_fatal(producer)
         assert producer.fatal is not None
         for i in range(20):
             producer.produce(topic, f"after-{i}".encode(), key=str(i), on_delivery=note)
@@ -199,7 +189,7 @@ def test_a_producer_that_opts_out_keeps_its_client_after_a_fatal_error(scratch_t
     """The CDC relay replays from its slot instead (key order): its producer must not switch by itself."""
     producer = Producer(_settings(), client_id="it-fatal-optout", replace_on_fatal=False)
     client = producer.raw
-    _inject_fatal(producer, "injected")
+    inject_fatal(producer, "injected")
     producer.produce(scratch_topic, b"x", key="k")
     assert producer.raw is client and producer.replacements == 0 and producer.fatal == "injected"
     producer.close(15)

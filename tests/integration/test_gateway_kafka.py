@@ -3,6 +3,7 @@ decodable and keyed by user_id; what is refused is not; the CLI serves it under 
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -14,9 +15,10 @@ from fastapi.testclient import TestClient
 from eventbus.kafka.reader import end_offsets, read_range
 from eventbus.settings import Settings
 from lambdas.gateway.app import create_app
+from lambdas.gateway.config import GatewayConfig
 from lambdas.gateway.ingest import Gateway
 from tests.support.gateway import TOPIC, sample_booking, sample_event
-from tests.support.harness import served_gateway
+from tests.support.harness import inject_fatal, served_gateway
 
 KEY = {"x-api-key": "local-dev-key"}
 
@@ -104,3 +106,24 @@ def test_cli_runs_the_app_under_uvicorn_with_two_workers(settings: Settings) -> 
         assert httpx.get(f"{url}/docs").status_code == 200
     key, record = _in_topic(settings, start)[eid]
     assert key == b"it-cli-user" and record["client_ip"] == "127.0.0.1"
+
+
+def test_readiness_after_a_fatal_producer_error_probes_the_replacement_client(settings: Settings) -> None:
+    """An idle gateway whose client librdkafka declared fatally broken: the probe replaces it (it does
+    not wait for the next message) and asks the new client, and the next event lands through it."""
+    gw = Gateway(settings, GatewayConfig(ready_cache_s=0))
+    try:
+        broken = gw.producer.raw
+        inject_fatal(gw.producer)
+        ok, detail = asyncio.run(gw.ready())
+        assert ok, detail
+        assert gw.producer.replacements == 1 and gw.producer.raw is not broken and gw.producer.fatal is None
+        start = end_offsets(settings, TOPIC)
+        eid = _ids("it-after-fatal", 1)[0]
+        with TestClient(create_app(gateway=gw)) as c:
+            r = c.post("/events/user", json=sample_event(event_id=eid, user_id="it-fatal-user"), headers=KEY)
+            assert r.status_code == 200, r.text
+        assert eid in _in_topic(settings, start)
+        assert gw.producer.replacements == 1  # the probe's replacement carried it
+    finally:
+        gw.close()

@@ -116,3 +116,14 @@ def served_gateway(
                 proc.wait(5)
         if log is not subprocess.DEVNULL:
             log.close()
+
+
+def inject_fatal(producer: Any, reason: str = "injected: sequence desynchronization") -> None:
+    """librdkafka's own two steps on a fatal error (rdkafka.c ``rd_kafka_set_fatal_error0``) on the
+    project's ``Producer``: the error reaches ``error_cb``, and the client purges its queue (in-flight
+    requests keep their real outcome). The Python binding cannot make a real broker desynchronize on
+    demand (``rd_kafka_test_fatal_error`` is C-only)."""
+    from confluent_kafka import KafkaError
+
+    producer._conf["error_cb"](KafkaError(KafkaError._FATAL, reason, fatal=True))
+    producer.raw.purge(in_queue=True, in_flight=False)
