@@ -198,8 +198,9 @@ def _resume(ctx: Ctx, sup: Supervisor) -> list[str]:
     return started
 
 
-def _up(ctx: Ctx) -> bool:
-    """Bring the stack up; True if supervisord was started by this call."""
+def _up(ctx: Ctx, apps_started: list[str] | None = None) -> bool:
+    """Bring the stack up; True if supervisord was started by this call. On a running stack, the app
+    programs this call started are appended to ``apps_started``."""
     sup = Supervisor(ctx.state)
     t_start = time.monotonic()
     fresh = not sup.running()
@@ -220,6 +221,8 @@ def _up(ctx: Ctx) -> bool:
             if sup.state_of(spec.name) != "RUNNING":
                 sup.start(spec.name)
                 changed += [] if spec.name in changed else [spec.name]
+                if not fresh and apps_started is not None:
+                    apps_started.append(spec.name)
             took = _wait_healthy(sup, spec, ctx)
             if spec.name in changed:
                 say(f"{spec.name}: healthy at {spec.endpoint(ctx)} ({took:.1f}s)")
@@ -281,6 +284,7 @@ def up() -> bool:
     with state.locked(ctx.state):
         started = _up(ctx)
         state.auto_started_file(ctx.state).unlink(missing_ok=True)
+        state.take_session_programs(ctx.state)  # what runs now is the user's
     return started
 
 
@@ -294,10 +298,10 @@ def ensure_up() -> bool:
         return _ensure_up(ctx)
 
 
-def _ensure_up(ctx: Ctx) -> bool:
+def _ensure_up(ctx: Ctx, apps_started: list[str] | None = None) -> bool:
     was_running = Supervisor(ctx.state).running()
     try:
-        return _up(ctx)
+        return _up(ctx, apps_started)
     except BaseException:
         if not was_running:
             _down(ctx)
@@ -309,21 +313,31 @@ def session() -> Iterator[bool]:
     """Keep the stack up for a block (a pytest session); yields whether this call started it.
 
     Afterwards the stack is stopped if a test session started it and no other session (another
-    pytest on the same machine) still holds it; a stack started with `make local-up` stays up.
+    pytest on the same machine) still holds it; a stack started with `make local-up` stays up as it
+    was: programs left out of it (``EB_STACK_SKIP=airflow,spark make local-up``) that the tests
+    started are stopped again once the last session ends.
     """
     ctx = context()
     with state.locked(ctx.state):
-        started = _ensure_up(ctx)
+        apps_started: list[str] = []
+        started = _ensure_up(ctx, apps_started)
         if started:
             state.auto_started_file(ctx.state).touch()
+        state.add_session_programs(ctx.state, apps_started)
         state.add_lease(ctx.state)
     try:
         yield started
     finally:
         with state.locked(ctx.state):
             state.remove_lease(ctx.state)
-            if state.auto_started_file(ctx.state).exists() and not state.live_leases(ctx.state):
-                _down(ctx)
+            if not state.live_leases(ctx.state):
+                if state.auto_started_file(ctx.state).exists():
+                    _down(ctx)
+                elif names := state.take_session_programs(ctx.state):
+                    sup = Supervisor(ctx.state)
+                    for name in reversed(names):
+                        sup.stop(name)
+                    say(f"stopped what the tests started on your stack: {', '.join(names)}")
 
 
 # --- down / clean ------------------------------------------------------------------------------
@@ -333,6 +347,7 @@ def _down(ctx: Ctx) -> bool:
     stopped = sup.shutdown()
     leftovers = sweep(ctx.state)
     state.auto_started_file(ctx.state).unlink(missing_ok=True)
+    state.take_session_programs(ctx.state)
     for pid, cmd in leftovers.items():
         say(f"stopped a leftover stack process {pid}: {cmd}")
     if stopped or leftovers:

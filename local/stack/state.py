@@ -150,3 +150,31 @@ def live_leases(state: State) -> list[int]:
 def auto_started_file(state: State) -> Path:
     """Present while the running stack was started by a test session (not by `make local-up`)."""
     return state.root / "auto-started"
+
+
+def _session_programs_file(state: State) -> Path:
+    return state.root / "session-programs"
+
+
+def add_session_programs(state: State, names: list[str]) -> None:
+    """Note app programs a test session started on a stack it did not start (the user's stack, with
+    some programs left out on purpose): the last session to end stops them again."""
+    if names:
+        path = _session_programs_file(state)
+        known = _read_names(path)
+        path.write_text("".join(f"{n}\n" for n in [*known, *(n for n in names if n not in known)]))
+
+
+def take_session_programs(state: State) -> list[str]:
+    """The programs noted by ``add_session_programs``, in start order; forgets them."""
+    path = _session_programs_file(state)
+    names = _read_names(path)
+    path.unlink(missing_ok=True)
+    return names
+
+
+def _read_names(path: Path) -> list[str]:
+    try:
+        return [line for line in path.read_text().splitlines() if line]
+    except FileNotFoundError:
+        return []

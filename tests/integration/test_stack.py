@@ -23,7 +23,7 @@ from eventbus.registry import SchemaRegistry
 from eventbus.serde import AvroSerde
 from eventbus.settings import Settings
 from lambdas.bootstrap.settings import BootstrapSettings
-from local.stack import prereqs
+from local.stack import prereqs, state
 from local.stack.exceptions import PrerequisiteError
 from local.stack.health import port_open, wait_until
 from local.stack.state import REPO_ROOT, current
@@ -98,6 +98,43 @@ def test_up_leaves_a_program_named_in_eb_stack_skip_stopped(stack: ModuleType, m
     finally:
         monkeypatch.delenv("EB_STACK_SKIP")
         stack.ensure_up()  # healthy over HTTP; supervisord calls it RUNNING after its startsecs
+    wait_until(lambda: sup.state_of("console") == "RUNNING", 30, "the console RUNNING again")
+
+
+_CHILD_SESSION = """
+from local.stack import control as stack
+with stack.session():
+    print("console during the session:", stack.Supervisor(stack.context().state).state_of("console"), flush=True)
+"""
+
+
+def test_a_test_session_leaves_the_users_stack_as_it_found_it(stack: ModuleType) -> None:
+    """``EB_STACK_SKIP=console make local-up``, then a test run: the run starts the console for its
+    tests and, as the last session to end, stops it again; the rest of the user's stack keeps running."""
+    st, sup = current(), Supervisor(current())
+    stack.stop_program("console")
+    auto = state.auto_started_file(st)
+    was_auto = auto.exists()
+    # The child below must be the last session on a stack that is the user's: this pytest session's
+    # lease and the test-started marker step aside for it.
+    state.remove_lease(st)
+    auto.unlink(missing_ok=True)
+    try:
+        env = {k: v for k, v in os.environ.items() if k != "EB_STACK_SKIP"}
+        proc = subprocess.run([sys.executable, "-c", _CHILD_SESSION], cwd=REPO_ROOT, env=env,
+                              capture_output=True, text=True, timeout=300, check=False)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        # healthy over HTTP; supervisord may still call it STARTING (its startsecs)
+        assert any(f"console during the session: {s}" in proc.stdout for s in ("RUNNING", "STARTING")), proc.stdout
+        assert "stopped what the tests started on your stack: console" in proc.stdout
+        assert sup.state_of("console") != "RUNNING"
+        assert sup.state_of("kafka") == "RUNNING" and sup.state_of("gateway") == "RUNNING"
+        assert state.take_session_programs(st) == []
+    finally:
+        state.add_lease(st)
+        if was_auto:
+            auto.touch()
+        stack.ensure_up()
     wait_until(lambda: sup.state_of("console") == "RUNNING", 30, "the console RUNNING again")
 
 
