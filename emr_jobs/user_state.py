@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import json
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -40,9 +41,11 @@ STATE_SCHEMA = ("first_seen long, last_seen long, event_count long, sessions str
                 "bookings string, last_destination string, home_city string, segment string, "
                 "user_pos string, last_dest_ts long, deleted boolean, last_ts long")
 STATE_NAMES = [p.strip().split(" ")[0] for p in STATE_SCHEMA.split(",")]
-OUTPUT_SCHEMA = ("user_id string, deleted boolean, first_seen_ts timestamp, last_seen_ts timestamp, "
+#: The fold's output: times as epoch milliseconds, made timestamps in Spark (a timestamp column costs the
+#: Python worker a time-zone conversion per user and micro-batch, a long column a fraction of it).
+OUTPUT_SCHEMA = ("user_id string, deleted boolean, first_seen_ms long, last_seen_ms long, "
                  "event_count long, session_count long, booking_count long, total_spend double, "
-                 "last_destination string, segment string, home_city string, updated_ts timestamp")
+                 "last_destination string, segment string, home_city string, updated_ms long")
 
 
 APP = "topic_app_events"
@@ -80,17 +83,20 @@ def rows_of(both: Any, watermark: str, dedup_key: str = "event_id") -> Any:
         F.when(is_app, F.col("user_id")).otherwise(cdc_value("user_id")).alias("user_id"),
         F.when(is_app, F.lit("event")).when(is_user, F.lit("user")).otherwise(F.lit("booking")).alias("kind"),
         F.when(is_app, ts_ms).otherwise(created).alias("ts_ms"),
-        F.when(is_app, F.lit(0)).otherwise(F.coalesce(F.col(f"{CDC}.source.lsn"), F.lit(0))).cast("long").alias("lsn"),
-        F.when(is_app, F.lit(0)).otherwise(F.coalesce(F.col(f"{CDC}.transaction.total_order"), F.lit(0))
-                                           ).cast("long").alias("ord"),
-        on_cdc(F.col(f"{CDC}.op")).alias("op"),
         F.when(is_app, F.col("session_id")).alias("session_id"),
         F.when(is_app, F.col("destination")).alias("destination"),
-        F.when(~is_app & ~is_user, cdc_value("booking_id")).alias("booking_id"),
-        F.when(~is_app & ~is_user, cdc_value("amount")).alias("amount"),
-        F.when(~is_app & ~is_user, cdc_value("status")).alias("status"),
-        F.when(~is_app & is_user, cdc_value("home_city")).alias("home_city"),
-        F.when(~is_app & is_user, cdc_value("segment")).alias("segment"),
+        # A CDC change's fields as one JSON column (null for app events): every column costs a pandas
+        # conversion per user and micro-batch in the fold, and app events (the bulk) need none of these.
+        on_cdc(F.to_json(F.struct(
+            F.coalesce(F.col(f"{CDC}.source.lsn"), F.lit(0)).cast("long").alias("lsn"),
+            F.coalesce(F.col(f"{CDC}.transaction.total_order"), F.lit(0)).cast("long").alias("ord"),
+            F.col(f"{CDC}.op").alias("op"),
+            F.when(~is_user, cdc_value("booking_id")).alias("booking_id"),
+            F.when(~is_user, cdc_value("amount")).alias("amount"),
+            F.when(~is_user, cdc_value("status")).alias("status"),
+            F.when(is_user, cdc_value("home_city")).alias("home_city"),
+            F.when(is_user, cdc_value("segment")).alias("segment"),
+        ))).alias("change"),
         # event time for the watermark and the state timeout: the event's effective time, or the commit's
         F.when(is_app, F.col("ts")).otherwise(F.timestamp_millis(F.col(f"{CDC}.source.ts_ms"))).alias("row_ts"),
         # each app event once (dedup_key); a CDC change is unique by its position in the topic
@@ -149,25 +155,30 @@ def fold(key: tuple[str], batches: Iterator[pd.DataFrame], state: Any, timeout_m
             latest = int(dest_ts.max())
             if latest >= s["last_dest_ts"]:
                 s["last_destination"], s["last_dest_ts"] = dests[has][dest_ts == latest][-1], latest
-    changes = rows[~is_event] if not is_event.all() else rows.iloc[:0]
-    for r in changes.sort_values(["lsn", "ord"], kind="stable").itertuples(index=False) if len(changes) else ():
-        pos = (int(r.lsn), int(r.ord))
-        if r.kind == "user":
+    cdc = ~is_event
+    changes = sorted(  # commit order: (lsn, order in the transaction); stable for equal positions
+        ((json.loads(c), kind, ts) for c, kind, ts in zip(rows["change"].to_numpy()[cdc], rows["kind"].to_numpy()[cdc],
+                                                           rows["ts_ms"].to_numpy()[cdc], strict=True)),
+        key=lambda r: (r[0]["lsn"], r[0]["ord"])) if cdc.any() else []
+    for c, kind, ts in changes:
+        pos = (int(c["lsn"]), int(c["ord"]))
+        if kind == "user":
             if pos <= user_pos:
                 continue
             user_pos = pos
-            seen_at(r.ts_ms)
-            s["deleted"] = r.op == "d"
+            seen_at(ts)
+            s["deleted"] = c["op"] == "d"
             if not s["deleted"]:
-                s["home_city"], s["segment"] = r.home_city, r.segment
+                s["home_city"], s["segment"] = c.get("home_city"), c.get("segment")
         else:
-            prev = bookings.get(r.booking_id)
+            booking_id = c.get("booking_id")
+            prev = bookings.get(booking_id)
             if prev is not None and pos <= (prev[2], prev[3]):
                 continue
-            if r.op == "d":
-                bookings.pop(r.booking_id, None)
+            if c["op"] == "d":
+                bookings.pop(booking_id, None)
             else:
-                bookings[r.booking_id] = [r.amount, r.status, *pos]
+                bookings[booking_id] = [c.get("amount"), c.get("status"), *pos]
     s["sessions"] = json.dumps(sessions[-MAX_SESSIONS:])
     s["bookings"] = json.dumps(bookings)
     s["user_pos"] = json.dumps(list(user_pos))
@@ -184,13 +195,12 @@ def fold(key: tuple[str], batches: Iterator[pd.DataFrame], state: Any, timeout_m
 
 def _output(user_id: str, s: dict[str, Any], bookings: dict[str, list[Any]], deleted: bool) -> pd.DataFrame:
     spend = sum(float(a or 0) for a, status, *_ in bookings.values() if status in SPEND_STATUSES)
-    ts = lambda ms: pd.Timestamp(ms, unit="ms", tz="UTC") if ms is not None else pd.NaT  # noqa: E731
     return pd.DataFrame({
-        "user_id": [user_id], "deleted": [deleted], "first_seen_ts": [ts(s["first_seen"])],
-        "last_seen_ts": [ts(s["last_seen"])], "event_count": [int(s["event_count"])],
+        "user_id": [user_id], "deleted": [deleted], "first_seen_ms": [s["first_seen"]],
+        "last_seen_ms": [s["last_seen"]], "event_count": [int(s["event_count"])],
         "session_count": [int(s["session_count"])], "booking_count": [len(bookings)], "total_spend": [spend],
         "last_destination": [s["last_destination"]], "segment": [s["segment"]], "home_city": [s["home_city"]],
-        "updated_ts": [pd.Timestamp.now(tz="UTC")],
+        "updated_ms": [time.time_ns() // 1_000_000],
     })
 
 
@@ -201,9 +211,10 @@ def start(ctx: JobContext) -> list[Any]:
     func = functools.partial(fold, timeout_ms=duration_ms(ctx.cfg.state_timeout))
     states = inputs(ctx).groupBy("user_id").applyInPandasWithState(
         func, OUTPUT_SCHEMA, STATE_SCHEMA, "update", GroupStateTimeout.EventTimeTimeout)
-    record = F.struct(*[F.col(c) for c in ("user_id", "first_seen_ts", "last_seen_ts", "event_count", "session_count",
-                                           "booking_count", "total_spend", "last_destination", "segment",
-                                           "home_city", "updated_ts")])
+    as_ts = lambda c: F.timestamp_millis(F.col(f"{c}_ms")).alias(f"{c}_ts")  # noqa: E731
+    record = F.struct(F.col("user_id"), as_ts("first_seen"), as_ts("last_seen"),
+                      *[F.col(c) for c in ("event_count", "session_count", "booking_count", "total_spend",
+                                           "last_destination", "segment", "home_city")], as_ts("updated"))
     value = F.when(F.col("deleted"), F.lit(None).cast("binary")).otherwise(ctx.codec.encode(record, SINK))
     return [ctx.to_kafka(states.select(F.col("user_id").cast("binary").alias("key"), value.alias("value")), QUERY,
                          SINK)]

@@ -4,6 +4,7 @@ is the latest change + the state timeout, counted once; and user_state's input r
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -79,11 +80,18 @@ def test_booking_timeout_is_the_latest_change_plus_the_state_timeout_once() -> N
     assert list(booking_state.fold(("b1",), iter([]), state)) == [] and not state.exists
 
 
+CHANGE_FIELDS = ("lsn", "ord", "op", "booking_id", "amount", "status", "home_city", "segment")
+
+
 def _user_rows(*rows: dict[str, Any]) -> pd.DataFrame:
-    base = {"user_id": "u1", "kind": "event", "ts_ms": 0, "lsn": 0, "ord": 0, "op": None, "session_id": None,
-            "destination": None, "booking_id": None, "amount": None, "status": None, "home_city": None,
-            "segment": None, "row_ts": T0}
-    return pd.DataFrame([{**base, **r} for r in rows])
+    """The fold's input as ``rows_of`` makes it: a CDC change's fields packed in its ``change`` JSON."""
+    base = {"user_id": "u1", "kind": "event", "ts_ms": 0, "session_id": None, "destination": None, "row_ts": T0}
+    out = []
+    for r in rows:
+        flat = {k: v for k, v in r.items() if k not in CHANGE_FIELDS}
+        change = {"lsn": 0, "ord": 0, **{k: v for k, v in r.items() if k in CHANGE_FIELDS and v is not None}}
+        out.append({**base, **flat, "change": json.dumps(change) if flat.get("kind", "event") != "event" else None})
+    return pd.DataFrame(out)
 
 
 def test_deleted_user_stays_deleted_until_a_newer_change() -> None:
@@ -120,14 +128,13 @@ def test_user_events_fold_over_batches_with_the_latest_destination_and_distinct_
         {"ts_ms": ms + 10, "session_id": None, "destination": None})]), state, timeout_ms=30 * DAY))
     row = first[0].iloc[0]
     assert (row["event_count"], row["session_count"], row["last_destination"]) == (5, 2, "Da Nang")
-    assert (row["first_seen_ts"], row["last_seen_ts"]) == (T0 + pd.Timedelta(milliseconds=10),
-                                                          T0 + pd.Timedelta(milliseconds=95))
+    assert (row["first_seen_ms"], row["last_seen_ms"]) == (ms + 10, ms + 95)  # epoch ms: Spark makes them timestamps
     second = list(user_state.fold(("u1",), iter([_user_rows(
         {"ts_ms": ms + 60, "session_id": "s2", "destination": "Hoi An"},  # older than Da Nang: not the last
         {"ts_ms": ms + 5, "session_id": "s3"})]), state, timeout_ms=30 * DAY))
     row = second[0].iloc[0]
     assert (row["event_count"], row["session_count"], row["last_destination"]) == (7, 3, "Da Nang")
-    assert row["first_seen_ts"] == T0 + pd.Timedelta(milliseconds=5)
+    assert row["first_seen_ms"] == ms + 5
 
 
 def test_user_state_input_rows_flatten_cdc_and_count_each_event_once(spark: Any, tmp_path: Path) -> None:
@@ -164,8 +171,10 @@ def test_user_state_input_rows_flatten_cdc_and_count_each_event_once(spark: Any,
          .trigger(availableNow=True).start())
     q.awaitTermination(120)
     assert q.exception() is None
-    by_kind = sorted((r.kind, r.user_id, r.session_id, r.booking_id, r.amount, r.status, r.home_city, r.op)
-                     for r in got)
+    changes = [json.loads(r.change) if r.change else {} for r in got]
+    by_kind = sorted((r.kind, r.user_id, r.session_id, *(c.get(k) for k in ("booking_id", "amount", "status",
+                                                                           "home_city", "op")))
+                     for r, c in zip(got, changes, strict=True))
     assert by_kind == [
         ("booking", "u1", None, "b1", "12.5", "confirmed", None, "d"),  # a delete: the before image
         ("event", "u1", "s1", None, None, None, None, None),
