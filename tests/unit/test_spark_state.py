@@ -94,6 +94,12 @@ def _user_rows(*rows: dict[str, Any]) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
+def _user_out(frame: pd.DataFrame) -> dict[str, Any]:
+    """The fold's one output row: its ``state`` JSON, which Spark parses with ``RECORD_SCHEMA``."""
+    assert list(frame.columns) == ["state"] and len(frame) == 1
+    return dict(json.loads(frame["state"].iloc[0]))
+
+
 def test_deleted_user_stays_deleted_until_a_newer_change() -> None:
     state = State()
     ms = int(T0.value // 1_000_000)
@@ -101,7 +107,7 @@ def test_deleted_user_stays_deleted_until_a_newer_change() -> None:
         {"kind": "user", "op": "c", "lsn": 10, "ord": 1, "ts_ms": ms, "home_city": "Hue", "segment": "family"},
         {"kind": "event", "ts_ms": ms + 1000, "session_id": "s1", "row_ts": T0 + pd.Timedelta(seconds=1)},
         {"kind": "user", "op": "d", "lsn": 20, "ord": 1, "ts_ms": ms})]), state, timeout_ms=30 * DAY))
-    assert [bool(o["deleted"].iloc[0]) for o in out] == [True]
+    assert [_user_out(o)["deleted"] for o in out] == [True]
     assert state.exists
     assert state.timeout == ms + 1000 + 30 * DAY  # the latest row + the timeout, once
     again = list(user_state.fold(("u1",), iter([_user_rows(
@@ -111,7 +117,7 @@ def test_deleted_user_stays_deleted_until_a_newer_change() -> None:
     back = list(user_state.fold(("u1",), iter([_user_rows(
         {"kind": "user", "op": "c", "lsn": 30, "ord": 1, "ts_ms": ms, "home_city": "Hanoi"})]), state,
         timeout_ms=30 * DAY))
-    assert [(bool(o["deleted"].iloc[0]), o["home_city"].iloc[0]) for o in back] == [(False, "Hanoi")]
+    assert [(_user_out(o)["deleted"], _user_out(o)["home_city"]) for o in back] == [(False, "Hanoi")]
 
 
 def test_user_events_fold_over_batches_with_the_latest_destination_and_distinct_sessions() -> None:
@@ -126,13 +132,13 @@ def test_user_events_fold_over_batches_with_the_latest_destination_and_distinct_
         {"ts_ms": ms + 90, "session_id": "s1", "destination": "Da Nang"},  # same time, later row: wins
         {"ts_ms": ms + 95, "session_id": "", "destination": ""},  # no session, no destination
         {"ts_ms": ms + 10, "session_id": None, "destination": None})]), state, timeout_ms=30 * DAY))
-    row = first[0].iloc[0]
+    row = _user_out(first[0])
     assert (row["event_count"], row["session_count"], row["last_destination"]) == (5, 2, "Da Nang")
     assert (row["first_seen_ms"], row["last_seen_ms"]) == (ms + 10, ms + 95)  # epoch ms: Spark makes them timestamps
     second = list(user_state.fold(("u1",), iter([_user_rows(
         {"ts_ms": ms + 60, "session_id": "s2", "destination": "Hoi An"},  # older than Da Nang: not the last
         {"ts_ms": ms + 5, "session_id": "s3"})]), state, timeout_ms=30 * DAY))
-    row = second[0].iloc[0]
+    row = _user_out(second[0])
     assert (row["event_count"], row["session_count"], row["last_destination"]) == (7, 3, "Da Nang")
     assert row["first_seen_ms"] == ms + 5
 
