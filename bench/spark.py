@@ -10,7 +10,9 @@ only (projected to the app_events job's 7 fields, and all 19), the
 job's exact-once floor (its read, decode, clamp and de-duplication into a no-op sink: what counting each
 event once costs before any aggregation), the app_events job (its one query: clamp, de-duplication,
 windows + funnel, Kafka sink), the same query with its de-duplication left out (the ceiling any way of
-counting each event once leaves the job) and the full driver of `make spark` (every job: app_events, clickstream,
+counting each event once leaves the job), the user_state job alone (its fold's cost is per user and
+micro-batch: ``--users 50000`` with ``--events 100000`` is live traffic's shape, 2 events per user) and the
+full driver of `make spark` (every job: app_events, clickstream,
 booking_state, user_state, lake) on the same backlog. Every row runs warm: after ``--warm-ups`` raw reads,
 decodes and runs of the job, each on a checkpoint of its own (a live driver runs for days; its first minutes
 of JIT compilation are not its rate: in one ad-hoc run the JVM's compiler threads spent 5.2, 3.7 and 3.4 CPU-s
@@ -46,13 +48,14 @@ from tests.support.spark_kit import ScratchTopics, produce
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def preload(settings: Settings, topic: str, n: int) -> float:
-    """Produce ``n`` app events (one day of event time) through the shared serde + producer; seconds."""
+def preload(settings: Settings, topic: str, n: int, users: int = 5000) -> float:
+    """Produce ``n`` app events of ``users`` users (one day of event time) through the shared serde +
+    producer; seconds."""
     serde = AvroSerde(settings)
     t0 = time.monotonic()
     chunk = 100_000
     for i in range(0, n, chunk):
-        batch = app_events(min(chunk, n - i), seed=i, span_s=86_400, users=5000)
+        batch = app_events(min(chunk, n - i), seed=i, span_s=86_400, users=users)
         produce(settings, topic, "topic_app_events", batch, "user_id", serde)
         print(f"  preloaded {min(i + chunk, n):,}/{n:,} ({(i + chunk) / (time.monotonic() - t0):,.0f}/s)",
               file=sys.stderr)
@@ -162,6 +165,8 @@ def jvm_memory(spark: Any) -> dict[str, float]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.spark", description=__doc__.split("\n\n")[0])
     parser.add_argument("--events", type=int, default=1_000_000, help="app events in the backlog (default 1M)")
+    parser.add_argument("--users", type=int, default=5000,
+                        help="distinct users in the backlog (default 5,000; user state pays per user and micro-batch)")
     parser.add_argument("--partitions", type=int, default=6, help="partitions of the scratch topic (default 6)")
     parser.add_argument("--master", default="local[2]", help="Spark master of the benchmark driver (local[2])")
     parser.add_argument("--skip-full", action="store_true", help="leave out the full-driver row")
@@ -178,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
     with ScratchTopics(settings, [*source_topics(settings), *output_topics(settings)], partitions=args.partitions,
                        prefix="t_spark_bench") as topics:
         source = topics.actual("topic_app_events")
-        load_s = preload(settings, source, args.events)
+        load_s = preload(settings, source, args.events, args.users)
 
         def cfg_for(name: str) -> SparkSettings:
             return SparkSettings(master=args.master, topic_overrides=topics.overrides,
@@ -207,6 +212,8 @@ def main(argv: list[str] | None = None) -> int:
             "app_events job (its one query: windows + funnel)": lambda: run_jobs(fresh("job"), ["app_events"]),
             "ceiling: the same job without de-duplication": lambda: job_without_dedup(fresh("nodedup"),
                                                                                     cfg.window_minutes),
+            "user_state job alone (its fold pays per user and micro-batch)": lambda: run_jobs(fresh("us"),
+                                                                                             ["user_state"]),
         }
         for i in range(args.warm_ups):  # JVM, connector, codegen, the decoder's and the state store's JIT
             for name, fn in rows_fn.items():
@@ -239,7 +246,7 @@ def main(argv: list[str] | None = None) -> int:
     target = {"app_events_min_events_per_s": 100_000, "min_vs_raw": 0.5}
     write_results("spark", rows, {"preload_s": round(load_s, 1), "memory": memory, "target": target,
                                   "master": args.master, "cpus": os.cpu_count(), "warm_ups": args.warm_ups,
-                                  "repeat": args.repeat,
+                                  "repeat": args.repeat, "users": args.users,
                                   "loadavg_1m_at_end": os.getloadavg()[0]})
     print(f"driver memory: {memory}")
     return 0
