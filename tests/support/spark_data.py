@@ -171,13 +171,18 @@ def expected_bookings(db: Oltp) -> dict[str, dict[str, Any] | None]:
         if change["source"]["table"] == "payments" and row:
             pay[row["booking_id"]] = row["status"]
     out: dict[str, dict[str, Any] | None] = {}
+    last_op: dict[str, str] = {}
     for key, change in db.changes:
         if change["source"]["table"] == "bookings":
             pk = key.split(":", 1)[1]
             out[pk] = None if change["op"] == "d" else {}
+            last_op[pk] = change["op"]
     for pk, row in db.tables["bookings"].items():
         out[pk] = {"user_id": row["user_id"], "status": row["status"], "payment_status": pay.get(pk),
-                   "amount": float(row["amount"]), "currency": row["currency"], "hotel_id": row["hotel_id"]}
+                   "amount": float(row["amount"]), "currency": row["currency"], "hotel_id": row["hotel_id"],
+                   "destination": row["destination"], "check_in": row["check_in"], "check_out": row["check_out"],
+                   "created_ts": datetime.fromisoformat(row["created_at"]),
+                   "updated_ts": datetime.fromisoformat(row["updated_at"]), "last_op": last_op[pk]}
     return out
 
 

@@ -52,24 +52,26 @@ class State:
 
 
 def _booking(lsn: int, op: str, status: str = "pending", at: int = 0) -> dict[str, Any]:
-    row = dict.fromkeys(booking_state.INPUT_COLS)
-    row.update(booking_id="b1", tbl="bookings", op=op, lsn=lsn, ord=1, status=status, user_id="u1", amount="10.0",
-               commit_ts=T0 + pd.Timedelta(seconds=at))
-    return row
+    """One input row of the booking fold: the commit time and the change packed as ``changes`` packs it."""
+    change = {"tbl": "bookings", "op": op, "lsn": lsn, "ord": 1, "status": status, "user_id": "u1", "amount": "10.0"}
+    assert set(change) <= set(booking_state.CHANGE_FIELDS)
+    return {"booking_id": "b1", "commit_ts": T0 + pd.Timedelta(seconds=at), "change": json.dumps(change)}
 
 
-def _fold_booking(state: State, *rows: dict[str, Any]) -> list[pd.DataFrame]:
-    return list(booking_state.fold(("b1",), iter([pd.DataFrame(list(rows))]), state, timeout_ms=30 * DAY))
+def _fold_booking(state: State, *rows: dict[str, Any]) -> list[dict[str, Any]]:
+    """The fold's output records (its one JSON column, parsed as Spark parses it)."""
+    out = booking_state.fold(("b1",), iter([pd.DataFrame(list(rows))]), state, timeout_ms=30 * DAY)
+    return [json.loads(v) for frame in out for v in frame["state"]]
 
 
 def test_deleted_booking_keeps_a_tombstone_state_and_ignores_older_changes() -> None:
     state = State()
     out = _fold_booking(state, _booking(10, "c"), _booking(20, "d", at=5))
-    assert [bool(o["deleted"].iloc[0]) for o in out] == [True]
+    assert [o["deleted"] for o in out] == [True]
     assert state.exists  # tombstone state with its position
     assert _fold_booking(state, _booking(15, "u", "confirmed", at=9)) == []  # re-delivered, older: no revival
     revived = _fold_booking(state, _booking(30, "c", "confirmed", at=60))  # a newer change does revive it
-    assert [(bool(o["deleted"].iloc[0]), o["status"].iloc[0]) for o in revived] == [(False, "confirmed")]
+    assert [(o["deleted"], o["status"]) for o in revived] == [(False, "confirmed")]
 
 
 def test_booking_timeout_is_the_latest_change_plus_the_state_timeout_once() -> None:
