@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 
 from emr_jobs.jobs import registry
 from emr_jobs.run import guarded, run
+from eventbus.logging import configure_logging
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -29,6 +31,8 @@ def main(argv: list[str] | None = None) -> int:
                   f"writes: {', '.join(job.writes)}")
         return 0
     jobs = [j.strip() for j in args.jobs.split(",") if j.strip()]
+    configure_logging()  # the driver's own lines: queries started, restarts for new schema versions, stops
+    logging.getLogger("py4j").setLevel(logging.WARNING)  # not py4j's per-connection INFO lines
     return guarded(lambda: run(jobs, once=args.once))
 
 

@@ -37,6 +37,10 @@ def one_line(exc: BaseException) -> str:
         raised = [ln.strip() for ln in text.splitlines() if re.match(r"^\s*[\w.]+(Error|Exception): ", ln)]
         if raised:
             return f"{first.split(':')[0]}: {raised[-1][:300]}"
+    gone = re.fullmatch(r"An error occurred while calling (\S+)", text.strip())
+    if gone:  # py4j's whole message when the JVM did not answer at all (its network error is only logged)
+        return (f"the driver's JVM did not answer while calling {gone.group(1)}: it stopped, was killed or ran "
+                "out of memory — see the lines above this one in the log")
     first = re.sub(r"^(An error occurred while calling \S+\.\s*)", "", first)
     for pattern, hint in _JAVA_HINTS:
         if re.search(pattern, text, flags=re.IGNORECASE):

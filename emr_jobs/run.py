@@ -8,6 +8,7 @@ every selected job, then wait. Errors come out as one line (``emr_jobs.errors.on
 from __future__ import annotations
 
 import contextlib
+import logging
 import signal
 import sys
 import time
@@ -25,6 +26,8 @@ from eventbus.logging import get_logger
 from eventbus.settings import Settings, get_settings
 
 log = get_logger("emr_jobs")
+#: What py4j logs (root logger, with a traceback) when the JVM does not answer a call.
+PY4J_LOST_CALL = "Exception while sending command."
 
 
 def check_topics(settings: Settings, cfg: SparkSettings, logical: list[str]) -> None:
@@ -72,6 +75,19 @@ def check_location(settings: Settings, root: str, what: str) -> None:
                        f"set EB_SPARK_{what.upper()}_ROOT to a writable folder") from None
 
 
+def not_py4j(record: logging.LogRecord) -> bool:
+    return not record.name.startswith("py4j") and record.getMessage() != PY4J_LOST_CALL
+
+
+def quiet_py4j() -> None:
+    """From a stop signal on: the JVM goes away with it (the same process group), and py4j would log a
+    traceback for every call it can no longer finish (on its own loggers, and on the root logger), which
+    makes a clean stop read like a crash."""
+    root = logging.getLogger()
+    for where in (root, *root.handlers):
+        where.addFilter(not_py4j)
+
+
 def run(jobs: list[str], once: bool = False, settings: Settings | None = None,
         cfg: SparkSettings | None = None) -> int:
     """Check, build the session, start ``jobs``, wait until they end (``once``) or a signal stops them."""
@@ -94,25 +110,26 @@ def run(jobs: list[str], once: bool = False, settings: Settings | None = None,
 
     def stop(signum: int, _frame: Any) -> None:
         stopping["flag"] = True
+        quiet_py4j()
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     sup = Supervisor(ctx, jobs)
-    queries = sup.start()
-    log.info(f"started {len(queries)} queries: {', '.join(q.name for q in queries)}; "
-             f"checkpoints in {cfg.checkpoints()}, progress in {cfg.progress()}")
     try:
+        queries = sup.start()
+        log.info(f"started {len(queries)} queries: {', '.join(q.name for q in queries)}; "
+                 f"checkpoints in {cfg.checkpoints()}, progress in {cfg.progress()}")
         while not stopping["flag"]:
-            try:
-                if not (sup.poll() or sup.poll()):  # second look: a failure as a query ended restarts it
-                    break
-            except JobError:
-                raise
-            except Exception:
-                if stopping["flag"]:  # a signal also reached the JVM (process group): it is going away
-                    break
-                raise
+            if not (sup.poll() or sup.poll()):  # second look: a failure as a query ended restarts it
+                break
             time.sleep(1.0)
+    except JobError:
+        raise
+    except Exception:
+        if not stopping["flag"]:
+            raise
+        # a signal also reached the JVM (process group), while the queries started or ran: it is going away
+        log.info("stopped by a signal")
     finally:
         sup.stop()
         with contextlib.suppress(Exception):

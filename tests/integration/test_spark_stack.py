@@ -3,8 +3,9 @@ start all three output topics have records, and booking states match their Postg
 
 from __future__ import annotations
 
+import json
 import time
-from datetime import UTC
+from datetime import UTC, datetime
 from typing import Any
 
 import psycopg2
@@ -52,3 +53,27 @@ def test_outputs_within_3_minutes_and_booking_state_matches_postgres() -> None:
             mismatched.append((booking_id, st, row))
     assert compared > 0, "no booking state caught up with its row"
     assert mismatched == []
+
+
+def test_the_driver_says_which_queries_it_started_in_its_log() -> None:
+    """The driver's own lines (queries started, restarts for new schema versions) reach its log, as JSON."""
+    from emr_jobs.jobs import registry
+
+    started = _spark_start()
+    want = sorted(registry(Settings()).queries())
+    log = state.current().program_log("spark")
+
+    def started_line() -> dict[str, Any] | None:
+        for line in reversed(log.read_text(errors="replace").splitlines()):
+            if line.startswith("{") and '"started ' in line:
+                rec: dict[str, Any] = json.loads(line)
+                ts = datetime.fromisoformat(rec["ts"].replace("Z", "+00:00")).timestamp()
+                return rec if ts >= started - 1 else None
+        return None
+
+    wait_until(lambda: started_line() is not None, max(started + 180 - time.time(), 10.0),
+               f"a 'started … queries' line in {log} since the spark program started")
+    rec = started_line()
+    assert rec is not None and rec["level"] == "INFO" and rec["logger"] == "emr_jobs"
+    head, _, names = rec["msg"].partition(";")[0].partition(": ")
+    assert head == f"started {len(want)} queries" and sorted(names.split(", ")) == want
