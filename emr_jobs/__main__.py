@@ -31,9 +31,13 @@ def main(argv: list[str] | None = None) -> int:
                   f"writes: {', '.join(job.writes)}")
         return 0
     jobs = [j.strip() for j in args.jobs.split(",") if j.strip()]
-    configure_logging()  # the driver's own lines: queries started, restarts for new schema versions, stops
-    logging.getLogger("py4j").setLevel(logging.WARNING)  # not py4j's per-connection INFO lines
-    return guarded(lambda: run(jobs, once=args.once))
+
+    def start() -> int:
+        configure_logging()  # the driver's own lines: queries started, restarts for new schema versions, stops
+        logging.getLogger("py4j").setLevel(logging.WARNING)  # not py4j's per-connection INFO lines
+        return run(jobs, once=args.once)
+
+    return guarded(start)
 
 
 if __name__ == "__main__":
