@@ -38,6 +38,7 @@ import psycopg2.extras
 from bench.common import ensure_stack, write_results
 from eventbus.avro_compiler import compile_encoder
 from eventbus.catalog import load_catalog
+from eventbus.cli import exit_with
 from eventbus.kafka import make_admin
 from eventbus.logging import configure_logging
 from eventbus.serde import AvroSerde
@@ -373,4 +374,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_with(main)

@@ -25,6 +25,7 @@ from statistics import median
 from typing import Any
 
 from bench.common import ensure_stack, write_results
+from eventbus.cli import exit_with
 from eventbus.paths import REPO_ROOT, local_state_dir
 
 #: the figures compared per row: rates, latencies and ratios to a baseline (counts and durations are not)
@@ -154,4 +155,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_with(main)

@@ -30,6 +30,7 @@ import confluent_kafka
 
 from bench.gateway_load import event
 from eventbus.catalog import load_catalog
+from eventbus.cli import exit_with
 from eventbus.kafka.config import producer_config
 from eventbus.kafka.reader import end_offsets, read_range
 from eventbus.serde import AvroSerde
@@ -195,4 +196,4 @@ def _print_table(report: dict[str, Any]) -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_with(main)

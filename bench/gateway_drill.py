@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import sys
 import threading
 import time
 import uuid
@@ -30,6 +29,7 @@ from urllib.parse import urlparse
 import orjson
 
 from bench.gateway_load import Conn, connect, event, render
+from eventbus.cli import exit_with
 from eventbus.kafka.reader import end_offsets, read_range
 from eventbus.settings import Settings, get_settings
 from lambdas.gateway.config import GatewayConfig
@@ -234,4 +234,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_with(main)

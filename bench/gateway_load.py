@@ -24,6 +24,8 @@ from urllib.parse import urlparse
 
 import orjson
 
+from eventbus.cli import exit_with
+
 API_KEY = "local-dev-key"
 
 
@@ -250,4 +252,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_with(main)

@@ -17,6 +17,7 @@ from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import NewTopic
 
 from bench.common import Progress, ensure_stack, write_results
+from eventbus.cli import exit_with
 from eventbus.kafka import Producer, make_admin
 from eventbus.kafka.config import producer_config
 from eventbus.serde import AvroSerde
@@ -148,4 +149,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    exit_with(main)

@@ -29,6 +29,7 @@ import fastavro
 from bench.common import ensure_stack, write_results
 from eventbus.avro_compiler import compile_encoder
 from eventbus.catalog import load_catalog
+from eventbus.cli import exit_with
 from eventbus.kafka.config import producer_config
 from eventbus.serde import AvroSerde
 from eventbus.settings import Settings
@@ -268,4 +269,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    exit_with(main)

@@ -40,6 +40,7 @@ from emr_jobs.jobs import output_topics, registry, source_topics
 from emr_jobs.session import build_session
 from emr_jobs.streams import JobContext, kafka_options, source_options
 from emr_jobs.supervisor import Supervisor
+from eventbus.cli import exit_with
 from eventbus.serde import AvroSerde
 from eventbus.settings import Settings
 from tests.support.spark_data import app_events
@@ -253,4 +254,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_with(main)

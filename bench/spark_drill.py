@@ -29,6 +29,7 @@ from typing import Any
 from bench.common import write_results
 from emr_jobs.jobs import output_topics
 from emr_jobs.streams import CHECKPOINT_NAMES
+from eventbus.cli import exit_with
 from eventbus.serde import AvroSerde
 from eventbus.settings import Settings
 from local.stack.health import wait_until
@@ -132,4 +133,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_with(main)

@@ -25,6 +25,7 @@ from typing import Any
 from bench.common import write_results
 from bench.spark_live import LiveDriver
 from eventbus import aws
+from eventbus.cli import exit_with
 from eventbus.serde import AvroSerde
 from eventbus.settings import Settings
 from tests.support.spark_data import BASE, app_events, expected_app_windows
@@ -109,4 +110,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_with(main)

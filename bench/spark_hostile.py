@@ -40,6 +40,7 @@ import httpx
 from bench.common import write_results
 from bench.spark_live import LiveDriver
 from emr_jobs.session import read_progress
+from eventbus.cli import exit_with
 from eventbus.serde import AvroSerde
 from eventbus.settings import Settings
 from lambdas.gateway.app import create_app
@@ -218,4 +219,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_with(main)

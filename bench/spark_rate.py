@@ -39,6 +39,7 @@ from emr_jobs.session import build_session
 from emr_jobs.streams import JobContext, source_options
 from emr_jobs.supervisor import Supervisor
 from emr_jobs.transforms import duration_ms
+from eventbus.cli import exit_with
 from eventbus.serde import AvroSerde
 from eventbus.settings import Settings
 from tests.support.spark_data import BASE, DESTINATIONS, EVENT_TYPES, PLATFORMS
@@ -166,4 +167,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_with(main)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import argparse
 import logging
-import sys
 
 from emr_jobs.jobs import registry
 from emr_jobs.run import guarded, run
+from eventbus.cli import exit_with
 from eventbus.logging import configure_logging
 
 
@@ -41,4 +41,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_with(main)

@@ -3,9 +3,9 @@
     spark-submit --py-files pyfiles.zip --jars ... main.py run --jobs app_events
 """
 
-import sys
 
 from emr_jobs.__main__ import main
+from eventbus.cli import exit_with
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_with(main)

@@ -26,6 +26,7 @@ from emr_jobs.config import SparkSettings, get_spark_settings
 from emr_jobs.errors import JobError
 from emr_jobs.jobs import registry
 from eventbus import aws
+from eventbus.cli import exit_with
 from eventbus.settings import Settings, get_settings
 
 #: The EMR bundle's jars (dist/emr/jars/, from emr_jobs/jars/pom.xml).
@@ -268,4 +269,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_with(main)

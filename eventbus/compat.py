@@ -11,13 +11,13 @@ import argparse
 import io
 import json
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import fastavro
 from fastavro.utils import generate_many
 
+from eventbus.cli import exit_with
 from eventbus.settings import REPO_ROOT
 
 
@@ -92,4 +92,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_with(main)

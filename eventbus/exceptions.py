@@ -16,6 +16,10 @@ class ConfigurationError(EventBusError):
     """Settings or a catalog file are invalid."""
 
 
+class SettingsError(ConfigurationError, ValueError):
+    """A setting (an ``EB_*`` environment variable, ``.env``, or a keyword) that its model refuses."""
+
+
 class UnknownTopicError(EventBusError, KeyError):
     """A topic name that the catalog does not hold."""
 

@@ -22,18 +22,45 @@ A component's own knobs live in the component, in a ``ComponentSettings`` subcla
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import AliasChoices, Field, SecretStr, model_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from eventbus.exceptions import SettingsError
 from eventbus.paths import REPO_ROOT
 
 LOCAL_AWS_ENDPOINT = "http://127.0.0.1:4566"
 #: Amazon RDS CA certificates (provenance in the file): what ``pg_sslmode = verify-full`` trusts by default.
 RDS_CA_BUNDLE = Path(__file__).resolve().parent / "certs" / "rds-ca-bundle.pem"
+
+
+#: Settings whose value is never repeated in an error message.
+_SECRET_NAME = re.compile(r"secret|password|token|api_key|credential", re.IGNORECASE)
+
+
+def _init_one_line_errors(self: BaseSettings, **values: Any) -> None:
+    """``__init__`` of ``Settings`` and ``ComponentSettings``: a refused setting raises ``SettingsError``, one
+    line per bad setting naming its environment variable, the value (unless secret) and what the model
+    takes, instead of pydantic's multi-line report."""
+    try:
+        BaseSettings.__init__(self, **values)
+    except ValidationError as exc:
+        raise settings_error(type(self), exc) from None
+
+
+def settings_error(model: type[BaseSettings], exc: ValidationError) -> SettingsError:
+    names = env_names(model)
+    problems = []
+    for err in exc.errors():
+        field = str(err["loc"][0]) if err["loc"] else ""
+        shown = "" if not field or _SECRET_NAME.search(field) or err["type"] == "missing" else f"={err['input']!r}"
+        where = f"{names[field]}{shown} (setting {field})" if field in names else model.__name__
+        problems.append(f"{where}: {err['msg']}")
+    return SettingsError("; ".join(problems))
 
 
 class ComponentSettings(BaseSettings):
@@ -45,6 +72,7 @@ class ComponentSettings(BaseSettings):
     """
 
     model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+    __init__ = _init_one_line_errors
 
 
 def env_names(model: type[BaseSettings]) -> dict[str, str]:
@@ -68,6 +96,7 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="EB_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
     )
+    __init__ = _init_one_line_errors
 
     profile: Literal["local", "aws"] = "local"
 
@@ -115,8 +144,13 @@ class Settings(BaseSettings):
     gateway_api_keys: SecretStr = SecretStr("local-dev-key")
     gateway_api_keys_secret_arn: str | None = None
 
-    log_level: str = "INFO"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     log_json: bool = True
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_level(cls, value: Any) -> Any:
+        return value.strip().upper() if isinstance(value, str) else value
 
     @model_validator(mode="after")
     def _profile_defaults(self) -> Settings:

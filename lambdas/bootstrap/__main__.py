@@ -11,6 +11,7 @@ import argparse
 import json
 import sys
 
+from eventbus.cli import exit_with
 from eventbus.logging import configure_logging
 from eventbus.settings import get_settings
 from lambdas.bootstrap.apply import apply_all
@@ -49,4 +50,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_with(main)

@@ -21,6 +21,7 @@ from typing import Any
 
 import psycopg2.errors
 
+from eventbus.cli import exit_with
 from eventbus.exceptions import EventBusError
 from eventbus.logging import configure_logging, get_logger
 from eventbus.settings import get_settings
@@ -168,4 +169,4 @@ def _drop(args: argparse.Namespace, settings: Any) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_with(main)

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 from urllib.parse import urlparse
 
+from eventbus.cli import exit_with
 from eventbus.logging import configure_logging, get_logger
 from eventbus.settings import get_settings
 
@@ -65,4 +65,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_with(main)

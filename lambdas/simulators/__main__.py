@@ -20,6 +20,7 @@ import signal
 import sys
 from typing import Any
 
+from eventbus.cli import exit_with
 from eventbus.exceptions import EventBusError
 from lambdas.simulators.exceptions import ScenarioError, SimulatorError
 
@@ -221,4 +222,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    exit_with(main)

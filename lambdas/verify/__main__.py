@@ -18,6 +18,8 @@ import json
 import sys
 from pathlib import Path
 
+from eventbus.cli import exit_with
+
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m lambdas.verify", description=__doc__.split("\n\n")[0],
@@ -39,9 +41,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    from pydantic import ValidationError
-
-    from eventbus.exceptions import EventBusError
+    from eventbus.exceptions import EventBusError, SettingsError
     from eventbus.settings import Settings
     from lambdas.verify.latency import Stage
     from lambdas.verify.latency import render as render_latency
@@ -57,8 +57,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.no_lake:
             overrides["check_lake"] = False
         vs = VerifySettings(**overrides)
-    except ValidationError as exc:
-        sys.stderr.write(f"error: {exc.errors()[0]['loc'][0]}: {exc.errors()[0]['msg']}\n")
+    except SettingsError as exc:
+        sys.stderr.write(f"error: {exc}\n")
         return 2
     from lambdas.verify.run import verify
 
@@ -93,4 +93,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    exit_with(main)

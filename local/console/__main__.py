@@ -17,6 +17,7 @@ import argparse
 import signal
 import sys
 
+from eventbus.cli import exit_with
 from local.console.exceptions import ConsoleError
 
 
@@ -91,4 +92,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_with(main)

@@ -8,6 +8,7 @@ import signal
 import sys
 from datetime import date
 
+from eventbus.cli import exit_with
 from local.replay.server import DEFAULT_RATE_LIMITS, ReplayServer
 
 
@@ -44,4 +45,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_with(main)

@@ -1,7 +1,7 @@
 """``python -m local.stack up|down|status|clean|…`` — see ``local.stack.control``."""
 
-import sys
 
+from eventbus.cli import exit_with
 from local.stack.control import main
 
-sys.exit(main())
+exit_with(main)

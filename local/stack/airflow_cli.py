@@ -26,6 +26,7 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from eventbus.cli import exit_with
 from local.stack import airflow
 from local.stack.control import context
 from local.stack.exceptions import StackError
@@ -323,4 +324,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_with(main)

@@ -25,6 +25,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
+from eventbus.cli import exit_with
 from eventbus.settings import get_settings
 from local.stack import emulator, postgres, prereqs, state
 from local.stack.exceptions import PrerequisiteError, StackError
@@ -439,4 +440,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_with(main)

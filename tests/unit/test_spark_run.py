@@ -81,8 +81,11 @@ def _run() -> int:
 def test_a_signal_while_the_queries_start_is_a_clean_stop(driver_parts: dict[str, Any],
                                                            caplog: pytest.LogCaptureFixture) -> None:
     driver_parts["signal"] = True
-    assert _run() == 0
+    with caplog.at_level(logging.INFO):
+        assert _run() == 0
     assert driver_parts["spark"].stopped == 1 and driver_parts["supervisor_stopped"]
+    assert [r.getMessage() for r in caplog.records if r.name == "emr_jobs"] == ["stopped by a signal"]
+    caplog.clear()
     logging.exception(driver.PY4J_LOST_CALL)  # py4j's own call (java_gateway.py) for each lost call
     logging.getLogger("py4j.clientserver").error("There was an exception while executing the Python Proxy")
     logging.error("something else")

@@ -1,0 +1,27 @@
+"""The exit of every command-line entry point: ``exit_with(main)`` instead of ``sys.exit(main())``.
+
+A setting that its model refuses (an ``EB_*`` variable, ``.env``; ``eventbus.exceptions.SettingsError``)
+is raised wherever the settings are first read, often before a command's own error handling. Here it
+becomes one line on stderr naming the variable, and exit status 2 (the usual status of a usage error),
+instead of a traceback::
+
+    $ EB_PROFILE=prod python -m lambdas.cdc status
+    error: EB_PROFILE='prod' (setting profile): Input should be 'local' or 'aws'
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from typing import NoReturn
+
+from eventbus.exceptions import SettingsError
+
+
+def exit_with(main: Callable[[], int | None]) -> NoReturn:
+    try:
+        code = main()
+    except SettingsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        code = 2
+    sys.exit(code)

@@ -1,0 +1,74 @@
+"""A setting its model refuses is one line naming the environment variable (never a secret's value), and
+every command-line entry point prints that line and exits non-zero instead of a traceback."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+from pydantic_settings import SettingsConfigDict
+
+from emr_jobs.config import SparkSettings
+from eventbus.exceptions import ConfigurationError, SettingsError
+from eventbus.paths import REPO_ROOT
+from eventbus.settings import ComponentSettings, Settings
+
+
+def test_a_refused_shared_setting_names_its_variable_and_value(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("EB_PROFILE", "prod")
+    monkeypatch.setenv("EB_KAFKA_LINGER_MS", "soon")
+    with pytest.raises(SettingsError) as exc:
+        Settings()
+    assert str(exc.value) == ("EB_PROFILE='prod' (setting profile): Input should be 'local' or 'aws'; "
+                              "EB_KAFKA_LINGER_MS='soon' (setting kafka_linger_ms): Input should be a valid "
+                              "integer, unable to parse string as an integer")
+    assert isinstance(exc.value, ConfigurationError) and isinstance(exc.value, ValueError)
+
+
+def test_a_component_setting_names_its_own_prefix(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("EB_SPARK_TRIGGER_SECONDS", "-5")
+    with pytest.raises(SettingsError, match=r"^EB_SPARK_TRIGGER_SECONDS='-5' \(setting trigger_seconds\): "
+                                            r"Input should be greater than or equal to 0$"):
+        SparkSettings()
+
+
+def test_the_log_level_is_checked_and_case_does_not_matter(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("EB_LOG_LEVEL", "debug")
+    assert Settings().log_level == "DEBUG"
+    monkeypatch.setenv("EB_LOG_LEVEL", "LOUD")
+    with pytest.raises(SettingsError, match="EB_LOG_LEVEL='LOUD'"):
+        Settings()
+
+
+def test_a_secret_is_never_repeated(monkeypatch: pytest.MonkeyPatch) -> None:
+    class TokenSettings(ComponentSettings):
+        model_config = SettingsConfigDict(env_prefix="EB_TEST_")
+        api_token: int = 0
+
+    monkeypatch.setenv("EB_TEST_API_TOKEN", "hunter2-not-an-int")
+    with pytest.raises(SettingsError) as exc:
+        TokenSettings()
+    assert "hunter2" not in str(exc.value)
+    assert str(exc.value).startswith("EB_TEST_API_TOKEN (setting api_token): Input should be a valid integer")
+
+
+@pytest.mark.parametrize("command", [
+    ["emr_jobs", "run", "--jobs", "app_events"],
+    ["lambdas.cdc", "status"],
+    ["lambdas.gateway"],
+    ["lambdas.simulators", "run", "--duration", "1"],
+    ["lambdas.verify"],
+    ["lambdas.bootstrap"],
+    ["local.console"],
+    ["local.stack", "status"],
+    ["bench.spark", "--events", "10"],
+])
+def test_every_entry_point_prints_one_line_for_a_refused_setting(command: list[str]) -> None:
+    env = {**os.environ, "EB_PROFILE": "bogus"}
+    proc = subprocess.run([sys.executable, "-m", *command], cwd=REPO_ROOT, env=env, capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode != 0
+    assert proc.stderr.strip().splitlines() == [
+        "error: EB_PROFILE='bogus' (setting profile): Input should be 'local' or 'aws'"], proc.stderr
