@@ -11,7 +11,9 @@ job's exact-once floor (its read, decode, clamp and de-duplication into a no-op 
 event once costs before any aggregation), the app_events job (its one query: clamp, de-duplication,
 windows + funnel, Kafka sink), the same query with its de-duplication left out (the ceiling any way of
 counting each event once leaves the job), the user_state job alone (its fold's cost is per user and
-micro-batch: ``--users 50000`` with ``--events 100000`` is live traffic's shape, 2 events per user) and the
+micro-batch: ``--users 50000`` with ``--events 100000`` is live traffic's shape, 2 events per user), with
+``--bookings N`` the booking_state job alone on a CDC backlog of N bookings' changes (its own count: changes/s,
+not compared with the app-event read; the full driver then also folds those changes) and the
 full driver of `make spark` (every job: app_events, clickstream,
 booking_state, user_state, lake) on the same backlog. Every row runs warm: after ``--warm-ups`` raw reads,
 decodes and runs of the job, each on a checkpoint of its own (a live driver runs for days; its first minutes
@@ -43,8 +45,8 @@ from emr_jobs.supervisor import Supervisor
 from eventbus.cli import exit_with
 from eventbus.serde import AvroSerde
 from eventbus.settings import Settings
-from tests.support.spark_data import app_events
-from tests.support.spark_kit import ScratchTopics, produce
+from tests.support.spark_data import app_events, oltp_load
+from tests.support.spark_kit import ScratchTopics, produce, produce_raw
 
 TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -61,6 +63,16 @@ def preload(settings: Settings, topic: str, n: int, users: int = 5000) -> float:
         print(f"  preloaded {min(i + chunk, n):,}/{n:,} ({(i + chunk) / (time.monotonic() - t0):,.0f}/s)",
               file=sys.stderr)
     return time.monotonic() - t0
+
+
+def preload_cdc(settings: Settings, topic: str, bookings: int) -> int:
+    """Produce the Debezium changes of ``bookings`` bookings (created, paid, confirmed or cancelled, some
+    deleted; ``tests.support.spark_data.oltp_load``) with their table:key keys; the number of changes."""
+    serde = AvroSerde(settings)
+    changes = oltp_load(bookings, users=max(bookings // 15, 1)).changes
+    produce_raw(settings, topic, [(k.encode(), serde.encode("topic_cdc_changes", c)) for k, c in changes])
+    print(f"  preloaded {len(changes):,} CDC changes of {bookings:,} bookings", file=sys.stderr)
+    return len(changes)
 
 
 def tree_cpu_s(root: int) -> float:
@@ -168,6 +180,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--events", type=int, default=1_000_000, help="app events in the backlog (default 1M)")
     parser.add_argument("--users", type=int, default=5000,
                         help="distinct users in the backlog (default 5,000; user state pays per user and micro-batch)")
+    parser.add_argument("--bookings", type=int, default=0,
+                        help="also a CDC backlog of this many bookings' changes, and a booking_state row (default 0)")
     parser.add_argument("--partitions", type=int, default=6, help="partitions of the scratch topic (default 6)")
     parser.add_argument("--master", default="local[2]", help="Spark master of the benchmark driver (local[2])")
     parser.add_argument("--skip-full", action="store_true", help="leave out the full-driver row")
@@ -185,6 +199,7 @@ def main(argv: list[str] | None = None) -> int:
                        prefix="t_spark_bench") as topics:
         source = topics.actual("topic_app_events")
         load_s = preload(settings, source, args.events, args.users)
+        changes = preload_cdc(settings, topics.actual("topic_cdc_changes"), args.bookings) if args.bookings else 0
 
         def cfg_for(name: str) -> SparkSettings:
             return SparkSettings(master=args.master, topic_overrides=topics.overrides,
@@ -216,16 +231,21 @@ def main(argv: list[str] | None = None) -> int:
             "user_state job alone (its fold pays per user and micro-batch)": lambda: run_jobs(fresh("us"),
                                                                                              ["user_state"]),
         }
+        counts = dict.fromkeys(rows_fn, n)  # what a row's rate counts: app events, or the CDC changes
+        if changes:
+            booking_row = "booking_state job alone (CDC changes/s; its fold pays per booking and micro-batch)"
+            rows_fn[booking_row] = lambda: run_jobs(fresh("bs"), ["booking_state"])
+            counts[booking_row] = changes
         for i in range(args.warm_ups):  # JVM, connector, codegen, the decoder's and the state store's JIT
             for name, fn in rows_fn.items():
                 wall, _, jit = measured(fn, jvm_pid)
-                print(f"  warm-up {i + 1}/{args.warm_ups}: {name}: {n / wall:,.0f} events/s, JIT {jit:.1f} CPU-s",
+                print(f"  warm-up {i + 1}/{args.warm_ups}: {name}: {counts[name] / wall:,.0f}/s, JIT {jit:.1f} CPU-s",
                       file=sys.stderr)
         timings: dict[str, list[tuple[float, float, float]]] = {name: [] for name in rows_fn}
         for i in range(args.repeat):
             for name, fn in rows_fn.items():
                 timings[name].append(measured(fn, jvm_pid))
-                print(f"  run {i + 1}/{args.repeat}: {name}: {n / timings[name][-1][0]:,.0f} events/s",
+                print(f"  run {i + 1}/{args.repeat}: {name}: {counts[name] / timings[name][-1][0]:,.0f}/s",
                       file=sys.stderr)
         if not args.skip_full:  # its other jobs have not run yet: one warm-up run of its own, then one measured
             every_job = list(registry(settings).names())
@@ -234,20 +254,23 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"  warm-up: full driver: {n / wall:,.0f} events/s, JIT {jit:.1f} CPU-s", file=sys.stderr)
             timings["full driver (every job of make spark)"] = [
                 measured(lambda: run_jobs(fresh("full"), every_job), jvm_pid)]
+            counts["full driver (every job of make spark)"] = n
         medians = {name: sorted(runs_of)[len(runs_of) // 2] for name, runs_of in timings.items()}
         raw_rate = n / medians["spark raw Kafka read + count (baseline)"][0]
         for name, (secs, cpu, jit) in medians.items():
-            rates = sorted(n / r[0] for r in timings[name])
-            rows.append({"what": name, "events": n, "runs": len(rates), "seconds": round(secs, 2),
-                         "events_per_s": round(n / secs), "slowest_fastest": f"{rates[0]:,.0f}-{rates[-1]:,.0f}",
-                         "vs_raw": round((n / secs) / raw_rate, 3), "cpu_s_per_1k_events": round(cpu / n * 1000, 4),
-                         "jit_cpu_s": round(jit, 2)})
+            k = counts[name]
+            rates = sorted(k / r[0] for r in timings[name])
+            rows.append({"what": name, "events": k, "runs": len(rates), "seconds": round(secs, 2),
+                         "events_per_s": round(k / secs), "slowest_fastest": f"{rates[0]:,.0f}-{rates[-1]:,.0f}",
+                         "vs_raw": round((k / secs) / raw_rate, 3) if k == n else None,
+                         "cpu_s_per_1k_events": round(cpu / k * 1000, 4), "jit_cpu_s": round(jit, 2)})
         memory = jvm_memory(spark)
         spark.stop()
     target = {"app_events_min_events_per_s": 100_000, "min_vs_raw": 0.5}
     write_results("spark", rows, {"preload_s": round(load_s, 1), "memory": memory, "target": target,
                                   "master": args.master, "cpus": os.cpu_count(), "warm_ups": args.warm_ups,
-                                  "repeat": args.repeat, "users": args.users,
+                                  "repeat": args.repeat, "users": args.users, "bookings": args.bookings,
+                                  "cdc_changes": changes,
                                   "loadavg_1m_at_end": os.getloadavg()[0]})
     print(f"driver memory: {memory}")
     return 0

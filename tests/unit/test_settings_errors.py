@@ -61,7 +61,7 @@ def test_a_secret_is_never_repeated(monkeypatch: pytest.MonkeyPatch) -> None:
     ["lambdas.simulators", "run", "--duration", "1"],
     ["lambdas.verify"],
     ["lambdas.bootstrap"],
-    ["local.console"],
+    ["local.console", "peek", "--topic", "topic_app_events"],
     ["local.stack", "status"],
     ["bench.spark", "--events", "10"],
 ])
