@@ -23,7 +23,7 @@ from pyspark.sql import functions as F
 
 from emr_jobs.jobs import job
 from emr_jobs.streams import JobContext
-from emr_jobs.transforms import cell, duration_ms, row_value
+from emr_jobs.transforms import cell, duration_ms, fold_input, fold_states, row_value
 
 JOB = "booking_state"
 SOURCE = "topic_cdc_changes"
@@ -40,9 +40,8 @@ BOOKING_FIELDS = ("user_id", "status", "amount", "currency", "destination", "hot
 CHANGE_FIELDS = ("tbl", "op", "lsn", "ord", *BOOKING_FIELDS, "payment_status")
 STATE_SCHEMA = ("booking_lsn long, booking_ord long, payment_lsn long, payment_ord long, has_booking boolean, "
                 + ", ".join(f"{f} string" for f in BOOKING_FIELDS) + ", payment_status string, last_op string")
-#: The fold's output: one JSON column, parsed in Spark (``RECORD_SCHEMA``), for the same reason; the two
-#: times stay the change's ISO strings and become timestamps in Spark.
-OUTPUT_SCHEMA = "state string"
+#: The fold's output record (``transforms.FOLD_OUTPUT``, parsed in Spark); the two times stay the change's
+#: ISO strings and become timestamps in Spark.
 RECORD_SCHEMA = ("booking_id string, deleted boolean, user_id string, status string, payment_status string, "
                  "amount double, currency string, destination string, hotel_id string, check_in string, "
                  "check_out string, created_at string, updated_at string, last_op string")
@@ -81,8 +80,7 @@ def fold(key: tuple[str], batches: Iterator[pd.DataFrame], state: Any, timeout_m
     s: dict[str, Any] = dict(zip(names, state.get, strict=True)) if state.exists else {
         "booking_lsn": -1, "booking_ord": -1, "payment_lsn": -1, "payment_ord": -1, "has_booking": False,
         **dict.fromkeys(BOOKING_FIELDS), "payment_status": None, "last_op": None}
-    frames = list(batches)
-    rows = frames[0] if len(frames) == 1 else pd.concat(frames)
+    rows = fold_input(batches)
     # commit order: (lsn, order in the transaction); stable for equal positions
     changes = sorted((json.loads(c) for c in rows["change"].to_numpy()), key=lambda c: (c["lsn"], c["ord"]))
     changed = deleted = False
@@ -133,12 +131,8 @@ def _output(booking_id: str, s: dict[str, Any], deleted: bool) -> pd.DataFrame:
 
 @job(JOB, queries=(QUERY,), reads=(SOURCE,), writes=(SINK,))
 def start(ctx: JobContext) -> list[Any]:
-    from pyspark.sql.streaming.state import GroupStateTimeout
-
     func = functools.partial(fold, timeout_ms=duration_ms(ctx.cfg.state_timeout))
-    states = changes(ctx).groupBy("booking_id").applyInPandasWithState(
-        func, OUTPUT_SCHEMA, STATE_SCHEMA, "update", GroupStateTimeout.EventTimeTimeout,
-    ).select(F.from_json("state", RECORD_SCHEMA).alias("s")).select("s.*")
+    states = fold_states(changes(ctx), "booking_id", func, STATE_SCHEMA, RECORD_SCHEMA)
     as_ts = lambda c: F.to_timestamp(f"{c}_at").alias(f"{c}_ts")  # noqa: E731
     record = F.struct(*[F.col(c) for c in ("booking_id", "user_id", "status", "payment_status", "amount", "currency",
                                            "destination", "hotel_id", "check_in", "check_out")],

@@ -29,7 +29,7 @@ from pyspark.sql import functions as F
 from emr_jobs.event_time import clamp, observe_event_time
 from emr_jobs.jobs import job
 from emr_jobs.streams import JobContext
-from emr_jobs.transforms import cell, duration_ms
+from emr_jobs.transforms import cell, duration_ms, fold_input, fold_states
 
 SINK = "topic_user_state"
 QUERY = "user_state"
@@ -41,11 +41,8 @@ STATE_SCHEMA = ("first_seen long, last_seen long, event_count long, sessions str
                 "bookings string, last_destination string, home_city string, segment string, "
                 "user_pos string, last_dest_ts long, deleted boolean, last_ts long")
 STATE_NAMES = [p.strip().split(" ")[0] for p in STATE_SCHEMA.split(",")]
-#: The fold's output: one JSON column, parsed in Spark (``RECORD_SCHEMA``). Each output column costs the
-#: Python worker a pandas-to-Arrow conversion per user and micro-batch (~90 us; a timestamp column twice
-#: that, hence epoch milliseconds, made timestamps in Spark), which with a few events per user per
-#: micro-batch is most of the fold's time.
-OUTPUT_SCHEMA = "state string"
+#: The fold's output record (``transforms.FOLD_OUTPUT``, parsed in Spark); times as epoch milliseconds,
+#: made timestamps in Spark (a timestamp column costs the Python worker about twice a long one).
 RECORD_SCHEMA = ("user_id string, deleted boolean, first_seen_ms long, last_seen_ms long, "
                  "event_count long, session_count long, booking_count long, total_spend double, "
                  "last_destination string, segment string, home_city string, updated_ms long")
@@ -128,8 +125,7 @@ def fold(key: tuple[str], batches: Iterator[pd.DataFrame], state: Any, timeout_m
     bookings: dict[str, list[Any]] = json.loads(s["bookings"])  # booking_id -> [amount, status, lsn, ord]
     user_pos = tuple(json.loads(s["user_pos"]))
     was_deleted = bool(s["deleted"])
-    frames = list(batches)
-    rows = frames[0] if len(frames) == 1 else pd.concat(frames)
+    rows = fold_input(batches)
 
     def seen_at(ts: Any) -> None:
         if ts is None or pd.isna(ts):
@@ -208,12 +204,8 @@ def _output(user_id: str, s: dict[str, Any], bookings: dict[str, list[Any]], del
 
 @job(QUERY, queries=(QUERY,), reads=(APP, CDC), writes=(SINK,))
 def start(ctx: JobContext) -> list[Any]:
-    from pyspark.sql.streaming.state import GroupStateTimeout
-
     func = functools.partial(fold, timeout_ms=duration_ms(ctx.cfg.state_timeout))
-    states = inputs(ctx).groupBy("user_id").applyInPandasWithState(
-        func, OUTPUT_SCHEMA, STATE_SCHEMA, "update", GroupStateTimeout.EventTimeTimeout,
-    ).select(F.from_json("state", RECORD_SCHEMA).alias("s")).select("s.*")
+    states = fold_states(inputs(ctx), "user_id", func, STATE_SCHEMA, RECORD_SCHEMA)
     as_ts = lambda c: F.timestamp_millis(F.col(f"{c}_ms")).alias(f"{c}_ts")  # noqa: E731
     record = F.struct(F.col("user_id"), as_ts("first_seen"), as_ts("last_seen"),
                       *[F.col(c) for c in ("event_count", "session_count", "booking_count", "total_spend",

@@ -97,7 +97,7 @@ def _user_rows(*rows: dict[str, Any]) -> pd.DataFrame:
 
 
 def _user_out(frame: pd.DataFrame) -> dict[str, Any]:
-    """The fold's one output row: its ``state`` JSON, which Spark parses with ``RECORD_SCHEMA``."""
+    """The fold's one output row: its ``state`` JSON (``transforms.FOLD_OUTPUT``), parsed as Spark parses it."""
     assert list(frame.columns) == ["state"] and len(frame) == 1
     return dict(json.loads(frame["state"].iloc[0]))
 
