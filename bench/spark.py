@@ -207,7 +207,8 @@ def main(argv: list[str] | None = None) -> int:
                                  progress_dir=root / "progress", max_offsets_per_trigger=0, ui_port=0)
 
         cfg = cfg_for("ckpt")
-        spark = build_session("bench-spark", cfg)
+        spark = build_session("bench-spark", cfg, pools=(*registry(settings).queries(), "bench_dedup_only",
+                                                          "bench_no_dedup"))
         jvm_pid = int(spark.sparkContext._jvm.java.lang.ProcessHandle.current().pid())
         ctx = JobContext.create(spark, settings, cfg, once=True)
         runs = itertools.count()

@@ -7,12 +7,15 @@ and the progress listener the console reads.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import sys
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
+from xml.sax.saxutils import quoteattr
 
 from emr_jobs.config import REPO_ROOT, SparkSettings, get_spark_settings
 from emr_jobs.errors import JobError
@@ -32,11 +35,35 @@ def connector_jars(cfg: SparkSettings) -> list[str]:
     return jars
 
 
-def build_session(app_name: str = "travel-streaming", cfg: SparkSettings | None = None, **conf: Any) -> Any:
-    """A SparkSession for the jobs (local ``cfg.master``, or the cluster's when ``master`` is unset)."""
+def pool_file(pools: Iterable[str], directory: Path | None = None) -> Path:
+    """The FAIR scheduler's allocation file declaring ``pools`` (Spark's defaults: FIFO within a pool,
+    weight 1, minShare 0). Without it Spark still creates each query's pool, but warns at every start that
+    the pool "has not been configured". Named by its content, so a restart rewrites the same file."""
+    body = "".join(f"  <pool name={quoteattr(p)}><schedulingMode>FIFO</schedulingMode><weight>1</weight>"
+                   f"<minShare>0</minShare></pool>\n" for p in sorted(set(pools)))
+    xml = f'<?xml version="1.0"?>\n<allocations>\n{body}</allocations>\n'
+    directory = directory or Path(tempfile.gettempdir()) / "eb-spark"
+    directory.mkdir(parents=True, exist_ok=True)
+    target = directory / f"pools-{hashlib.sha256(xml.encode()).hexdigest()[:12]}.xml"
+    if not target.exists():
+        tmp = target.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(xml)
+        os.replace(tmp, target)
+    return target
+
+
+def build_session(app_name: str = "travel-streaming", cfg: SparkSettings | None = None,
+                  pools: Iterable[str] | None = None, **conf: Any) -> Any:
+    """A SparkSession for the jobs (local ``cfg.master``, or the cluster's when ``master`` is unset).
+    ``pools``: the FAIR pools its queries run in (``JobContext.start``); by default every registered
+    job's queries."""
     from pyspark.sql import SparkSession
 
+    from emr_jobs.jobs import registry
+
     cfg = cfg or get_spark_settings()
+    if pools is None:
+        pools = registry().queries()
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
     # Python workers (pandas UDFs) import emr_jobs/eventbus from the checkout, wherever the driver started
@@ -98,6 +125,7 @@ def build_session(app_name: str = "travel-streaming", cfg: SparkSettings | None 
             # Each query runs in its own FAIR pool (streams.JobContext.start): the lake and user state
             # cannot hold the windows' micro-batches up behind them on the driver's slots.
             "spark.scheduler.mode": "FAIR",
+            "spark.scheduler.allocation.file": pool_file(pools).as_uri(),
         }
     )
     settings.update({k: str(v) for k, v in conf.items()})

@@ -200,6 +200,22 @@ def test_progress_files_for_the_console(env: dict[str, Any]) -> None:
         assert progress["name"] == name
 
 
+def test_every_query_runs_in_a_pool_the_allocation_file_declares(env: dict[str, Any]) -> None:
+    """Spark warns "pool … has not been configured" for a pool its allocation file lacks; after every job
+    ran, each pool in use (the queries' own and Spark's default) is one the file declares."""
+    import xml.etree.ElementTree as ET
+    from urllib.parse import urlparse
+
+    sc = env["spark"].sparkContext
+    declared = {p.get("name") for p in ET.parse(urlparse(sc.getConf().get("spark.scheduler.allocation.file")).path
+                                                ).getroot().iter("pool")}
+    assert declared == set(registry(env["settings"]).queries())
+    pools = sc._jsc.sc().getAllPools()
+    in_use = {pools.apply(i).name() for i in range(pools.size())}
+    assert set(registry(env["settings"]).queries()) <= in_use  # each query's jobs ran in its own pool
+    assert in_use - declared == {"default"}
+
+
 def test_hostile_input_late_duplicate_and_future_dated(env: dict[str, Any]) -> None:
     settings, topics = env["settings"], env["topics"]
     before = processed(env, "app_events")

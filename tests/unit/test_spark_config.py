@@ -69,3 +69,15 @@ def test_event_time_counts_reach_the_console(tmp_path: Path) -> None:
                                                                                   "since_start": counts}}))
     [q] = console_spark.queries(tmp_path)["queries"]
     assert q["event_time"] == counts and q["event_time_batch"] == counts
+
+
+def test_pool_file_declares_each_pool_once_and_is_named_by_its_content(tmp_path: Path) -> None:
+    import xml.etree.ElementTree as ET
+
+    from emr_jobs.session import pool_file
+
+    first = pool_file(["lake", "app_events", "lake", 'odd"&<name'], tmp_path)
+    assert [p.get("name") for p in ET.parse(first).getroot().iter("pool")] == ["app_events", "lake", 'odd"&<name']
+    assert pool_file(["app_events", "lake", 'odd"&<name'], tmp_path) == first  # same pools, same file
+    assert pool_file(["app_events"], tmp_path) != first
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([first.name, pool_file(["app_events"], tmp_path).name])
