@@ -83,3 +83,43 @@ def test_missing_api_key_is_401(invoke: Container, created: list[Any]) -> None:
     out = invoke(load_event("post_user_no_api_key.json"), lambda_context())
     assert out["statusCode"] == 401 and json.loads(out["body"])["error"] == "unauthorized"
     assert created[0].producer.delivered == 0
+
+
+def test_a_container_that_cannot_start_answers_503_with_retry_after_then_starts_on_the_next_call(
+        settings: Settings, created: list[Any]) -> None:
+    """Building the Gateway calls Glue and Secrets Manager; a throttled call is a 503 in the gateway's
+    Problem shape (not API Gateway's bare 500), and the next invocation builds it again."""
+    from botocore.exceptions import ClientError
+
+    failures = [ClientError({"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"}}, "GetSchemaVersion")]
+
+    def flaky(_settings: Settings, config: Any) -> Any:
+        if failures:
+            raise failures.pop()
+        created.append(mock_cluster_gateway(settings, config))
+        return created[-1]
+
+    container = Container(flaky)
+    try:
+        event = load_event("post_user_event.json")
+        out = container(event, lambda_context())
+        assert out["statusCode"] == 503, out
+        assert out["headers"]["retry-after"] == "5" and out["headers"]["content-type"] == "application/json"
+        body = json.loads(out["body"])
+        assert body["error"] == "unavailable" and body["request_id"] == event["requestContext"]["requestId"]
+        assert created == []
+        assert container(event, lambda_context())["statusCode"] == 200
+        assert len(created) == 1 and created[0].producer.delivered == 1
+    finally:
+        container.close()
+
+
+def test_a_refused_configuration_is_a_500_that_says_so(settings: Settings) -> None:
+    from eventbus.exceptions import ConfigurationError
+
+    def refused(_settings: Settings, _config: Any) -> Any:
+        raise ConfigurationError("EB_GATEWAY_API_KEYS_SECRET_ARN is not an ARN")
+
+    out = Container(refused)(load_event("post_user_event.json"), lambda_context())
+    assert out["statusCode"] == 500 and json.loads(out["body"])["error"] == "misconfigured"
+    assert "ARN" not in out["body"]  # the detail is logged, not sent to the client
