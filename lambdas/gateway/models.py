@@ -52,7 +52,7 @@ MAX_TS_MS = 4_102_444_800_000
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 # Field-level strictness: the same result whether the body was parsed by pydantic (single routes) or
-# by orjson first (batch) — no number-to-string or string-to-number coercion.
+# by pydantic-core first (batch, parsing.batch_events) — no number-to-string or string-to-number coercion.
 Id = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=128)]
 Text = Annotated[str, StringConstraints(strict=True, max_length=256)]
 Currency = Annotated[str, StringConstraints(strict=True, pattern=r"^[A-Z]{3}$")]

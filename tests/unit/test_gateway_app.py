@@ -136,6 +136,25 @@ def test_batch_answers_per_event(client: TestClient, gateway: Gateway) -> None:
     assert r.status_code == 422 and r.json()["rejected"] == 2
 
 
+def test_a_number_beyond_a_double_is_one_events_422_in_a_batch_as_on_the_single_route(
+    client: TestClient, gateway: Gateway
+) -> None:
+    """``1e400`` and a 20-digit integer are valid JSON that no double or long holds: the single route names the
+    field (422); a batch answers that event alone, not the whole body with 400 "not valid JSON"."""
+    good = orjson.dumps(sample_event()).decode()
+    for field, literal, problem in (("amount", "1e400", "finite"), ("event_ts", "123456789012345678901", "")):
+        marker = 987654.25
+        body = orjson.dumps({**sample_booking(), field: marker}).decode().replace(str(marker), literal, 1)
+        single = client.post("/events/booking", content=body, headers={**KEY, "content-type": "application/json"})
+        assert single.status_code == 422 and field in single.json()["message"], single.text
+        r = client.post("/events/batch", content=f'{{"events": [{good}, {body}]}}',
+                        headers={**KEY, "content-type": "application/json"})
+        assert r.status_code == 207, r.text
+        results = r.json()["results"]
+        assert [x["status"] for x in results] == ["accepted", "rejected"]
+        assert results[1]["reason"].startswith(field) and problem in results[1]["reason"]
+
+
 def test_health_ready_metrics_docs(client: TestClient) -> None:
     assert client.get("/health").json() == {"status": "ok"}
     assert client.get("/ready").status_code == 200
