@@ -20,7 +20,7 @@ from eventbus.avro_wire import DOUBLE, LENGTHS, L, S
 from lambdas.cdc import CONNECTOR, __version__
 from lambdas.cdc.envelope import KeySpec, TxContext
 from lambdas.cdc.pgoutput import Relation
-from lambdas.cdc.types import BOOL, FLOAT4, FLOAT8, INT2, INT4, INT8, OID, TIMESTAMPTZ, converter_for
+from lambdas.cdc.types import BOOL, TIMESTAMPTZ, Converter, converter_for
 
 _U16 = struct.Struct(">H").unpack_from
 _U32 = struct.Struct(">I").unpack_from
@@ -29,8 +29,10 @@ V_NULL, V_BOOLEAN, V_LONG, V_DOUBLE, V_STRING = L(0), L(1), L(2), L(3), L(4)
 SOME, NONE = L(1), L(0)
 _T, _N, _K, _O, _NEW = ord("t"), ord("n"), ord("K"), ord("O"), ord("N")
 K_TEXT, K_LONG, K_BOOL, K_DOUBLE, K_TSTZ, K_CONVERT = 0, 1, 2, 3, 4, 5
-_KINDS = {INT2: K_LONG, INT4: K_LONG, INT8: K_LONG, OID: K_LONG, BOOL: K_BOOL, FLOAT4: K_DOUBLE, FLOAT8: K_DOUBLE,
-          TIMESTAMPTZ: K_TSTZ}
+_KINDS = {BOOL: K_BOOL, TIMESTAMPTZ: K_TSTZ}
+# Derived from the converter, not listed by type: every type ``types.py`` turns into a number is written
+# as one here (xid and cid too), so both paths agree on each type the general path converts.
+_BY_CONVERTER: dict[Converter, int] = {int: K_LONG, float: K_DOUBLE}
 _UTC = b"+00"
 OP_C, OP_U, OP_D = S("c"), S("u"), S("d")
 Encoded = tuple[bytes, bytes]  # (key, value)
@@ -48,7 +50,7 @@ class RelationCodec:
         kinds, prefixes, nulls, convs = [], [], [], []
         for col in rel.columns:
             conv = converter_for(col.type_oid)
-            kind = _KINDS.get(col.type_oid, K_TEXT if conv is None else K_CONVERT)
+            kind = _KINDS.get(col.type_oid, K_TEXT if conv is None else _BY_CONVERTER.get(conv, K_CONVERT))
             name = S(col.name)
             kinds.append(kind)
             convs.append(conv)
