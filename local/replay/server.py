@@ -13,6 +13,8 @@ Control endpoints, for tests and drills::
     DELETE /_replay/stats     reset counters and log
     POST   /_replay/faults    {"<host>": {"mode": "500"|"timeout"|"429"|"403"|"slow", "times": -1,
                                "match": "", "retry_after": 2, "delay_s": 1.5}}   (-1 = until cleared)
+                              a bad spec (unknown host, mode or key; a number sent as a string) is a 400
+                              naming it, and no fault of that request is set
     DELETE /_replay/faults
 
     >>> server = ReplayServer(port=0).start()       # a free port, in a thread
@@ -79,12 +81,12 @@ class ReplayServer:
                delay_s: float = 0.0) -> None:
         """Make ``host`` fail ``times`` times (-1: until cleared) for requests whose path and query contain
         ``match``: ``500``; ``timeout`` (hang ``timeout_s``, then 504); ``429`` (with ``Retry-After`` when
-        ``retry_after`` is given); ``403`` (the proxy refusing everything); ``slow`` (answer after ``delay_s``)."""
-        if mode not in MODES:
-            raise ValueError(f"fault mode {mode!r}: use one of {', '.join(MODES)}")
+        ``retry_after`` is given); ``403`` (the proxy refusing everything); ``slow`` (answer after ``delay_s``).
+        Raises ``ValueError`` naming what is wrong with the spec (an unknown host or mode, a non-number)."""
+        fault = _fault_spec(host, {"mode": mode, "times": times, "match": match, "retry_after": retry_after,
+                                   "delay_s": delay_s})
         with self._lock:
-            self.faults[host] = {"mode": mode, "times": times, "match": match, "retry_after": retry_after,
-                                 "delay_s": delay_s}
+            self.faults[host] = fault
 
     def clear(self) -> None:
         with self._lock:
@@ -134,12 +136,15 @@ class ReplayServer:
                 self.clear()
                 return Answer(200, {"faults": {}})
             try:
-                for host, f in json.loads(body or b"{}").items():
-                    self.inject(host, str(f.get("mode", "500")), int(f.get("times", -1)), str(f.get("match", "")),
-                                f.get("retry_after"), float(f.get("delay_s", 0)))
-            except (ValueError, AttributeError, TypeError) as exc:
-                return Answer(400, {"error": f"bad fault spec: {exc} — send {{host: {{mode: one of {MODES}, "
-                                             "times: n}}"})
+                specs = json.loads(body or b"{}")
+                if not isinstance(specs, dict):
+                    raise ValueError(f"the body must be a JSON object {{host: spec}}, not {type(specs).__name__}")
+                # every spec checked before any is applied: a bad one leaves the faults as they were
+                checked = {host: _fault_spec(host, f) for host, f in specs.items()}
+            except ValueError as exc:  # json.JSONDecodeError is a ValueError
+                return Answer(400, {"error": f"bad fault spec: {exc}"})
+            with self._lock:
+                self.faults.update(checked)
             return Answer(200, {"faults": self.faults})
         return None
 
@@ -237,3 +242,41 @@ class ReplayServer:
                 pass  # per-request entries are on /_replay/log; a line each would flood the stack log
 
         return Handler
+
+
+#: What a fault spec may hold, with its default (``POST /_replay/faults`` and ``ReplayServer.inject``).
+FAULT_DEFAULTS: dict[str, Any] = {"mode": "500", "times": -1, "match": "", "retry_after": None, "delay_s": 0.0}
+
+
+def _fault_spec(host: str, spec: Any) -> dict[str, Any]:
+    """A checked copy of one host's fault spec, or ``ValueError`` saying what is wrong and what is allowed:
+    the host must be a replayed one (a misspelt host would never fail), the mode known, the numbers numbers
+    (a string ``retry_after`` would break every later answer to that host)."""
+    if host not in HOSTS:
+        raise ValueError(f"unknown host {host!r} — the replayed hosts are {', '.join(HOSTS)}")
+    if not isinstance(spec, dict):
+        raise ValueError(f"{host}: the spec must be an object like {{\"mode\": \"500\"}}, not {spec!r}")
+    unknown = sorted(set(spec) - set(FAULT_DEFAULTS))
+    if unknown:
+        raise ValueError(f"{host}: unknown key(s) {', '.join(map(repr, unknown))} — use {', '.join(FAULT_DEFAULTS)}")
+    out = {**FAULT_DEFAULTS, **spec}
+    out["mode"] = str(out["mode"])
+    if out["mode"] not in MODES:
+        raise ValueError(f"{host}: mode {out['mode']!r} — use one of {', '.join(MODES)}")
+    if not isinstance(out["match"], str):
+        raise ValueError(f"{host}: match must be a string, not {out['match']!r}")
+
+    def number(key: str, minimum: float) -> None:
+        value = out[key]
+        if isinstance(value, bool) or not isinstance(value, int | float) or value < minimum:
+            raise ValueError(f"{host}: {key} must be a number >= {minimum:g} (JSON number, not a string), "
+                             f"not {value!r}")
+
+    number("times", -1)
+    if isinstance(out["times"], float) and not out["times"].is_integer():
+        raise ValueError(f"{host}: times must be a whole number, not {out['times']!r}")
+    out["times"] = int(out["times"])
+    number("delay_s", 0)
+    if out["retry_after"] is not None:
+        number("retry_after", 0)
+    return out
