@@ -8,6 +8,7 @@ where to look (topic, key).
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -94,20 +95,34 @@ def reconcile_windows(exp: Expected, processed: list[Msg]) -> list[Row]:
             if actual is None:
                 row.add(Diff(key, "missing", _show(count, metrics)))
                 continue
-            got = int(actual["event_count"])
-            got_metrics = {k: float(v) for k, v in (actual.get("metrics") or {}).items()}
-            if got != count or any(abs(got_metrics.get(k, float("nan")) - v) > 1e-9 for k, v in metrics.items()):
+            got = actual.get("event_count")
+            got_metrics = actual.get("metrics") or {}
+            if not _same(count, got, 0) or any(not _same(v, got_metrics.get(k), 1e-9) for k, v in metrics.items()):
                 row.add(Diff(key, "wrong", _show(count, metrics), _show(got, {k: got_metrics.get(k) for k in metrics})))
             else:
                 row.matched += 1
         for key, actual in sorted(last.items()):
             if key.startswith(prefix) and _window_start(key) in starts and key not in exp.values and actual is not None:
-                row.add(Diff(key, "extra", actual=_show(int(actual["event_count"]), {})))
+                row.add(Diff(key, "extra", actual=_show(actual.get("event_count"), {})))
         rows.append(row)
     return rows
 
 
-def _show(count: int, metrics: dict[str, Any]) -> str:
+def _number(v: Any) -> float | None:
+    """``v`` as a finite number; None for a missing, NaN, infinite or non-numeric value (never a match)."""
+    if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
+        return None
+    return float(v)
+
+
+def _same(want: float, got: Any, tolerance: float) -> bool:
+    """``got`` is a finite number within ``tolerance`` of ``want``: a value that is absent, NaN or not a
+    number is wrong (``abs(nan - x) > t`` is False, so a plain comparison would call it a match)."""
+    g = _number(got)
+    return g is not None and abs(g - want) <= tolerance
+
+
+def _show(count: Any, metrics: dict[str, Any]) -> str:
     if not metrics:
         return str(count)
     return f"{count} " + " ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in metrics.items()
@@ -147,9 +162,9 @@ def _against_last_state(row: Row, expected: dict[str, dict[str, Any]], booking_s
 
 
 def _differs(a: Any, b: Any) -> bool:
-    if isinstance(a, int | float) and isinstance(b, int | float):
-        return abs(float(a) - float(b)) > 0.005
-    return a != b
+    if _number(a) is not None:  # amounts: a NaN or non-numeric actual differs
+        return not _same(float(a), b, 0.005)
+    return bool(a != b)
 
 
 def render(rows: list[Row], show: int = 3) -> str:

@@ -119,3 +119,27 @@ def test_windows_and_percentiles() -> None:
     r = Rules.load()
     assert r.late_outcome(T0, T0 + 25 * MIN) == "excluded" and r.late_outcome(T0, T0 + 2 * MIN) == "counted"
     assert r.late_outcome(T0, T0 + 10 * MIN) == "ambiguous"
+
+
+@pytest.mark.parametrize("metrics", [{}, None, {"sessions_view": float("nan")}, {"sessions_booked": "x"},
+                                     {"conversion": float("inf")}], ids=["empty", "none", "nan", "text", "inf"])
+def test_a_missing_nan_or_non_numeric_funnel_metric_is_wrong(truth: TruthSet, metrics: dict[str, Any] | None) -> None:
+    exp = expected_outputs(truth, Rules.load(), now_ms=LATER, grace_ms=0)
+    key = f"app_events_funnel|{iso_minute(T0)}|{FUNNEL_ENTITY}"
+    count, want = exp.values[key]
+    got = None if metrics is None else ({**want, **metrics} if metrics else {})
+    outputs = [m for m in _outputs(exp.values) if m.key != key]
+    outputs.append(Msg(key, {"event_count": count, "metrics": got}, T0, 0, 999))
+    funnel = {r.output: r for r in reconcile_windows(exp, outputs)}["funnel"]
+    assert (funnel.wrong, funnel.ok) == (1, False) and funnel.diffs[0].key == key
+
+
+def test_a_missing_or_nan_count_or_amount_is_wrong(truth: TruthSet) -> None:
+    exp = expected_outputs(truth, Rules.load(), now_ms=LATER, grace_ms=0)
+    key = f"app_events|{iso_minute(T0)}|event_type=search"
+    for value in ({"metrics": {}}, {"event_count": float("nan"), "metrics": {}}):
+        outputs = [m for m in _outputs(exp.values) if m.key != key] + [Msg(key, value, T0, 0, 999)]
+        assert {r.output: r for r in reconcile_windows(exp, outputs)}["app event windows"].wrong == 1
+    state = {"booking_id": "bk-1", "status": "pending", "payment_status": "authorized", "user_id": "u",
+             "amount": float("nan")}
+    assert reconcile_bookings(exp, [Msg("bk-1", state, T0, 0, 0)]).wrong == 1
