@@ -137,7 +137,8 @@ def test_a_missing_nan_or_non_numeric_funnel_metric_is_wrong(truth: TruthSet, me
 def test_a_missing_or_nan_count_or_amount_is_wrong(truth: TruthSet) -> None:
     exp = expected_outputs(truth, Rules.load(), now_ms=LATER, grace_ms=0)
     key = f"app_events|{iso_minute(T0)}|event_type=search"
-    for value in ({"metrics": {}}, {"event_count": float("nan"), "metrics": {}}):
+    values: list[dict[str, Any]] = [{"metrics": {}}, {"event_count": float("nan"), "metrics": {}}]
+    for value in values:
         outputs = [m for m in _outputs(exp.values) if m.key != key] + [Msg(key, value, T0, 0, 999)]
         assert {r.output: r for r in reconcile_windows(exp, outputs)}["app event windows"].wrong == 1
     state = {"booking_id": "bk-1", "status": "pending", "payment_status": "authorized", "user_id": "u",
