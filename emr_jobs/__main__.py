@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 
-from emr_jobs.jobs import registry
+from emr_jobs.jobs import job_names, registry
 from emr_jobs.run import guarded, run
 from eventbus.cli import exit_with
 from eventbus.logging import configure_logging
@@ -17,7 +17,7 @@ def main(argv: list[str] | None = None) -> int:
         description="Spark Structured Streaming jobs: app-event and clickstream windows, booking and user "
         "state, the Parquet lake and dead letters. One driver runs every selected job.",
     )
-    names = ",".join(registry().names())
+    names = ",".join(job_names())
     sub = parser.add_subparsers(dest="command", required=True)
     p_run = sub.add_parser("run", help="start the jobs (until SIGTERM/Ctrl-C, or --once)")
     p_run.add_argument("--jobs", default=names, help=f"comma-separated jobs (default: all of {names})")

@@ -93,6 +93,12 @@ class Registry:
         return tuple(q for j in self for q in j.queries)
 
 
+def job_names(package: str = PACKAGE) -> tuple[str, ...]:
+    """The jobs' names, read from their modules' source without the catalog or any setting: what a
+    command's ``--help`` lists, even when an ``EB_*`` setting is refused (that error comes when it runs)."""
+    return tuple(sorted(j.name for m in _modules(package) for j in _declared(m, None)))
+
+
 def source_topics(settings: Settings | None = None) -> tuple[str, ...]:
     """Every topic the jobs may read: the catalog's topics with ``spark`` among their readers."""
     return tuple(load_catalog(settings).read_by(COMPONENT))
@@ -155,7 +161,9 @@ def _source(module: str) -> str:
     return source or ""
 
 
-def _declared(module: str, catalog: Catalog) -> list[Job]:
+def _declared(module: str, catalog: Catalog | None) -> list[Job]:
+    """``module``'s ``@job`` declarations; ``reads=ALL_READS`` resolved through ``catalog`` (kept as
+    ``(ALL_READS,)`` without one)."""
     source = _source(module)
     if "@job(" not in source:
         return []
@@ -178,7 +186,8 @@ def _declared(module: str, catalog: Catalog) -> list[Job]:
                 reads = kw.get("reads", ())
                 out.append(Job(name=args[0] if args else kw["name"], module=module, function=fn.name,
                                queries=tuple(kw.get("queries", ())),
-                               reads=tuple(catalog.read_by(COMPONENT)) if reads == ALL_READS else tuple(reads),
+                               reads=(tuple(catalog.read_by(COMPONENT)) if catalog else (ALL_READS,))
+                               if reads == ALL_READS else tuple(reads),
                                writes=tuple(kw.get("writes", ()))))
     return out
 

@@ -24,9 +24,10 @@ from typing import Any
 
 from emr_jobs.config import SparkSettings, get_spark_settings
 from emr_jobs.errors import JobError
-from emr_jobs.jobs import registry
+from emr_jobs.jobs import job_names, registry
 from eventbus import aws
 from eventbus.cli import exit_with
+from eventbus.exceptions import SettingsError
 from eventbus.settings import Settings, get_settings
 
 #: The EMR bundle's jars (dist/emr/jars/, from emr_jobs/jars/pom.xml).
@@ -235,7 +236,7 @@ def submit(jobs: list[str], settings: Settings, cfg: SparkSettings, dry_run: boo
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m emr_jobs.submit", description=__doc__.split("\n\n")[0])
-    names = ",".join(registry().names())
+    names = ",".join(job_names())
     parser.add_argument("--jobs", default=names, help=f"comma-separated (default: {names})")
     parser.add_argument("--dry-run", action="store_true", help="print the StartJobRun requests, start nothing")
     parser.add_argument("--stop", action="store_true", help="cancel the jobs' active runs, start nothing")
@@ -254,6 +255,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.dry_run and jars is None:
             jars = ["<jars from the bundle>"]
         runs = submit(jobs, settings, cfg, args.dry_run, jars)
+    except SettingsError:
+        raise  # exit_with: the one line, exit 2
     except Exception as exc:
         from emr_jobs.errors import one_line
 

@@ -56,6 +56,7 @@ def test_a_secret_is_never_repeated(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.mark.parametrize("command", [
     ["emr_jobs", "run", "--jobs", "app_events"],
+    ["emr_jobs.submit", "--dry-run"],
     ["lambdas.cdc", "status"],
     ["lambdas.gateway"],
     ["lambdas.simulators", "run", "--duration", "1"],
@@ -72,3 +73,16 @@ def test_every_entry_point_prints_one_line_for_a_refused_setting(command: list[s
     assert proc.returncode != 0
     assert proc.stderr.strip().splitlines() == [
         "error: EB_PROFILE='bogus' (setting profile): Input should be 'local' or 'aws'"], proc.stderr
+
+
+@pytest.mark.parametrize("module", ["emr_jobs", "emr_jobs.submit"])
+def test_help_lists_the_jobs_even_when_a_setting_is_refused(module: str) -> None:
+    """``--help`` reads no setting (the job names come from the modules' source); the refused setting is
+    reported when the command runs."""
+    from emr_jobs.jobs import registry
+
+    env = {**os.environ, "EB_PROFILE": "bogus"}
+    proc = subprocess.run([sys.executable, "-m", module, *(["run"] if module == "emr_jobs" else []), "--help"],
+                          cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0 and proc.stdout.startswith(f"usage: python -m {module}"), proc.stderr
+    assert ",".join(registry(Settings()).names()) in " ".join(proc.stdout.split())
