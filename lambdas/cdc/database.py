@@ -21,17 +21,13 @@ import psycopg2.extras
 from psycopg2 import sql
 
 from eventbus.postgres import ensure_publication
-from lambdas.cdc.exceptions import SetupError
+from lambdas.cdc.exceptions import SetupError, Unavailable
 from lambdas.cdc.pgoutput import parse_lsn
 from lambdas.cdc.types import Converter, converter_for
 
 SESSION_OPTIONS = "-c TimeZone=UTC -c DateStyle=ISO -c IntervalStyle=postgres"
 STATE_TABLE = "cdc_relay_state"
 _NAME = re.compile(r"^[a-z0-9_]{1,63}$")
-
-
-class Unavailable(Exception):
-    """PostgreSQL cannot be reached right now (retry)."""
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,10 @@ class SetupError(CdcError):
     exit_code = 2
 
 
+class Unavailable(CdcError):
+    """PostgreSQL cannot be reached right now: the relay retries; a one-off command (status, drop) exits 1."""
+
+
 class ProtocolError(CdcError):
     """The replication stream held something the decoder cannot read."""
 

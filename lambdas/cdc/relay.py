@@ -30,9 +30,9 @@ import psycopg2
 from eventbus.exceptions import BrokerUnavailableError
 from eventbus.logging import get_logger
 from eventbus.settings import Settings, get_settings
-from lambdas.cdc.database import Database, Table, Unavailable, check_name
+from lambdas.cdc.database import Database, Table, check_name
 from lambdas.cdc.envelope import EnvelopeBuilder, KeySpec
-from lambdas.cdc.exceptions import DeliveryFailed, SetupError
+from lambdas.cdc.exceptions import DeliveryFailed, SetupError, Unavailable
 from lambdas.cdc.inflight import InFlight
 from lambdas.cdc.lag import MetricsServer, RelayMetrics
 from lambdas.cdc.pgoutput import Relation, format_lsn, parse_lsn

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -12,8 +13,8 @@ import psycopg2
 import pytest
 
 from eventbus.settings import Settings
-from lambdas.cdc.database import Database, Unavailable, _explain, check_name
-from lambdas.cdc.exceptions import SetupError
+from lambdas.cdc.database import Database, _explain, check_name
+from lambdas.cdc.exceptions import SetupError, Unavailable
 from lambdas.cdc.relay import Relay, RelayConfig
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -72,3 +73,14 @@ def test_connection_errors_say_what_to_do(text: str, kind: type, needle: str) ->
 
 def test_database_accepts_a_plain_dsn() -> None:
     assert Database("host=x", "x", 1, "u", "d").dsn == "host=x"
+
+
+@pytest.mark.parametrize("command", ["status", "drop"])
+def test_unreachable_database_is_one_line_and_exit_1(command: str) -> None:
+    """`status`/`drop` with PostgreSQL down: the relay's own message, no traceback (it once printed 17 lines)."""
+    env = {**os.environ, "EB_PROFILE": "local", "EB_PG_HOST": "127.0.0.1", "EB_PG_PORT": "1", "EB_LOG_JSON": "false"}
+    out = subprocess.run([sys.executable, "-m", "lambdas.cdc", command, "--slot", "x"], cwd=ROOT, env=env,
+                         capture_output=True, text=True, timeout=60)
+    lines = (out.stdout + out.stderr).strip().splitlines()
+    assert out.returncode == 1, lines
+    assert len(lines) == 1 and "PostgreSQL at 127.0.0.1:1 unreachable" in lines[0], lines
