@@ -21,7 +21,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8090, help="port (default 8090)")
     parser.add_argument("--today", type=date.fromisoformat, default=None,
-                        help="the APIs' 'today' (date windows such as Open-Meteo's 92 days); default: the real date")
+                        help="the APIs' 'today' (date windows such as Open-Meteo's); default: the real date")
     parser.add_argument("--no-rate-limits", action="store_true",
                         help=f"do not enforce the real services' limits ({DEFAULT_RATE_LIMITS})")
     args = parser.parse_args(argv)

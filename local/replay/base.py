@@ -24,7 +24,7 @@ class Request:
     query: dict[str, str]
     headers: dict[str, str] = field(default_factory=dict)  # lower-case names
     body: bytes = b""
-    #: The replay server's idea of "today" (windows like Open-Meteo's 92 days are relative to it).
+    #: The replay server's idea of "today" (windows like Open-Meteo's 93 days back are relative to it).
     today: date = field(default_factory=date.today)
     #: Seconds the server "worked" on this request before answering (a ``slow`` fault; Overpass compares
     #: it with the query's own ``[timeout:N]``).

@@ -1,6 +1,7 @@
-"""Open-Meteo: ``/v1/forecast`` (about 92 days back, 16 ahead) and ``/v1/archive`` (reanalysis, 1940 up to a
-few days ago). A date outside an endpoint's window is a 400 with Open-Meteo's own reason text, e.g.
-``Parameter 'start_date' is out of allowed range from 2026-09-03 to 2026-12-19`` (sources: local/replay/README.md).
+"""Open-Meteo: ``/v1/forecast`` (93 days back to 15 ahead) and ``/v1/archive`` (reanalysis, 1940 up to two
+days ago). A date outside an endpoint's window is a 400 with Open-Meteo's own reason text, e.g.
+``Parameter 'start_date' is out of allowed range from 2025-08-08 to 2025-11-24`` (asked on 2025-11-09); an
+hourly variable Open-Meteo does not have is a 400 too, never a 200 with nulls (sources: local/replay/README.md).
 """
 
 from __future__ import annotations
@@ -11,14 +12,32 @@ from typing import Any
 
 from local.replay.base import Answer, Request, bad, recording, rng
 
-#: The forecast API serves ``past_days`` up to 92 and ``forecast_days`` up to 16 (today included).
-FORECAST_PAST_DAYS, FORECAST_DAYS = 92, 16
-#: The archive (ERA5) lags a few days behind today.
-ARCHIVE_FIRST, ARCHIVE_LAG_DAYS = date(1940, 1, 1), 5
+#: ``start_date``/``end_date`` accepted by the forecast API: today-93 .. today+15. The upper bound is the
+#: server's ``currentTime.with(hour: 0).add(days: forecastDaysMax)`` (exclusive; forecastDaysMax 16), printed
+#: as that minus a day; open-meteo/open-meteo#1570 quotes "from 2025-08-08 to 2025-11-24" on 2025-11-09,
+#: i.e. 93 days back (one more than ``past_days``' maximum of 92).
+FORECAST_FIRST, FORECAST_LAST = 93, 15
+#: The historical weather API: "data dating back to 1940 with a delay of 2 days"
+#: (https://open-meteo.com/en/docs/historical-weather-api).
+ARCHIVE_FIRST, ARCHIVE_LAG_DAYS = date(1940, 1, 1), 2
+#: What each endpoint calls its hourly variables in the 400 for one it does not have: the forecast API
+#: "Cannot initialize ForecastSurfaceVariable from invalid String value cape for key hourly"
+#: (open-meteo/open-meteo#162), the archive "... WeatherVariable ..." (its docs' "Errors" section).
+VARIABLE_TYPE = {"forecast": "ForecastSurfaceVariable", "archive": "WeatherVariable"}
+#: Hourly variables both endpoints have (the historical weather API's list, shared by the forecast API) but
+#: the replay does not generate: asked for, they get a 400 saying so — not the real API's 200, but never a
+#: silent column of nulls.
+NOT_RECORDED = frozenset({
+    "dew_point_2m", "apparent_temperature", "pressure_msl", "surface_pressure", "rain", "snowfall",
+    "cloud_cover_low", "cloud_cover_mid", "cloud_cover_high", "shortwave_radiation", "direct_radiation",
+    "direct_normal_irradiance", "diffuse_radiation", "global_tilted_irradiance", "sunshine_duration",
+    "wind_speed_100m", "wind_direction_10m", "wind_direction_100m", "wind_gusts_10m",
+    "et0_fao_evapotranspiration", "weather_code", "vapour_pressure_deficit", "snow_depth",
+})
 
 
 def forecast(req: Request) -> Answer:
-    first, last = req.today - timedelta(days=FORECAST_PAST_DAYS), req.today + timedelta(days=FORECAST_DAYS - 1)
+    first, last = req.today - timedelta(days=FORECAST_FIRST), req.today + timedelta(days=FORECAST_LAST)
     return _hourly(req, first, last, "forecast")
 
 
@@ -38,12 +57,20 @@ def _hourly(req: Request, first: date, last: date, kind: str) -> Answer:
         return bad(f"Parameter '{exc.args[0]}' is required")
     except ValueError:
         return bad("Invalid date format. Make sure to use 'YYYY-MM-DD'")
+    # as the real server: the date format when the query is decoded, then the variables, then the window
+    wanted = [v for v in q.get("hourly", "temperature_2m").split(",") if v]
+    recorded = set(rec["response"]["hourly_units"]) - {"time"}
+    for v in wanted:
+        if v in NOT_RECORDED:
+            return bad(f"replay: hourly variable '{v}' exists on Open-Meteo but is not recorded here — "
+                       "add it to local/replay/weather.py (weather_day)")
+        if v not in recorded:
+            return bad(f"Cannot initialize {VARIABLE_TYPE[kind]} from invalid String value {v} for key hourly")
     for name, day in (("start_date", start), ("end_date", end)):
         if not first <= day <= last:
             return bad(f"Parameter '{name}' is out of allowed range from {first} to {last}")
     if end < start:
         return bad("End-date must be larger or equals than start-date")
-    wanted = [v for v in q.get("hourly", "temperature_2m").split(",") if v]
     climate = min(rec["climate"], key=lambda c: (c["lat"] - lat) ** 2 + (c["lon"] - lon) ** 2)
     hourly: dict[str, list[Any]] = {"time": [], **{v: [] for v in wanted}}
     day = start

@@ -3,8 +3,9 @@ handles it (mwaa_dags/extdata against local/replay; sources in local/replay/READ
 
 Bluesky: 403 on an unauthenticated cursor page, 401 on a bad app password. Frankfurter /v1: 404 for a
 currency the ECB lacks (and silent omission beside others), the business day's date. Open-Meteo: 400 past
-the forecast's 92 days, the archive instead. Overpass: nwr vs node, a query past its own timeout. Nominatim:
-blocked stock User-Agent, 1 request/s, the cache. 429 with Retry-After. A page limit stops with a warning.
+the forecast's 93 days, the archive instead, 400 for an unknown variable. Overpass: nwr vs node, a query
+past its own timeout. Nominatim: blocked stock User-Agent, 1 request/s, the cache. 429 with Retry-After.
+A page limit stops with a warning.
 """
 
 from __future__ import annotations
@@ -143,12 +144,12 @@ def test_frankfurter_one_record_per_business_day(replay: ReplayServer) -> None:
 # --- Open-Meteo ----------------------------------------------------------------------------------
 def test_open_meteo_forecast_window_and_archive(replay: ReplayServer) -> None:
     dad, s = DESTS["dad"], fast(replay)
-    old_iv = Interval.parse("2025-09-01T00:00:00+00:00", "2025-09-01T06:00:00+00:00")  # > 92 days before today
+    old_iv = Interval.parse("2025-09-01T00:00:00+00:00", "2025-09-01T06:00:00+00:00")  # > 93 days before today
     raw = httpx.get(f"{replay.url}/api.open-meteo.com/v1/forecast", params={
         "latitude": dad.lat, "longitude": dad.lon, "start_date": "2025-09-01", "end_date": "2025-09-01"})
     assert raw.status_code == 400
     assert raw.json() == {"error": True, "reason": "Parameter 'start_date' is out of allowed range from "
-                                                   "2025-11-01 to 2026-02-16"}
+                                                   "2025-10-31 to 2026-02-16"}  # today-93 .. today+15
     now = datetime(2026, 2, 1, 12, tzinfo=UTC)
     recent_iv = Interval.parse("2026-01-30T00:00:00+00:00", "2026-01-30T06:00:00+00:00")
     with Fetcher(s) as f:
@@ -159,6 +160,35 @@ def test_open_meteo_forecast_window_and_archive(replay: ReplayServer) -> None:
     assert recent["_source"] == {"api": "open-meteo /v1/forecast", "value_type": "forecast"}
     assert old["_source"] == skewed["_source"] == {"api": "open-meteo /v1/archive", "value_type": "reanalysis"}
     assert len(old["hourly"]["time"]) == 24
+
+
+def test_open_meteo_windows_edges_and_unknown_variable(replay: ReplayServer) -> None:
+    """Forecast: today-93 .. today+15 (#1570); archive: up to today-2 ("a delay of 2 days"); a variable the
+    API does not have is a 400 naming it (#162), not a 200 with a column of nulls."""
+    dad = DESTS["dad"]
+
+    def get(host: str, path: str, day: str, hourly: str = "temperature_2m") -> httpx.Response:
+        return httpx.get(f"{replay.url}/{host}{path}", params={
+            "latitude": dad.lat, "longitude": dad.lon, "hourly": hourly, "start_date": day, "end_date": day})
+
+    forecast, archive = ("api.open-meteo.com", "/v1/forecast"), ("archive-api.open-meteo.com", "/v1/archive")
+    assert get(*forecast, "2025-10-31").status_code == 200  # today (2026-02-01) - 93
+    assert get(*forecast, "2025-10-30").status_code == 400
+    assert get(*forecast, "2026-02-16").status_code == 200 and get(*forecast, "2026-02-17").status_code == 400
+    assert len(get(*archive, "2026-01-30").json()["hourly"]["temperature_2m"]) == 24  # today - 2
+    late = get(*archive, "2026-01-31")
+    assert (late.status_code, late.json()["reason"]) == (
+        400, "Parameter 'start_date' is out of allowed range from 1940-01-01 to 2026-01-30")
+    typo = get(*forecast, "2026-01-30", hourly="temperature_2m,temprature_2m")
+    assert (typo.status_code, typo.json()) == (400, {"error": True, "reason": (
+        "Cannot initialize ForecastSurfaceVariable from invalid String value temprature_2m for key hourly")})
+    assert "WeatherVariable from invalid String value cape" in get(*archive, "2026-01-20", "cape").json()["reason"]
+    s = fast(replay)
+    with Fetcher(s) as f, pytest.raises(HTTPStatusError, match="HTTP 400.*temprature_2m"):
+        f.get_json("weather", s.url(s.weather_url, "/v1/forecast"), {
+            "latitude": dad.lat, "longitude": dad.lon, "hourly": "temprature_2m",
+            "start_date": "2026-01-30", "end_date": "2026-01-30"})
+    assert f.calls == 1  # a 4xx: not retried
 
 
 # --- Overpass -----------------------------------------------------------------------------------
