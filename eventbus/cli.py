@@ -11,6 +11,7 @@ instead of a traceback::
 
 from __future__ import annotations
 
+import argparse
 import sys
 from collections.abc import Callable
 from typing import NoReturn
@@ -25,3 +26,14 @@ def exit_with(main: Callable[[], int | None]) -> NoReturn:
         print(f"error: {exc}", file=sys.stderr)
         code = 2
     sys.exit(code)
+
+
+def port_number(text: str) -> int:
+    """An argparse ``type`` for a TCP port: 1-65535, else argparse's one-line usage error (exit 2)."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number (1-65535)") from None
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{port} is not a port number (1-65535)")
+    return port

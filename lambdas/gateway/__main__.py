@@ -10,7 +10,7 @@ import argparse
 import os
 from urllib.parse import urlparse
 
-from eventbus.cli import exit_with
+from eventbus.cli import exit_with, port_number
 from eventbus.logging import configure_logging, get_logger
 from eventbus.settings import get_settings
 
@@ -26,21 +26,23 @@ def default_workers() -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    settings = get_settings()
-    url = urlparse(settings.gateway_url)
     parser = argparse.ArgumentParser(
         prog="python -m lambdas.gateway",
         description="Event gateway (FastAPI) under uvicorn: POST /events/{user,booking,batch} -> Kafka "
         "topic_app_events; answers 2xx only once the broker acknowledged. Docs at /docs.",
     )
     parser.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=url.port or 8000, help="port (default from EB_GATEWAY_URL, 8000)")
+    parser.add_argument("--port", type=port_number, help="port (default: EB_GATEWAY_URL's, else 8000)")
     parser.add_argument(
         "--workers", type=int, default=default_workers(), help=f"worker processes (default: CPUs = {default_workers()})"
     )
-    parser.add_argument("--log-level", default=settings.log_level.lower(), help="uvicorn log level")
+    parser.add_argument("--log-level", choices=("critical", "error", "warning", "info", "debug", "trace"),
+                        help="uvicorn log level (default: EB_LOG_LEVEL's)")
     parser.add_argument("--access-log", action="store_true", help="log every request (costs throughput)")
     args = parser.parse_args(argv)
+    settings = get_settings()  # after --help: a refused setting is reported when the gateway starts
+    args.port = args.port or urlparse(settings.gateway_url).port or 8000
+    args.log_level = args.log_level or settings.log_level.lower()
 
     import uvicorn
 

@@ -86,3 +86,30 @@ def test_help_lists_the_jobs_even_when_a_setting_is_refused(module: str) -> None
                           cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0 and proc.stdout.startswith(f"usage: python -m {module}"), proc.stderr
     assert ",".join(registry(Settings()).names()) in " ".join(proc.stdout.split())
+
+
+HELP_COMMANDS = ["lambdas.gateway", "lambdas.simulators", "lambdas.verify", "lambdas.bootstrap", "local.console",
+                 "local.stack", "local.replay", "bench.spark", "bench.kafka", "bench.gateway", "bench.cdc",
+                 "bench.simulators", "bench.spark_rate", "bench.spark_drill", "bench.spark_hostile", "bench.compare"]
+
+
+@pytest.mark.parametrize("module", HELP_COMMANDS)
+def test_help_reads_no_setting(module: str) -> None:
+    env = {**os.environ, "EB_PROFILE": "bogus"}
+    proc = subprocess.run([sys.executable, "-m", module, "--help"], cwd=REPO_ROOT, env=env, capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 0 and proc.stdout.startswith(f"usage: python -m {module}"), proc.stderr
+
+
+def test_a_port_outside_1_to_65535_is_a_usage_error() -> None:
+    import argparse
+
+    from eventbus.cli import port_number
+
+    assert port_number("8000") == 8000
+    for bad in ("0", "65536", "99999", "http"):
+        with pytest.raises(argparse.ArgumentTypeError, match="is not a port number"):
+            port_number(bad)
+    proc = subprocess.run([sys.executable, "-m", "lambdas.gateway", "--port", "99999"], cwd=REPO_ROOT,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and proc.stderr.strip().endswith("99999 is not a port number (1-65535)")
