@@ -15,10 +15,38 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from eventbus.cli import exit_with
+from lambdas.verify.settings import MAX_HOURS, MAX_SECONDS
+
+
+def _duration(most: float) -> Callable[[str], float]:
+    """An argparse type: a finite number from 0 to ``most`` (``inf``/``nan`` would overflow a timestamp)."""
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if not (0 <= value <= most):  # also false for nan
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number from 0 to {most:,.0f}")
+        return value
+    return parse
+
+
+def _writable(path: Path) -> str | None:
+    """Why ``path`` cannot be written (checked before the run, not after it), or None."""
+    if path.is_dir():
+        return f"--json {path}: is a folder — name a file"
+    folder = path.parent
+    if not folder.is_dir():
+        return f"--json {path}: folder {folder} does not exist — create it or name another file"
+    if not os.access(path if path.exists() else folder, os.W_OK):
+        return f"--json {path}: not writable — name another file"
+    return None
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -28,8 +56,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--profile", choices=("local", "aws"), help="connection profile (default: EB_PROFILE, else local)")
     p.add_argument("--topic-prefix", help="read <prefix><topic> (EB_VERIFY_TOPIC_PREFIX)")
     p.add_argument("--truth-file", type=Path, help="read the truth from a JSON-lines file instead of topic_truth")
-    p.add_argument("--hours", type=float, help="only the last N hours of truth (EB_VERIFY_HOURS; 0 = all)")
-    p.add_argument("--grace", type=float, metavar="S",
+    p.add_argument("--hours", type=_duration(MAX_HOURS),
+                   help="only the last N hours of truth (EB_VERIFY_HOURS; 0 = all)")
+    p.add_argument("--grace", type=_duration(MAX_SECONDS), metavar="S",
                    help="compare windows this far behind the watermark (EB_VERIFY_GRACE_S)")
     p.add_argument("--no-latency", action="store_true", help="skip the latency stages (reads fewer topics)")
     p.add_argument("--no-postgres", action="store_true", help="skip booking_state vs PostgreSQL")
@@ -40,7 +69,10 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.json and (problem := _writable(args.json)):
+        parser.error(problem)
     from eventbus.exceptions import EventBusError, SettingsError
     from eventbus.settings import Settings
     from lambdas.verify.latency import Stage
@@ -83,7 +115,12 @@ def main(argv: list[str] | None = None) -> int:
     reads = ", ".join(f"{t} {r['records']:,}" for t, r in result["reads"].items())
     print(f"\nverified in {result['seconds']:.1f} s (read: {reads}); result in {vs.results() / 'last.json'}")
     if args.json:
-        args.json.write_text(json.dumps(result, default=str, indent=1))
+        try:
+            args.json.write_text(json.dumps(result, default=str, indent=1))
+        except OSError as exc:
+            sys.stderr.write(f"error: cannot write --json {args.json}: {exc.strerror} — the result is in "
+                             f"{vs.results() / 'last.json'}\n")
+            return 2
     if not result["compared_anything"]:
         print("NOTHING COMPARED: no window is closed and no booking quiet yet — wait, or check that the "
               "simulators run with truth on")

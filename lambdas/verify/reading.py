@@ -15,11 +15,14 @@ from typing import Any
 
 from confluent_kafka import KafkaException, TopicPartition
 
-from eventbus.exceptions import local_hint
+from eventbus.catalog import load_catalog
+from eventbus.exceptions import SchemaValidationError, local_hint
 from eventbus.kafka import make_consumer
 from eventbus.serde import AvroSerde
 from eventbus.settings import Settings
 from lambdas.verify.exceptions import VerifyError
+
+TRUTH_TOPIC = "topic_truth"
 
 
 @dataclass(slots=True)
@@ -97,15 +100,33 @@ def read_topic(settings: Settings, topic: str, since_ms: int | None = None, time
         consumer.close()
 
 
-def read_truth_file(path: Path) -> list[Msg]:
-    """Truth records from a JSON-lines file (``truth.sink: jsonl``): one ``{"key", "value"}`` per line."""
+def read_truth_file(path: Path, serde: AvroSerde | None = None) -> list[Msg]:
+    """Truth records from a JSON-lines file (``truth.sink: jsonl``): one ``{"key", "value"}`` per line, each
+    value checked against the truth schema (a topic's records are by their encoding)."""
     try:
         lines = path.read_text().splitlines()
     except OSError as exc:
         raise VerifyError(f"cannot read the truth file {path}: {exc.strerror}") from None
+    serde = serde or AvroSerde(catalog=load_catalog())
     out = []
     for i, line in enumerate(lines):
-        if line.strip():
+        if not line.strip():
+            continue
+        where = f"truth file {path} line {i + 1}"
+        try:
             doc = json.loads(line)
-            out.append(Msg(doc["key"], doc["value"], 0, 0, i))
+        except ValueError as exc:
+            raise VerifyError(f"{where} is not JSON ({exc}) — expected one {{\"key\", \"value\"}} object per line, "
+                              "as `truth.sink: jsonl` writes") from None
+        if not isinstance(doc, dict) or not isinstance(doc.get("key"), str) or "value" not in doc:
+            raise VerifyError(f"{where}: expected an object with a string \"key\" and a \"value\" "
+                              "(a truth record or null), as `truth.sink: jsonl` writes")
+        if doc["value"] is not None:
+            if not isinstance(doc["value"], dict):
+                raise VerifyError(f"{where}: \"value\" is {type(doc['value']).__name__}, not a truth record")
+            try:
+                serde.validate(TRUTH_TOPIC, doc["value"])
+            except SchemaValidationError as exc:
+                raise VerifyError(f"{where}: {exc}") from None
+        out.append(Msg(doc["key"], doc["value"], 0, 0, i))
     return out

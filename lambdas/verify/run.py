@@ -18,12 +18,12 @@ from eventbus.settings import Settings
 from lambdas.verify.exceptions import VerifyError
 from lambdas.verify.expected import TruthSet, expected_outputs, iso_minute
 from lambdas.verify.latency import app_latency, cdc_latency
+from lambdas.verify.reading import TRUTH_TOPIC as TRUTH
 from lambdas.verify.reading import Read, read_topic, read_truth_file
 from lambdas.verify.reconcile import Row, reconcile_bookings, reconcile_postgres, reconcile_windows
 from lambdas.verify.rules import Rules
 from lambdas.verify.settings import VerifySettings
 
-TRUTH = "topic_truth"
 PROCESSED = "topic_processed_events"
 BOOKING_STATE = "topic_booking_state"
 APP_EVENTS = "topic_app_events"
@@ -46,7 +46,7 @@ def verify(settings: Settings, vs: VerifySettings, *, truth_file: Path | None = 
         reads[topic] = r
         return r
 
-    truth_msgs = read_truth_file(truth_file) if truth_file else read(TRUTH, None).msgs
+    truth_msgs = read_truth_file(truth_file, serde) if truth_file else read(TRUTH, None).msgs
     truth = TruthSet.from_msgs(truth_msgs, pre)
     if not truth.runs:
         raise VerifyError(f"no truth in {truth_file or pre + TRUTH} for topic prefix {pre!r} — run the simulators "
@@ -123,6 +123,14 @@ def postgres_bookings(settings: Settings, now_ms: int, quiet_s: float,
 
 def save(result: dict[str, Any], folder: Path) -> None:
     """``last.json`` (replaced atomically) and one line per run in ``history.jsonl`` (latencies over time)."""
+    try:
+        _save(result, folder)
+    except OSError as exc:
+        raise VerifyError(f"cannot write the result to {folder}: {exc.strerror} — set EB_VERIFY_RESULT_DIR "
+                          "to a writable folder") from None
+
+
+def _save(result: dict[str, Any], folder: Path) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     tmp = folder / "last.json.tmp"
     tmp.write_text(json.dumps(result, default=str, indent=1))

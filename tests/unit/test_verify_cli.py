@@ -73,7 +73,9 @@ def test_exit_2_without_truth(tmp_path: Path, crafted: dict[str, Any], capsys: p
     empty.write_text("")
     assert main(["--truth-file", str(empty), *ARGS]) == 2
     assert "no truth" in capsys.readouterr().err
-    assert main(["--grace", "-1"]) == 2
+    with pytest.raises(SystemExit) as exc:  # a flag out of range: argparse's usage error
+        main(["--grace", "-1"])
+    assert exc.value.code == 2
 
 
 def test_latency_stages_come_from_the_records_timestamps() -> None:
@@ -92,3 +94,63 @@ def test_latency_stages_come_from_the_records_timestamps() -> None:
     states = [Msg("bk-1", {"status": "confirmed"}, T0 + 5_040, 0, 0)]
     c = {s.name: s.p50_ms for s in cdc_latency(cdc, states)}
     assert c == {"cdc: commit -> Kafka append": 40, "cdc: Kafka append -> booking_state": 5_000}
+
+
+@pytest.mark.parametrize(("line", "said"), [
+    ('{"key": "a"', "line 2 is not JSON"),
+    ('{"value": null}', 'line 2: expected an object with a string "key"'),
+    ('{"key": "run|x", "value": [1]}', "line 2: \"value\" is list"),
+    ('{"key": "run|x", "value": {"key": "run|x", "kind": "run"}}', "line 2: com.travel.events.Truth: field 'run_id'"),
+], ids=["not-json", "no-key", "not-a-record", "not-the-schema"])
+def test_a_bad_truth_file_line_is_one_line_and_exit_2(crafted: dict[str, Any], capsys: pytest.CaptureFixture[str],
+                                                      line: str, said: str) -> None:
+    truth: Path = crafted["truth"]
+    first = truth.read_text().splitlines()[0]
+    truth.write_text(f"{first}\n{line}\n")
+    assert main(["--truth-file", str(truth), *ARGS]) == 2
+    err = capsys.readouterr().err
+    assert said in err and str(truth) in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("flag", ["--grace", "--hours"])
+@pytest.mark.parametrize("value", ["inf", "nan", "-1"])
+def test_an_infinite_or_negative_duration_flag_is_refused(capsys: pytest.CaptureFixture[str], flag: str,
+                                                          value: str) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main([flag, value])
+    assert exc.value.code == 2 and f"argument {flag}: '{value}' is not a number from 0 to" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("var", ["EB_VERIFY_HOURS", "EB_VERIFY_GRACE_S", "EB_VERIFY_READ_TIMEOUT_S"])
+def test_an_infinite_duration_setting_is_refused(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+                                                 var: str) -> None:
+    monkeypatch.setenv(var, "inf")
+    assert main([]) == 2
+    assert f"{var}='inf'" in capsys.readouterr().err
+
+
+def test_an_unwritable_json_path_is_refused_before_the_run(crafted: dict[str, Any], tmp_path: Path,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    for path, said in ((tmp_path / "no" / "r.json", "does not exist"), (tmp_path, "is a folder")):
+        with pytest.raises(SystemExit) as exc:
+            main(["--truth-file", str(crafted["truth"]), *ARGS, "--json", str(path)])
+        out, err = capsys.readouterr()
+        assert exc.value.code == 2 and said in err and out == ""  # no table: nothing ran
+        assert not (crafted["out"] / "last.json").exists()
+
+
+def test_an_unknown_watermark_unit_names_the_setting_and_the_units(
+        crafted: dict[str, Any], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    for bad in ("10 parsecs", "ten minutes", "inf minutes"):
+        monkeypatch.setenv("EB_SPARK_WATERMARK", bad)
+        assert main(["--truth-file", str(crafted["truth"]), *ARGS]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"error: EB_SPARK_WATERMARK: {bad!r} is not a duration") and "minute(s)" in err
+
+
+def test_an_unwritable_result_folder_is_one_line_and_exit_2(crafted: dict[str, Any], monkeypatch: pytest.MonkeyPatch,
+                                                            tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "a-file").write_text("")
+    monkeypatch.setenv("EB_VERIFY_RESULT_DIR", str(tmp_path / "a-file" / "verify"))
+    assert main(["--truth-file", str(crafted["truth"]), *ARGS]) == 2
+    assert "cannot write the result to" in capsys.readouterr().err
