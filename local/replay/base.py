@@ -29,6 +29,9 @@ class Request:
     #: Seconds the server "worked" on this request before answering (a ``slow`` fault; Overpass compares
     #: it with the query's own ``[timeout:N]``).
     runtime_s: float = 0.0
+    #: Hourly variables this answer has as ``null`` in every hour (a ``nulls`` fault; an empty set: all of
+    #: them), as Open-Meteo answers for days its model does not hold (open-meteo/open-meteo#972, #1806).
+    null_variables: frozenset[str] | None = None
 
     def json(self) -> Any:
         return json.loads(self.body or b"{}")

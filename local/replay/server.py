@@ -11,8 +11,9 @@ Control endpoints, for tests and drills::
     GET    /_replay/stats     requests per host, faults served, the most concurrent requests per host
     GET    /_replay/log       one entry per request: host, path, status, start, end (monotonic s); ?host=
     DELETE /_replay/stats     reset counters and log
-    POST   /_replay/faults    {"<host>": {"mode": "500"|"timeout"|"429"|"403"|"slow", "times": -1,
-                               "match": "", "retry_after": 2, "delay_s": 1.5}}   (-1 = until cleared)
+    POST   /_replay/faults    {"<host>": {"mode": "500"|"timeout"|"429"|"403"|"slow"|"nulls", "times": -1,
+                               "match": "", "retry_after": 2, "delay_s": 1.5, "variables": ""}}
+                              (-1 = until cleared; nulls: those hourly variables, "" = all, null in every hour)
                               a bad spec (unknown host, mode or key; a number sent as a string) is a 400
                               naming it, and no fault of that request is set
     DELETE /_replay/faults
@@ -37,7 +38,7 @@ from urllib.parse import parse_qsl, unquote_plus, urlsplit
 from local.replay.apis import HOSTS, ROUTES
 from local.replay.base import Answer, Request
 
-MODES = ("500", "timeout", "429", "403", "slow")
+MODES = ("500", "timeout", "429", "403", "slow", "nulls")
 #: The real services' own limits, applied by the stack's replay program (``python -m local.replay``).
 DEFAULT_RATE_LIMITS = {"nominatim.openstreetmap.org": 1.0}
 
@@ -78,13 +79,15 @@ class ReplayServer:
         self.httpd.server_close()
 
     def inject(self, host: str, mode: str, times: int = -1, match: str = "", retry_after: float | None = None,
-               delay_s: float = 0.0) -> None:
+               delay_s: float = 0.0, variables: str = "") -> None:
         """Make ``host`` fail ``times`` times (-1: until cleared) for requests whose path and query contain
         ``match``: ``500``; ``timeout`` (hang ``timeout_s``, then 504); ``429`` (with ``Retry-After`` when
-        ``retry_after`` is given); ``403`` (the proxy refusing everything); ``slow`` (answer after ``delay_s``).
-        Raises ``ValueError`` naming what is wrong with the spec (an unknown host or mode, a non-number)."""
+        ``retry_after`` is given); ``403`` (the proxy refusing everything); ``slow`` (answer after ``delay_s``);
+        ``nulls`` (Open-Meteo: a 200 whose hourly ``variables`` — comma-separated, "" = all — are null in every
+        hour, as for days the model does not hold). Raises ``ValueError`` naming what is wrong with the spec
+        (an unknown host or mode, a non-number)."""
         fault = _fault_spec(host, {"mode": mode, "times": times, "match": match, "retry_after": retry_after,
-                                   "delay_s": delay_s})
+                                   "delay_s": delay_s, "variables": variables})
         with self._lock:
             self.faults[host] = fault
 
@@ -193,8 +196,11 @@ class ReplayServer:
                 return Answer(429, "Too Many Requests", extra)
             if mode == "403":
                 return Answer(403, "Request forbidden by administrative rules.")
-            time.sleep(fault["delay_s"])  # slow
-            req.runtime_s = fault["delay_s"]
+            if mode == "nulls":
+                req.null_variables = frozenset(v for v in fault["variables"].split(",") if v)
+            else:
+                time.sleep(fault["delay_s"])  # slow
+                req.runtime_s = fault["delay_s"]
         if self._too_soon(host):
             self.stats[f"{host} 429"] += 1
             return Answer(429, "Too Many Requests")
@@ -245,7 +251,8 @@ class ReplayServer:
 
 
 #: What a fault spec may hold, with its default (``POST /_replay/faults`` and ``ReplayServer.inject``).
-FAULT_DEFAULTS: dict[str, Any] = {"mode": "500", "times": -1, "match": "", "retry_after": None, "delay_s": 0.0}
+FAULT_DEFAULTS: dict[str, Any] = {"mode": "500", "times": -1, "match": "", "retry_after": None, "delay_s": 0.0,
+                                  "variables": ""}
 
 
 def _fault_spec(host: str, spec: Any) -> dict[str, Any]:
@@ -263,8 +270,9 @@ def _fault_spec(host: str, spec: Any) -> dict[str, Any]:
     out["mode"] = str(out["mode"])
     if out["mode"] not in MODES:
         raise ValueError(f"{host}: mode {out['mode']!r} — use one of {', '.join(MODES)}")
-    if not isinstance(out["match"], str):
-        raise ValueError(f"{host}: match must be a string, not {out['match']!r}")
+    for key in ("match", "variables"):
+        if not isinstance(out[key], str):
+            raise ValueError(f"{host}: {key} must be a string, not {out[key]!r}")
 
     def number(key: str, minimum: float) -> None:
         value = out[key]

@@ -1,7 +1,8 @@
 """Open-Meteo: ``/v1/forecast`` (93 days back to 15 ahead) and ``/v1/archive`` (reanalysis, 1940 up to two
 days ago). A date outside an endpoint's window is a 400 with Open-Meteo's own reason text, e.g.
 ``Parameter 'start_date' is out of allowed range from 2025-08-08 to 2025-11-24`` (asked on 2025-11-09); an
-hourly variable Open-Meteo does not have is a 400 too, never a 200 with nulls (sources: local/replay/README.md).
+hourly variable Open-Meteo does not have is a 400 too, never a 200 with nulls. Nulls come where the real API
+sends them — for hours its model does not hold — here on a ``nulls`` fault (sources: local/replay/README.md).
 """
 
 from __future__ import annotations
@@ -73,12 +74,13 @@ def _hourly(req: Request, first: date, last: date, kind: str) -> Answer:
         return bad("End-date must be larger or equals than start-date")
     climate = min(rec["climate"], key=lambda c: (c["lat"] - lat) ** 2 + (c["lon"] - lon) ** 2)
     hourly: dict[str, list[Any]] = {"time": [], **{v: [] for v in wanted}}
+    nulls = req.null_variables  # a ``nulls`` fault: the model holds nothing for these hours
     day = start
     while day <= end:
         for hour, values in enumerate(weather_day(lat, lon, day, climate, kind)):
             hourly["time"].append(f"{day.isoformat()}T{hour:02d}:00")
             for v in wanted:
-                hourly[v].append(values.get(v))
+                hourly[v].append(None if nulls is not None and (not nulls or v in nulls) else values.get(v))
         day += timedelta(days=1)
     body = {"latitude": round(lat, 4), "longitude": round(lon, 4), **rec["response"],
             "elevation": float(climate["elevation"]),

@@ -13,6 +13,7 @@ Where the values come from depends on the interval's age: the forecast API serve
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -23,7 +24,9 @@ from extdata.records import Interval, make_record
 from extdata.settings import DagSettings
 
 SOURCE = "weather"
-HOURLY = "temperature_2m,relative_humidity_2m,precipitation,cloud_cover,wind_speed_10m"
+VARIABLES = ("temperature_2m", "relative_humidity_2m", "precipitation", "cloud_cover", "wind_speed_10m")
+HOURLY = ",".join(VARIABLES)
+log = logging.getLogger("extdata.weather")
 
 
 def travel_weather_score(temp_c: float, rain_mm: float, wind_kmh: float) -> float:
@@ -64,20 +67,48 @@ def to_record(dest: Destination, body: Any, interval: Interval, run_id: str | No
         raise SourceError(SOURCE, f"{dest.name}: unexpected forecast shape ({exc!r})") from None
     if not rows:
         raise SourceError(SOURCE, f"{dest.name}: no hourly values inside {interval.tag}")
-    temps = [r["temperature_2m"] for r in rows]
-    rain = sum(r["precipitation"] or 0 for r in rows)
-    wind = max(r["wind_speed_10m"] for r in rows)
-    mean_t = sum(temps) / len(temps)
-    rain_per_h = rain / len(rows)
+    if missing := [v for v in VARIABLES if v not in hourly]:
+        raise SourceError(SOURCE, f"{dest.name}: the answer has no hourly {', '.join(missing)} (asked for {HOURLY})")
+    values = {v: _present(dest, interval, v, [r.get(v) for r in rows]) for v in VARIABLES}
+    temps, rain_h, wind_h = values["temperature_2m"], values["precipitation"], values["wind_speed_10m"]
+    rain, wind, mean_t = sum(rain_h), max(wind_h), sum(temps) / len(temps)
+    rain_per_h = rain / len(rain_h)
     metrics = {
         "temp_c_mean": round(mean_t, 2), "temp_c_min": min(temps), "temp_c_max": max(temps),
         "rain_mm": round(rain, 1), "wind_kmh_max": wind,
-        "humidity_pct_mean": round(sum(r["relative_humidity_2m"] for r in rows) / len(rows), 1),
-        "cloud_pct_mean": round(sum(r["cloud_cover"] for r in rows) / len(rows), 1),
+        "humidity_pct_mean": round(_mean(values["relative_humidity_2m"]), 1),
+        "cloud_pct_mean": round(_mean(values["cloud_cover"]), 1),
         "hours": len(rows),
         "travel_weather_score": travel_weather_score(mean_t, rain_per_h * 6, wind),
     }
+    # Hours Open-Meteo answered null for: the metrics above are over the other hours; say which (rain_mm is
+    # the sum of the hours that have a value).
+    gaps = {v: len(rows) - len(vals) for v, vals in values.items() if len(vals) < len(rows)}
+    if gaps:
+        log.warning("weather %s %s: null hours %s of %d — metrics are over the hours with a value",
+                    dest.name, interval.tag, gaps, len(rows))
     origin = body.get("_source") or {"api": "open-meteo /v1/forecast", "value_type": "forecast"}
     attributes = {"name": dest.name, "region": dest.region, "lat": str(dest.lat), "lon": str(dest.lon),
                   "api": origin["api"], "value_type": origin["value_type"]}
+    if gaps:
+        attributes["null_hours"] = ",".join(f"{v}={n}" for v, n in sorted(gaps.items()))
     return make_record(SOURCE, dest.code, interval, metrics=metrics, attributes=attributes, run_id=run_id)
+
+
+def _present(dest: Destination, interval: Interval, variable: str, hourly: list[Any]) -> list[float]:
+    """The hours' values that are there. Open-Meteo answers ``null`` for hours its model does not hold (e.g. older
+    days of the forecast API, open-meteo/open-meteo#972 #1806); none at all is an error, never a 0."""
+    present = [v for v in hourly if v is not None]
+    bad = [v for v in present if isinstance(v, bool) or not isinstance(v, int | float)]
+    if bad:
+        raise SourceError(SOURCE, f"{dest.name}: {variable} has non-numeric values {bad[:3]!r} in {interval.tag}")
+    if not present:
+        raise SourceError(SOURCE, f"{dest.name}: Open-Meteo answered null for {variable} in every hour of "
+                                  f"{interval.tag} (no model data for those hours) — nothing published for this "
+                                  "interval; rerun it later, or lower EB_DAGS_WEATHER_FORECAST_PAST_DAYS so "
+                                  "intervals this old are read from the archive")
+    return [float(v) for v in present]
+
+
+def _mean(values: list[float]) -> float:
+    return sum(values) / len(values)

@@ -32,6 +32,7 @@ from extdata.records import Interval, latest, make_record  # noqa: E402
 from extdata.settings import DagSettings  # noqa: E402
 from extdata.sources import Source, fetch_pages, load_sources, to_records  # noqa: E402
 from extdata.weather import fetch as fetch_weather  # noqa: E402
+from extdata.weather import to_record as weather_record  # noqa: E402
 
 from local.replay import apis  # noqa: E402
 from local.replay.server import ReplayServer  # noqa: E402
@@ -189,6 +190,38 @@ def test_open_meteo_windows_edges_and_unknown_variable(replay: ReplayServer) -> 
             "latitude": dad.lat, "longitude": dad.lon, "hourly": "temprature_2m",
             "start_date": "2026-01-30", "end_date": "2026-01-30"})
     assert f.calls == 1  # a 4xx: not retried
+
+
+@pytest.mark.parametrize(("variables", "named"), [("", "temperature_2m"), ("precipitation", "precipitation"),
+                                                  ("wind_speed_10m,cloud_cover", "cloud_cover")])
+def test_open_meteo_all_null_variable_fails_naming_city_and_variable(replay: ReplayServer, variables: str,
+                                                                     named: str) -> None:
+    """Open-Meteo answers null for hours its model does not hold (#972, #1806). A variable with no value in the
+    interval is an error naming the city and the variable — not a TypeError, and no rain read as 0 mm."""
+    dad, s, iv = DESTS["dad"], fast(replay), Interval.parse("2026-01-30T00:00:00+00:00", "2026-01-30T06:00:00+00:00")
+    replay.inject("api.open-meteo.com", "nulls", match="start_date=2026-01-30", variables=variables)
+    with Fetcher(s) as f:
+        body = fetch_weather(dad, iv, f, s, now=datetime(2026, 2, 1, 12, tzinfo=UTC))
+    assert all(v is None for v in body["hourly"][named])
+    with pytest.raises(SourceError, match=f"source 'weather': Da Nang: Open-Meteo answered null for {named} in "
+                                          "every hour of 20260130T0000Z_20260130T0600Z"):
+        weather_record(dad, body, iv, "r")
+
+
+def test_open_meteo_some_null_hours_are_left_out_and_named(replay: ReplayServer) -> None:
+    dad, s, iv = DESTS["dad"], fast(replay), Interval.parse("2026-01-30T00:00:00+00:00", "2026-01-30T06:00:00+00:00")
+    with Fetcher(s) as f:
+        body = fetch_weather(dad, iv, f, s, now=datetime(2026, 2, 1, 12, tzinfo=UTC))
+    hourly = body["hourly"]
+    temps = hourly["temperature_2m"][:6]
+    hourly["temperature_2m"][1] = hourly["temperature_2m"][4] = None
+    hourly["precipitation"][:6] = [None, 1.5, None, 0.5, None, None]
+    record = weather_record(dad, body, iv, "r")
+    kept = [t for i, t in enumerate(temps) if i not in (1, 4)]
+    assert record["metrics"]["temp_c_mean"] == round(sum(kept) / 4, 2)
+    assert record["metrics"]["temp_c_min"] == min(kept) and record["metrics"]["hours"] == 6
+    assert record["metrics"]["rain_mm"] == 2.0
+    assert record["attributes"]["null_hours"] == "precipitation=4,temperature_2m=2"
 
 
 # --- Overpass -----------------------------------------------------------------------------------
