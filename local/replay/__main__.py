@@ -6,7 +6,7 @@ import argparse
 import contextlib
 import signal
 import sys
-from datetime import date
+from datetime import UTC, date, datetime
 
 from eventbus.cli import exit_with
 from local.replay.server import DEFAULT_RATE_LIMITS, ReplayServer
@@ -22,11 +22,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=8090, help="port (default 8090)")
     parser.add_argument("--today", type=date.fromisoformat, default=None,
                         help="the APIs' 'today' (date windows such as Open-Meteo's); default: the real date")
+    parser.add_argument("--now", type=_utc, default=None,
+                        help="the APIs' clock, ISO 8601 (e.g. 2026-01-16T01:00:00Z: the ECB's rates of that day are "
+                             "not yet published); default: --today's 00:00 UTC, else the real time")
     parser.add_argument("--no-rate-limits", action="store_true",
                         help=f"do not enforce the real services' limits ({DEFAULT_RATE_LIMITS})")
     args = parser.parse_args(argv)
     try:
-        server = ReplayServer(args.host, args.port, today=args.today,
+        server = ReplayServer(args.host, args.port, today=args.today, now=args.now,
                               rate_limits=None if args.no_rate_limits else DEFAULT_RATE_LIMITS)
     except OSError as exc:
         print(f"replay: cannot bind {args.host}:{args.port}: {exc} — stop what uses it or pass --port", file=sys.stderr)
@@ -42,6 +45,11 @@ def main(argv: list[str] | None = None) -> int:
         server.httpd.serve_forever()
     server.httpd.server_close()
     return 0
+
+
+def _utc(text: str) -> datetime:
+    moment = datetime.fromisoformat(text)
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 if __name__ == "__main__":

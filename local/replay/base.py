@@ -10,7 +10,7 @@ import hashlib
 import json
 import random
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime, time
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -26,12 +26,19 @@ class Request:
     body: bytes = b""
     #: The replay server's idea of "today" (windows like Open-Meteo's 93 days back are relative to it).
     today: date = field(default_factory=date.today)
+    #: Its clock, when the time of day matters (the ECB publishes its rates at about 16:00 CET); unset: the
+    #: start of ``today`` (UTC).
+    now: datetime | None = None
     #: Seconds the server "worked" on this request before answering (a ``slow`` fault; Overpass compares
     #: it with the query's own ``[timeout:N]``).
     runtime_s: float = 0.0
     #: Hourly variables this answer has as ``null`` in every hour (a ``nulls`` fault; an empty set: all of
     #: them), as Open-Meteo answers for days its model does not hold (open-meteo/open-meteo#972, #1806).
     null_variables: frozenset[str] | None = None
+
+    @property
+    def clock(self) -> datetime:
+        return self.now or datetime.combine(self.today, time(), UTC)
 
     def json(self) -> Any:
         return json.loads(self.body or b"{}")

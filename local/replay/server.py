@@ -30,7 +30,8 @@ import json
 import threading
 import time
 from collections import Counter, deque
-from datetime import date
+from datetime import UTC, date, datetime
+from datetime import time as clock_time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, unquote_plus, urlsplit
@@ -45,10 +46,12 @@ DEFAULT_RATE_LIMITS = {"nominatim.openstreetmap.org": 1.0}
 
 class ReplayServer:
     """Serves ``apis.ROUTES``; ``faults`` make a host fail, ``rate_limits`` ({host: seconds}) make it answer
-    429 to a request that follows the previous one sooner; ``today`` moves the APIs' date windows."""
+    429 to a request that follows the previous one sooner; ``today`` (its 00:00 UTC) or ``now`` moves the APIs'
+    date windows and what has been published (the ECB's rates of a day from about 16:00 CET)."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 8090, timeout_s: float = 30.0,
-                 rate_limits: dict[str, float] | None = None, today: date | None = None) -> None:
+                 rate_limits: dict[str, float] | None = None, today: date | None = None,
+                 now: datetime | None = None) -> None:
         self.faults: dict[str, dict[str, Any]] = {}
         self.stats: Counter[str] = Counter()
         self.fault_hits: Counter[str] = Counter()
@@ -59,6 +62,8 @@ class ReplayServer:
         self._last_call: dict[str, float] = {}
         self.timeout_s = timeout_s
         self.today = today
+        #: A fixed clock (tests: "the run at Friday 01:00 UTC"); else the start of ``today``, else the real time.
+        self.now = now
         self._lock = threading.Lock()
         self.httpd = ThreadingHTTPServer((host, port), self._handler())
         self.httpd.daemon_threads = True
@@ -162,9 +167,16 @@ class ReplayServer:
             query.update(parse_qsl(body.decode(errors="replace")))  # Overpass takes its query as a form body too
         for route_host, pattern, handler in ROUTES:
             if route_host == host and (m := pattern.match("/" + api_path)):
+                clock = self.clock()
                 return self._serve(host, api_path, raw_path, m, handler,
-                                   Request(method, query, headers, body, self.today or date.today()))
+                                   Request(method, query, headers, body, clock.date(), now=clock))
         return Answer(404, {"error": f"no recording for {host}/{api_path} — recorded APIs: {', '.join(HOSTS)}"})
+
+    def clock(self) -> datetime:
+        """``now``, else the start of ``today`` (UTC), else the real time."""
+        if self.now:
+            return self.now
+        return datetime.combine(self.today, clock_time(), UTC) if self.today else datetime.now(UTC)
 
     def _serve(self, host: str, api_path: str, raw_path: str, m: Any, handler: Any, req: Request) -> Answer:
         with self._lock:

@@ -126,20 +126,46 @@ def test_frankfurter_v1_has_no_vnd(replay: ReplayServer) -> None:
 
 
 def test_frankfurter_one_record_per_business_day(replay: ReplayServer) -> None:
-    """Saturday's and Sunday's runs get Friday's rates dated Friday: the same record ids as Friday's run."""
+    """market_fx is due in the run of 00:00-01:00 UTC, which runs at 01:00 — before the ECB publishes that day's
+    rates (about 16:00 CET). Friday's run gets Thursday's rates dated Thursday; Saturday's, Sunday's and
+    Monday's get Friday's, dated Friday: the same record ids. Each business day once, dated by that day."""
     spec, s = source("market_fx"), fast(replay)
-    days = {d: Interval.parse(f"2026-01-{d}T00:00:00+00:00", f"2026-01-{d}T01:00:00+00:00") for d in (16, 17, 18)}
-    ids = {}
-    with Fetcher(s) as f:
-        for d, iv in days.items():
+
+    def run(day: int, at: datetime | None = None) -> tuple[str, set[str]]:
+        iv = Interval.parse(f"2026-01-{day}T00:00:00+00:00", f"2026-01-{day}T01:00:00+00:00")
+        replay.now = at or iv.end + timedelta(minutes=2)  # when the scheduler runs it
+        with Fetcher(s) as f:
             records = to_records(spec, fetch_pages(spec, iv, f, s).pages, iv, "r")
-            assert len(records) == 12 and all(r["metrics"]["usd_rate"] > 0 for r in records)
-            assert {r["data_interval_start"] for r in records} == {int(datetime(2026, 1, 16, tzinfo=UTC).timestamp()
-                                                                      * 1000)}
-            ids[d] = {r["record_id"] for r in records}
-    assert ids[16] == ids[17] == ids[18]
-    assert spec.due(days[16]) and not spec.due(Interval.parse("2026-01-16T05:00:00+00:00",
-                                                              "2026-01-16T06:00:00+00:00"))
+        assert len(records) == 12 and all(r["metrics"]["usd_rate"] > 0 for r in records)
+        (start,) = {r["data_interval_start"] for r in records}
+        return datetime.fromtimestamp(start / 1000, UTC).date().isoformat(), {r["record_id"] for r in records}
+
+    try:
+        runs = {day: run(day) for day in (15, 16, 17, 18, 19, 20)}  # Thursday .. Tuesday
+        # a rerun (or a backfill) of Friday's interval after 16:30 CET, when Friday's rates are out
+        late = run(16, at=datetime(2026, 1, 16, 15, 30, tzinfo=UTC))
+    finally:
+        replay.now = None
+    assert {d: day for d, (day, _) in runs.items()} == {
+        15: "2026-01-14", 16: "2026-01-15", 17: "2026-01-16", 18: "2026-01-16", 19: "2026-01-16", 20: "2026-01-19"}
+    assert runs[17][1] == runs[18][1] == runs[19][1] == late[1] and late[0] == "2026-01-16"
+    assert len({frozenset(ids) for _, ids in runs.values()}) == 4  # Wed, Thu, Fri, Mon: each once
+    assert spec.due(Interval.parse("2026-01-16T00:00:00+00:00", "2026-01-16T01:00:00+00:00"))
+    assert not spec.due(Interval.parse("2026-01-16T05:00:00+00:00", "2026-01-16T06:00:00+00:00"))
+
+
+def test_frankfurter_target_holidays_answer_the_previous_business_day() -> None:
+    """Good Friday and Easter Monday are TARGET closing days (2026: 3 and 6 April), as are 1 May and 25/26 Dec."""
+    def answered(day: str) -> str:
+        body = apis.call("api.frankfurter.dev", f"/v1/{day}", {"base": "USD", "symbols": "EUR"},
+                         today=date(2026, 12, 31)).body
+        return str(body["date"])
+
+    assert [answered(d) for d in ("2026-04-02", "2026-04-03", "2026-04-06", "2026-04-07")] == [
+        "2026-04-02", "2026-04-02", "2026-04-02", "2026-04-07"]
+    assert [answered(d) for d in ("2026-05-01", "2026-12-25", "2026-12-28")] == [
+        "2026-04-30", "2026-12-24", "2026-12-28"]
+    assert answered("2025-04-21") == "2025-04-17"  # Easter Monday 2025 -> Maundy Thursday
 
 
 # --- Open-Meteo ----------------------------------------------------------------------------------
