@@ -6,7 +6,8 @@ fetches every page through the one declarative fetch path (logging in first when
 ``auth``), lands the raw pages in the lake's raw zone replacing the interval's earlier objects, maps the
 records onto ExternalData and publishes them — only after every page was fetched and validated, so a
 failing source publishes nothing, and one failing source does not hold back the others. A source with
-``every_hours`` skips the runs in between. Adding a source is one YAML entry.
+``every_hours`` skips the runs in between. Past ``max_pages`` a source publishes what it fetched, then fails
+(no retry) naming the limit, and the failure alert fires. Adding a source is one YAML entry.
 """
 
 from __future__ import annotations
@@ -29,10 +30,10 @@ SOURCES = load_sources(SETTINGS.sources_path).sources
 def config_driven_pipeline() -> None:
     @task
     def ingest(source: str) -> dict[str, Any]:
-        from airflow.sdk.exceptions import AirflowSkipException
+        from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
         from extdata.http import Fetcher
         from extdata.records import interval_prefix, land, publish, raw_key
-        from extdata.sources import fetch_pages, to_records
+        from extdata.sources import fetch_pages, page_limit_error, to_records
 
         spec = next(s for s in load_sources(SETTINGS.sources_path).sources if s.name == source)
         interval, run_id = current_interval(PERIOD)
@@ -45,6 +46,8 @@ def config_driven_pipeline() -> None:
                      for i, p in enumerate(fetched.pages, 1)},
                     replace=[interval_prefix(SETTINGS.raw_prefix, source, interval)])
         published = publish(records, client_id=f"dags-{source}")
+        if (cut := page_limit_error(spec, fetched, interval, published)) is not None:
+            raise AirflowFailException(str(cut))  # no retry: it would hit the same limit; the alert fires
         return {"source": source, "pages": len(fetched.pages), "truncated": fetched.truncated,
                 "records": published, "raw_keys": keys}
 

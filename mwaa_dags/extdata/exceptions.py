@@ -24,5 +24,10 @@ class HTTPStatusError(SourceError):
         super().__init__(source, detail)
 
 
+class PageLimitError(SourceError):
+    """The API had more pages than ``max_pages``: what was fetched is published, the rest is not — a rerun hits the
+    same limit, so the task fails at once (no retries) and the failure alert fires."""
+
+
 class ConfigError(ExtDataError):
     """The declarative source config (or the destinations file) is invalid."""

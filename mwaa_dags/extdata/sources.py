@@ -28,7 +28,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from extdata.exceptions import ConfigError, SourceError
+from extdata.exceptions import ConfigError, PageLimitError, SourceError
 from extdata.http import Fetcher
 from extdata.records import Interval, make_record
 from extdata.secrets import resolve_secret
@@ -74,8 +74,8 @@ class Endpoint(_Strict):
     #: Dotted path of the record list in each page ("" = the body itself). A mapping becomes one record
     #: per key: ``{"key": k, "value": v}``.
     record_path: str = ""
-    #: Past this many pages the source stops with a warning and publishes what it has (a retry would hit
-    #: the same limit, so failing would fail forever). The run's result says ``truncated``.
+    #: Past this many pages the source stops, publishes what it fetched, then fails the task naming the
+    #: limit (``page_limit_error``): the pages beyond are not fetched, and a rerun would hit the same limit.
     max_pages: int = Field(default=20, ge=1, le=1000)
     #: Dotted path, in each page, of the day its data is for (Frankfurter's ``date``: the business day whose
     #: rates it returned). The records' data interval becomes that day, so every run that gets the same
@@ -249,8 +249,8 @@ def fetch_pages(source: Source, interval: Interval, fetcher: Fetcher, settings: 
     page_no = pag.base_page if isinstance(pag, PageNumber) else 0
     while True:
         if len(pages) >= ep.max_pages:
-            log.warning("source %s: stopped at max_pages=%d for %s — more pages were on offer; publishing "
-                        "these (raise max_pages or narrow the request)", source.name, ep.max_pages, interval.tag)
+            log.warning("source %s: stopped at max_pages=%d for %s — more pages were on offer; the task will "
+                        "publish these, then fail (raise max_pages)", source.name, ep.max_pages, interval.tag)
             return Fetched(pages, truncated=True)
         if isinstance(pag, PageNumber):
             params[pag.page_param] = page_no
@@ -277,6 +277,19 @@ def fetch_pages(source: Source, interval: Interval, fetcher: Fetcher, settings: 
                                                f"{ep.require_keys_from_param}= asked for it — the API does not "
                                                "serve it (Frankfurter /v1: ECB currencies only); remove it")
     return Fetched(pages)
+
+
+def page_limit_error(source: Source, fetched: Fetched, interval: Interval, published: int) -> PageLimitError | None:
+    """``None`` when every page was read; else the error the task raises *after* publishing what it fetched: the
+    records beyond the limit were never fetched, and the run must not look green (nothing lost quietly)."""
+    if not fetched.truncated:
+        return None
+    return PageLimitError(source.name, (
+        f"stopped at max_pages={source.endpoint.max_pages} for {interval.tag} with more pages on offer — the "
+        f"{len(fetched.pages)} pages fetched ({published} records) were landed and published, the pages beyond "
+        f"were not fetched; raise endpoint.max_pages of {source.name!r} in config/sources.yaml (at most 1000) or "
+        "narrow the request, then rerun this interval (the rerun replaces its raw pages and republishes the same "
+        "record ids)"))
 
 
 def page_interval(source: Source, page: Any, interval: Interval) -> Interval:

@@ -200,3 +200,41 @@ def test_failing_sources_retried_then_failed_by_name_429_waited_out(batch: dict[
     assert {r["source"] for r in records} == {"social_bluesky"}  # nothing of the failing sources
     assert raw_keys("news_hackernews", FAULT_IV) == set() and raw_keys("market_fx", FAULT_IV) == set()
     print(json.dumps({s["dag_id"] + "@" + s["data_interval_start"]: s["seconds"] for s in batch["summaries"]}))
+
+
+def test_page_limit_publishes_what_it_fetched_then_fails_without_retry(tmp_path: Path) -> None:
+    """news_hackernews with max_pages 1 on an hour with more than one page: the task lands and publishes page 1,
+    then fails on its first try (a retry would hit the same limit) naming the limit, and the alert fires."""
+    from local.replay import apis
+
+    def pages(hour: Interval) -> int:
+        q = {"query": "travel", "tags": "story", "hitsPerPage": "8", "page": "0",
+             "numericFilters": f"created_at_i>={int(hour.start.timestamp())},created_at_i<{int(hour.end.timestamp())}"}
+        return int(apis.call("hn.algolia.com", "/api/v1/search_by_date", q).body["nbPages"])
+
+    hour = next(iv for h in range(24) if pages(iv := Interval.parse(f"2026-01-21T{h:02d}:00:00+00:00",
+                                                                   f"2026-01-21T{h:02d}:59:59+00:00")) > 1)
+    hour = Interval(hour.start, hour.start + timedelta(hours=1))
+    config = (REPO / "mwaa_dags/config/sources.yaml").read_text()
+    assert "      record_path: hits\n" in config
+    (tmp_path / "sources.yaml").write_text(config.replace("      record_path: hits\n",
+                                                          "      record_path: hits\n      max_pages: 1\n"))
+    replay = ReplayServer(port=0, timeout_s=4).start()
+    env = dag_env(EB_DAGS_REPLAY_URL=replay.url, EB_DAGS_TASK_RETRIES="2", EB_DAGS_RETRY_DELAY_S="0",
+                  EB_DAGS_SOURCES_PATH=str(tmp_path / "sources.yaml"))
+    settings = Settings()
+    try:
+        start = end_offsets(settings, TOPIC)
+        code, summaries, out = run_dags([("config_driven_pipeline", f"{hour.end:%Y-%m-%dT%H:%M:%SZ}")], env)
+        end = end_offsets(settings, TOPIC)
+    finally:
+        replay.stop()
+    assert len(summaries) == 1, out[-6000:]
+    task = summaries[0]["tasks"]["ingest_news_hackernews"]
+    assert code == 1 and task["state"] == "failed" and task["try_number"] == 1, (task, out[-4000:])
+    assert "source 'news_hackernews': stopped at max_pages=1" in out and "raise endpoint.max_pages" in out
+    assert "ALERT dag config_driven_pipeline task ingest_news_hackernews failed for good" in out
+    news = [r for _, r in read_range(settings, start, end, TOPIC)
+            if r["run_id"] == summaries[0]["run_id"] and r["source"] == "news_hackernews"]
+    assert len(news) == 8  # page 1 was published (hitsPerPage 8), not lost with the failure
+    assert len(raw_keys("news_hackernews", hour)) == 1

@@ -5,7 +5,7 @@ Bluesky: 403 on an unauthenticated cursor page, 401 on a bad app password. Frank
 currency the ECB lacks (and silent omission beside others), the business day's date. Open-Meteo: 400 past
 the forecast's 93 days, the archive instead, 400 for an unknown variable. Overpass: nwr vs node, a query
 past its own timeout. Nominatim: blocked stock User-Agent, 1 request/s, the cache. 429 with Retry-After.
-A page limit stops with a warning.
+A page limit publishes what was fetched, then fails the task by name.
 """
 
 from __future__ import annotations
@@ -342,14 +342,39 @@ def test_backoff_is_exponential_capped_and_reads_http_dates() -> None:
 
 
 # --- page limit, de-dup rule ---------------------------------------------------------------------------
-def test_page_limit_stops_with_a_warning(replay: ReplayServer, caplog: pytest.LogCaptureFixture) -> None:
+def test_page_limit_publishes_what_it_fetched_then_fails_by_name(replay: ReplayServer,
+                                                                 caplog: pytest.LogCaptureFixture) -> None:
+    """Past max_pages the pages beyond are never fetched: the task publishes the pages it has, then fails with
+    this error (config_driven_pipeline raises it as AirflowFailException: no retry, the alert fires)."""
+    from extdata.exceptions import PageLimitError
+    from extdata.sources import page_limit_error
+
     spec = source("news_hackernews")
     spec = spec.model_copy(update={"endpoint": spec.endpoint.model_copy(update={"max_pages": 1})})
     s = fast(replay)
     with Fetcher(s) as f, caplog.at_level(logging.WARNING, "extdata.sources"):
         fetched = fetch_pages(spec, IV, f, s)
-    assert fetched.truncated and len(fetched.pages) == 1
+        whole = fetch_pages(source("news_hackernews"), IV, f, s)
+    assert fetched.truncated and len(fetched.pages) == 1 < len(whole.pages)
     assert "stopped at max_pages=1" in caplog.text
+    records = to_records(spec, fetched.pages, IV, "r")
+    error = page_limit_error(spec, fetched, IV, len(records))
+    assert isinstance(error, PageLimitError) and isinstance(error, SourceError)
+    assert str(error).startswith(f"source 'news_hackernews': stopped at max_pages=1 for {IV.tag} with more pages "
+                                 f"on offer — the 1 pages fetched ({len(records)} records) were landed and published")
+    assert "raise endpoint.max_pages of 'news_hackernews' in config/sources.yaml" in str(error)
+    assert page_limit_error(source("news_hackernews"), whole, IV, 99) is None  # all pages read: no error
+
+
+def test_config_driven_task_fails_after_publishing_past_the_page_limit() -> None:
+    """The DAG task: land, publish, *then* raise the page-limit error as AirflowFailException (checked in its
+    source, since Airflow is not in this venv; tests/integration/test_dags.py runs it)."""
+    import ast
+
+    tree = ast.parse((REPO / "mwaa_dags" / "config_driven_pipeline.py").read_text())
+    ingest = next(n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef) and n.name == "ingest")
+    line = {c.func.id: c.lineno for c in ast.walk(ingest) if isinstance(c, ast.Call) and isinstance(c.func, ast.Name)}
+    assert line["land"] < line["publish"] < line["page_limit_error"] < line["AirflowFailException"]
 
 
 def test_consumer_rule_keeps_each_source_entity_interval_once() -> None:
