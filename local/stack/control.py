@@ -345,7 +345,7 @@ def session() -> Iterator[bool]:
 def _down(ctx: Ctx) -> bool:
     sup = Supervisor(ctx.state)
     t0 = time.monotonic()
-    stopped = sup.shutdown()
+    stopped = sup.shutdown(say=say)
     leftovers = sweep(ctx.state)
     state.auto_started_file(ctx.state).unlink(missing_ok=True)
     state.take_session_programs(ctx.state)

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shlex
 import signal
 import subprocess
 import xmlrpc.client
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -127,12 +128,29 @@ class Supervisor:
             return False
 
     def pid(self) -> int | None:
+        """supervisord's pid from its pid file, only while that process is this stack's supervisord.
+
+        A pid file outlives a crash or a reboot, and its number may since belong to another process."""
+        pid = self._pid_in_file()
+        return pid if pid is not None and is_our_supervisord(pid, self.state.supervisord_conf) else None
+
+    def _pid_in_file(self) -> int | None:
         try:
-            pid = int(self.state.supervisord_pid.read_text().strip())
-            os.kill(pid, 0)
-            return pid
+            return int(self.state.supervisord_pid.read_text().strip())
         except (OSError, ValueError):
             return None
+
+    def forget_stale_pid(self) -> str | None:
+        """Remove a pid file that names no supervisord of this stack; returns the line to show, if any."""
+        path = self.state.supervisord_pid
+        if not path.exists() or self.pid() is not None:
+            return None
+        pid = self._pid_in_file()
+        path.unlink(missing_ok=True)
+        if pid is None:
+            return f"removed an unreadable {path}"
+        held = f"now held by {_command_line(pid)[:80]!r}" if _alive(pid) else "no longer running"
+        return f"removed a stale {path} (pid {pid} is not this stack's supervisord: {held})"
 
     def launch(self, programs: Sequence[Program], env: Mapping[str, str], timeout: float = 30.0) -> None:
         """Write the config and start supervisord (it daemonizes; programs with autostart start)."""
@@ -194,8 +212,13 @@ class Supervisor:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
 
     # --- shutdown ---------------------------------------------------------------------------
-    def shutdown(self, timeout: float = 120.0) -> bool:
-        """Stop every program and supervisord itself. True if supervisord was running."""
+    def shutdown(self, timeout: float = 120.0, say: Callable[[str], None] = print) -> bool:
+        """Stop every program and supervisord itself. True if supervisord was running.
+
+        Only a pid that is this stack's supervisord is ever signalled; a stale pid file is removed
+        (``say`` reports it in one line)."""
+        if note := self.forget_stale_pid():
+            say(note)
         pid = self.pid()
         if self.running():
             with contextlib.suppress(OSError, xmlrpc.client.Error):
@@ -223,6 +246,27 @@ def _alive(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
     except OSError:
         return False
+
+
+def _command_line(pid: int) -> str:
+    """The command line of ``pid`` (arguments joined by spaces), or "" when it cannot be read."""
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
+    except OSError:
+        pass
+    if Path("/proc/self").exists():  # /proc works: the process is gone (or not ours to read)
+        return ""
+    with contextlib.suppress(OSError, subprocess.SubprocessError):  # no /proc (macOS): ask ps
+        return subprocess.run(["ps", "-o", "args=", "-p", str(pid)], capture_output=True, text=True,
+                              timeout=5, check=False).stdout.strip()
+    return ""
+
+
+def is_our_supervisord(pid: int, config: Path) -> bool:
+    """``pid`` runs supervisord with this stack's config. When that cannot be read, False: the stack
+    never signals a process it cannot tell is its own."""
+    pattern = rf"(^|[ /])supervisord -c {re.escape(str(config))}( |$)"
+    return re.search(pattern, _command_line(pid)) is not None
 
 
 def _wait_reaped(pid: int, timeout: float = 5.0) -> None:
