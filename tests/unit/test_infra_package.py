@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -223,9 +224,16 @@ def test_packager_help_and_unknown_artifact() -> None:
     assert bad.returncode == 2 and "invalid choice" in bad.stderr
 
 
-def test_mwaa_and_emr_bundles(tmp_path: Path) -> None:
-    proc = _build(tmp_path, "mwaa", "emr")
+@pytest.fixture(scope="module")
+def bundles(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("bundles")
+    proc = _build(out, "mwaa", "emr")
     assert proc.returncode == 0, proc.stderr
+    return out
+
+
+def test_mwaa_and_emr_bundles(bundles: Path) -> None:
+    tmp_path = bundles
     dags = tmp_path / "mwaa" / "dags"
     assert (dags / "eventbus" / "settings.py").is_file() and (dags / "schemas" / "topics.yaml").is_file()
     assert {"eventbus/", "schemas/"} <= set((dags / ".airflowignore").read_text().split())  # + mwaa_dags' own
@@ -236,6 +244,38 @@ def test_mwaa_and_emr_bundles(tmp_path: Path) -> None:
     bundle = {p.relative_to(dags).as_posix() for p in dags.rglob("*") if p.is_file()}
     _shipped(bundle, "mwaa/dags")
     assert "extdata/cli.py" not in bundle and "extdata/sources.py" in bundle  # dag.test() runner: local only
+
+
+def test_the_emr_jobs_read_the_catalog_and_schemas_from_pyfiles_zip(bundles: Path, tmp_path: Path) -> None:
+    """On EMR Serverless ``--py-files pyfiles.zip`` puts the zip itself on sys.path: the jobs' entry point must
+    list its jobs (the catalog) and every topic's schema must be readable, with nothing but the zip to read."""
+    emr = bundles / "emr"
+    zip_path = str(emr / "pyfiles.zip")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("EB_", "PYTHON"))}
+    env |= {"PYTHONPATH": zip_path, "TMPDIR": str(tmp_path)}
+    check = """
+import json
+import eventbus, emr_jobs
+from eventbus.catalog import load_catalog
+from eventbus.paths import REPO_ROOT
+from eventbus.settings import Settings
+catalog = load_catalog(Settings())
+print(json.dumps({"code": [eventbus.__file__, emr_jobs.__file__], "root": str(REPO_ROOT),
+                  "schemas": {t.name: json.loads(t.schema_text)["type"] for t in catalog}}))
+"""
+    proc = subprocess.run([sys.executable, "-c", check], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert all(f.startswith(zip_path + "/") for f in out["code"]), out["code"]  # imported from the zip
+    assert Path(out["root"]).parent == tmp_path and out["schemas"]
+    assert set(out["schemas"].values()) == {"record"}
+    jobs = subprocess.run([sys.executable, str(emr / "main.py"), "jobs"], cwd=tmp_path, env=env, capture_output=True,
+                          text=True, timeout=120)
+    assert jobs.returncode == 0, jobs.stderr
+    from emr_jobs.jobs import registry
+
+    assert [line.split()[0] for line in jobs.stdout.splitlines()] == list(registry().names())
 
 
 NOT_SHIPPED = ("local/", "tests/", "bench/", "infra/")  # no artifact carries the stack, tests, benches, infra
