@@ -21,12 +21,13 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from confluent_kafka import TopicPartition
+from confluent_kafka import KafkaError, TopicPartition
 
 from eventbus.kafka import make_consumer
 from eventbus.serde import AvroSerde
 from eventbus.settings import Settings
-from lambdas.verify.reading import Msg
+from lambdas.verify.exceptions import VerifyError
+from lambdas.verify.reading import Msg, read_timeout
 from lambdas.verify.reconcile import Diff, Row
 
 HOUR = 3_600_000
@@ -41,11 +42,15 @@ def kafka_hours(settings: Settings, topic: str, since_ms: int, until_ms: int, sk
                 ) -> tuple[dict[tuple[int, int], tuple[str, Any]], int]:
     """Records in [since, until) minus ``skip``: (partition, offset) -> (hour, ``key_of(value)`` or None);
     and the earliest record time held."""
-    consumer = make_consumer(settings, group_id=f"verify-lake-{os.getpid()}", **{"enable.partition.eof": False})
+    consumer = make_consumer(settings, group_id=f"verify-lake-{os.getpid()}", **{"enable.partition.eof": True})
     counts: dict[tuple[int, int], tuple[str, Any]] = {}
     earliest = 0
     try:
-        parts = sorted(consumer.list_topics(topic, timeout=10).topics[topic].partitions)
+        meta = consumer.list_topics(topic, timeout=10).topics.get(topic)
+        if meta is None or meta.error is not None or not meta.partitions:
+            raise VerifyError(f"topic {topic} does not exist on {settings.kafka_bootstrap} — run `make local-up` "
+                              "(applies schemas/topics.yaml), or skip the lake with --no-lake")
+        parts = sorted(meta.partitions)
         ends = {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10) for p in parts}
         starts = consumer.offsets_for_times([TopicPartition(topic, p, since_ms) for p in parts], timeout=10)
         pending = {tp.partition: ends[tp.partition][1] for tp in starts if 0 <= tp.offset < ends[tp.partition][1]}
@@ -55,11 +60,15 @@ def kafka_hours(settings: Settings, topic: str, since_ms: int, until_ms: int, sk
         # the oldest record Kafka still holds when retention has deleted some (log start > 0): hours
         # before it are not compared
         trimmed = {p: lo for p, (lo, _hi) in ends.items() if lo > 0}
-        earliest = min(_first_records(settings, topic, trimmed), default=0) if trimmed else 0
+        earliest = min(_first_records(settings, topic, trimmed, timeout_s), default=0) if trimmed else 0
         deadline = time.monotonic() + timeout_s
-        while pending and time.monotonic() < deadline:
+        while pending:
+            if time.monotonic() > deadline:
+                raise read_timeout(topic, timeout_s, pending)
             for m in consumer.consume(10_000, 0.1):
                 if m.error():
+                    if _at_end(m):  # the end (past any transaction marker the consumer never hands over)
+                        pending.pop(m.partition() or 0, None)
                     continue
                 p, off, ts = m.partition() or 0, m.offset() or 0, m.timestamp()[1]
                 if p in pending and off < pending[p]:
@@ -72,22 +81,34 @@ def kafka_hours(settings: Settings, topic: str, since_ms: int, until_ms: int, sk
         consumer.close()
 
 
-def _first_records(settings: Settings, topic: str, offsets: dict[int, int]) -> list[int]:
-    """Timestamps of the records at ``offsets`` (the first one held per partition)."""
+def _first_records(settings: Settings, topic: str, offsets: dict[int, int], timeout_s: float = 120.0) -> list[int]:
+    """Timestamps of the records at ``offsets`` (the first one held per partition; none for an empty one)."""
     if not offsets:
         return []
-    consumer = make_consumer(settings, group_id=f"verify-lake-{os.getpid()}", **{"enable.partition.eof": False})
+    consumer = make_consumer(settings, group_id=f"verify-lake-{os.getpid()}", **{"enable.partition.eof": True})
     try:
         consumer.assign([TopicPartition(topic, p, o) for p, o in offsets.items()])
-        out: dict[int, int] = {}
-        deadline = time.monotonic() + 10
-        while len(out) < len(offsets) and time.monotonic() < deadline:
+        out: dict[int, int | None] = {}
+        deadline = time.monotonic() + timeout_s
+        while len(out) < len(offsets):
+            if time.monotonic() > deadline:
+                raise read_timeout(topic, timeout_s, {p: o for p, o in offsets.items() if p not in out})
             for m in consumer.consume(len(offsets), 0.1):
-                if not m.error() and m.partition() not in out:
-                    out[m.partition() or 0] = m.timestamp()[1]
-        return list(out.values())
+                p = m.partition() or 0
+                if p in out:
+                    continue
+                if not m.error():
+                    out[p] = m.timestamp()[1]
+                elif _at_end(m):
+                    out[p] = None
+        return [ts for ts in out.values() if ts is not None]
     finally:
         consumer.close()
+
+
+def _at_end(m: Any) -> bool:
+    err = m.error()
+    return err is not None and err.code() == KafkaError._PARTITION_EOF
 
 
 def lake_rows(root: str, topic: str, settings: Settings, key: str | None = None
@@ -129,8 +150,10 @@ def expected_hours(kafka: dict[tuple[int, int], tuple[str, Any]], lake: dict[tup
 
 
 def reconcile_lake(settings: Settings, root: str, topics: list[str], dead_letters: list[Msg], since_ms: int,
-                   now_ms: int, grace_ms: int = 300_000, dedup_keys: dict[str, str] | None = None) -> Row:
-    """``dedup_keys``: topic -> the catalog's ``dedup_key`` of the topics the lake de-duplicates."""
+                   now_ms: int, grace_ms: int = 300_000, dedup_keys: dict[str, str] | None = None,
+                   timeout_s: float = 120.0) -> Row:
+    """``dedup_keys``: topic -> the catalog's ``dedup_key`` of the topics the lake de-duplicates; ``timeout_s``:
+    per read of a topic (``EB_VERIFY_READ_TIMEOUT_S``), then VerifyError, never a partial count."""
     row = Row("lake records per topic/hour", "lake (Parquet)", note=root)
     dedup_keys = dedup_keys or {}
     serde = AvroSerde(settings) if dedup_keys else None
@@ -145,7 +168,7 @@ def reconcile_lake(settings: Settings, root: str, topics: list[str], dead_letter
                 if m.value is not None and m.value.get("original_topic") == topic}
         key = dedup_keys.get(topic)
         key_of = _key_reader(serde, topic, key) if serde and key else None
-        records, earliest = kafka_hours(settings, topic, since, until, skip, key_of=key_of)
+        records, earliest = kafka_hours(settings, topic, since, until, skip, timeout_s, key_of=key_of)
         rows = lake_rows(root, topic, settings, key)
         kafka, dropped = expected_hours(records, rows, key is not None)
         repeats += dropped

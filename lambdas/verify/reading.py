@@ -42,6 +42,12 @@ class Read:
     seconds: float = 0.0
 
 
+def read_timeout(topic: str, timeout_s: float, left: dict[int, int]) -> VerifyError:
+    """Records still unread at the deadline: verify cannot say what the topic holds (never a partial count)."""
+    return VerifyError(f"could not read {topic} to its end within {timeout_s:g} s (partition: end offset left: "
+                       f"{left}) — raise EB_VERIFY_READ_TIMEOUT_S")
+
+
 def read_topic(settings: Settings, topic: str, since_ms: int | None = None, timeout_s: float = 120.0,
                serde: AvroSerde | None = None) -> Read:
     """Every record of ``topic`` with a timestamp >= ``since_ms`` (all when None), up to the end offsets now."""
@@ -73,8 +79,7 @@ def read_topic(settings: Settings, topic: str, since_ms: int | None = None, time
         deadline = time.monotonic() + timeout_s
         while pending:
             if time.monotonic() > deadline:
-                raise VerifyError(f"could not read {topic} to its end within {timeout_s:.0f} s (left: {pending}) — "
-                                  "raise EB_VERIFY_READ_TIMEOUT_S")
+                raise read_timeout(topic, timeout_s, pending)
             # consume() waits its whole timeout when fewer records than asked are there: keep it short
             for m in consumer.consume(5000, 0.1):
                 if m.error():

@@ -70,7 +70,8 @@ def verify(settings: Settings, vs: VerifySettings, *, truth_file: Path | None = 
         dead = read(REJECTS, lake_since).msgs
         lake_topics = catalog.read_by("spark")
         dedup = {t: str(catalog.get(t).dedup_key) for t in lake_topics if catalog.get(t).dedup_key}
-        rows.append(reconcile_lake(settings, lake_root(), lake_topics, dead, lake_since, now, dedup_keys=dedup))
+        rows.append(reconcile_lake(settings, lake_root(), lake_topics, dead, lake_since, now, dedup_keys=dedup,
+                                   timeout_s=vs.read_timeout_s))
     stages = []
     if latency:
         app = read(APP_EVENTS, read_from).msgs

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from eventbus.catalog import load_catalog
+from eventbus.settings import Settings
 from lambdas.simulators.scenario import TruthSpec
 from lambdas.simulators.truth import JsonLinesPublisher, RunMeta, TruthRecorder
 from lambdas.verify import run as verify_run
@@ -154,3 +155,67 @@ def test_an_unwritable_result_folder_is_one_line_and_exit_2(crafted: dict[str, A
     monkeypatch.setenv("EB_VERIFY_RESULT_DIR", str(tmp_path / "a-file" / "verify"))
     assert main(["--truth-file", str(crafted["truth"]), *ARGS]) == 2
     assert "cannot write the result to" in capsys.readouterr().err
+
+
+class _SilentConsumer:
+    """A broker that holds records (offsets lo..hi of partition 0) and never hands one over."""
+
+    def __init__(self, lo: int) -> None:
+        self.lo = lo
+        self.give_up = time.monotonic() + 5  # a reader that ignores the read timeout fails here, not in minutes
+
+    def list_topics(self, topic: str, timeout: float) -> Any:
+        from types import SimpleNamespace
+
+        return SimpleNamespace(topics={topic: SimpleNamespace(error=None, partitions={0: None})})
+
+    def get_watermark_offsets(self, _tp: Any, timeout: float) -> tuple[int, int]:
+        return self.lo, 100
+
+    def offsets_for_times(self, tps: list[Any], timeout: float) -> list[Any]:
+        from confluent_kafka import TopicPartition
+
+        return [TopicPartition(tp.topic, tp.partition, self.lo + 10) for tp in tps]
+
+    def assign(self, _tps: list[Any]) -> None:
+        pass
+
+    def consume(self, _n: int, timeout: float) -> list[Any]:
+        assert time.monotonic() < self.give_up, "still reading 5 s on: EB_VERIFY_READ_TIMEOUT_S=0.3 ignored"
+        time.sleep(min(timeout, 0.01))  # the broker's wait (a real consume() blocks up to its timeout)
+        return []
+
+    def close(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize("lo", [0, 5], ids=["records", "first-held-record"])
+def test_a_lake_read_that_does_not_finish_is_an_error_within_the_read_timeout(
+        crafted: dict[str, Any], monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        lo: int) -> None:
+    from lambdas.verify import lake, rules
+
+    crafted["topics"]["topic_dead_letter"] = []
+    monkeypatch.setattr(lake, "make_consumer", lambda *_a, **_k: _SilentConsumer(lo))
+    monkeypatch.setattr(rules, "lake_root", lambda: str(tmp_path / "lake"))
+    monkeypatch.setenv("EB_VERIFY_READ_TIMEOUT_S", "0.3")
+    t0 = time.monotonic()
+    assert main(["--truth-file", str(crafted["truth"]), "--no-postgres", "--grace", "0", "--hours", "0"]) == 2
+    err = capsys.readouterr().err
+    assert "to its end within 0.3 s" in err and "raise EB_VERIFY_READ_TIMEOUT_S" in err
+    assert time.monotonic() - t0 < 5  # the setting, not the 10 s / 120 s defaults
+
+
+def test_a_partition_read_to_its_end_is_done_not_a_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
+    from types import SimpleNamespace
+
+    from confluent_kafka import KafkaError
+
+    from lambdas.verify import lake
+
+    eof = SimpleNamespace(error=lambda: KafkaError(KafkaError._PARTITION_EOF), partition=lambda: 0)
+    consumer = _SilentConsumer(5)
+    monkeypatch.setattr(consumer, "consume", lambda _n, timeout: [eof])
+    monkeypatch.setattr(lake, "make_consumer", lambda *_a, **_k: consumer)
+    # retention emptied the partition (log start = end): nothing held, nothing to wait for
+    assert lake._first_records(Settings(profile="local"), "t", {0: 5}, timeout_s=30) == []
