@@ -43,11 +43,20 @@ class SchemaValidationError(EventBusError, ValueError):
 
 
 class SerdeError(EventBusError, ValueError):
-    """Bytes that are not a Glue-wire-format Avro record, or a schema version the registry lacks."""
+    """Every failure of ``AvroSerde.decode``: bytes that are not a Glue-wire-format Avro record, a corrupt
+    compressed body, a body its writer schema does not read exactly (bytes left over), or a schema version
+    the registry lacks (``WriterSchemaError``)."""
 
 
 class RegistryError(EventBusError):
     """The schema registry refused or could not be reached."""
+
+
+class WriterSchemaError(SerdeError, RegistryError):
+    """``decode`` could not get a record's writer schema from the registry (unknown version id, registry
+    unreachable, or a definition that does not parse). A ``SerdeError`` like every decode failure, and a
+    ``RegistryError`` too, so a caller can still tell a registry outage from a bad record; the registry's
+    own error is ``__cause__``."""
 
 
 class DeliveryError(EventBusError):

@@ -27,7 +27,7 @@ from fastavro.validation import ValidationError, validate
 
 from eventbus.avro_compiler import compile_encoder
 from eventbus.catalog import Catalog, load_catalog
-from eventbus.exceptions import SchemaValidationError, SerdeError
+from eventbus.exceptions import RegistryError, SchemaValidationError, SerdeError, WriterSchemaError
 from eventbus.registry import SchemaRegistry
 from eventbus.settings import Settings, get_settings
 
@@ -148,29 +148,65 @@ class AvroSerde:
 
     # -- decoding --------------------------------------------------------------------------------
     def decode(self, data: bytes, topic: str | None = None) -> dict[str, Any]:
-        """Decode Glue-wire-format bytes; with ``topic``, resolve onto the catalog's (reader) schema."""
+        """Decode Glue-wire-format bytes; with ``topic``, resolve onto the catalog's (reader) schema.
+
+        Every failure is a ``SerdeError`` naming the schema version (and ``topic``): a body that its writer
+        schema does not consume to the last byte was written with another schema, and is refused rather than
+        returned wrong (a field's bytes read as the next field's).
+        """
         if len(data) < HEADER_LEN or data[0] != HEADER_VERSION:
             raise SerdeError(
-                f"not a Glue Schema Registry record: expected header byte {HEADER_VERSION}, "
-                f"got {data[:1].hex() or 'empty'} ({len(data)} bytes)"
+                f"not a Glue Schema Registry record{f' (topic {topic})' if topic else ''}: expected header byte "
+                f"{HEADER_VERSION}, got {data[:1].hex() or 'empty'} ({len(data)} bytes)"
             )
         comp = data[1]
         if comp not in (COMPRESSION_NONE, COMPRESSION_ZLIB):
-            raise SerdeError(f"unknown compression byte {comp}")
+            raise SerdeError(f"unknown compression byte {comp}{f' (topic {topic})' if topic else ''}: "
+                             f"the Glue wire format has {COMPRESSION_NONE} (none) and {COMPRESSION_ZLIB} (zlib)")
         version_id = uuid.UUID(bytes=bytes(data[2:HEADER_LEN]))
-        writer = self._writer_schema(version_id)
-        body = bytes(data[HEADER_LEN:])
-        if comp == COMPRESSION_ZLIB:
-            body = zlib.decompress(body)
+        writer = self._writer_schema(version_id, topic)
         reader = self.catalog.get(topic).schema if topic else None
+        if comp == COMPRESSION_NONE:
+            body = bytes(data[HEADER_LEN:])
+        else:
+            try:
+                body = zlib.decompress(data[HEADER_LEN:])
+            except zlib.error as exc:
+                raise SerdeError(f"the zlib-compressed body of a record of {_where(version_id, topic)} is "
+                                 f"corrupt: {exc}") from exc
         try:
-            return fastavro.schemaless_reader(io.BytesIO(body), writer, reader)  # type: ignore[return-value]
-        except Exception as exc:
-            raise SerdeError(f"cannot decode a record of schema version {version_id}: {exc}") from exc
+            buf = io.BytesIO(body)
+            record = fastavro.schemaless_reader(buf, writer, reader)
+        except Exception as exc:  # EOFError, fastavro's ValueError/SchemaResolutionError, UnicodeDecodeError, …
+            raise SerdeError(f"cannot decode a record of {_where(version_id, topic)}: "
+                             f"{type(exc).__name__}: {exc}") from exc
+        left = len(body) - buf.tell()
+        if left:
+            raise SerdeError(
+                f"a record of {_where(version_id, topic)} has {left} byte(s) after its Avro body: it was written "
+                "with another schema than the registry holds for that version id (a re-created registry or a "
+                "wrong header?) — not decoded, as its fields would be misread"
+            )
+        return record  # type: ignore[return-value]
 
-    def _writer_schema(self, version_id: uuid.UUID) -> Any:
+    def _writer_schema(self, version_id: uuid.UUID, topic: str | None = None) -> Any:
         schema = self._writer_schemas.get(version_id)
         if schema is None:
-            schema = fastavro.parse_schema(json.loads(self.registry.definition(version_id)))
+            try:
+                text = self.registry.definition(version_id)
+            except RegistryError as exc:
+                where = f" (topic {topic})" if topic else ""
+                raise WriterSchemaError(f"cannot get the writer schema of a record{where}: {exc}") from exc
+            try:
+                schema = fastavro.parse_schema(json.loads(text))
+            except Exception as exc:  # the registry's definition is not JSON or not an Avro schema
+                raise WriterSchemaError(
+                    f"cannot decode a record of {_where(version_id, topic)}: the registry's definition of it "
+                    f"does not parse: {type(exc).__name__}: {exc}"
+                ) from exc
             self._writer_schemas[version_id] = schema
         return schema
+
+
+def _where(version_id: uuid.UUID, topic: str | None) -> str:
+    return f"schema version {version_id}" + (f" (topic {topic})" if topic else "")

@@ -132,3 +132,54 @@ def test_int_beyond_64_bits_takes_fastavros_branch(settings: Settings) -> None:
     fastavro.schemaless_writer(buf, spec.schema, record)
     assert serde.encode("topic_cdc_changes", record) == serde.header("topic_cdc_changes") + buf.getvalue()
     assert serde.decode(serde.encode("topic_cdc_changes", record))["after"]["a"] == float(2**63)
+
+
+# -- decode: every failure is one SerdeError naming the schema version -------------------------------------
+def _with_version(data: bytes, version_id: uuid.UUID, compression: int | None = None) -> bytes:
+    comp = data[1] if compression is None else compression
+    return bytes([data[0], comp]) + version_id.bytes + data[HEADER_LEN:]
+
+
+def test_a_body_its_writer_schema_does_not_consume_is_refused(settings: Settings) -> None:
+    # The reviewer's case: the registry's definition for a version id lost `stack_trace` (a re-seeded
+    # emulator). Read with it, the old record's stack_trace null (0x00) became an empty attributes map and
+    # the real attributes were left unread: {"k": "v"} came out as {} with no error.
+    import json
+
+    serde = AvroSerde(settings)
+    data = serde.encode("topic_app_logs", _log_record(attributes={"k": "v"}))
+    without = json.loads(serde.catalog.get("topic_app_logs").schema_text)
+    without["fields"] = [f for f in without["fields"] if f["name"] != "stack_trace"]
+    other = serde.registry.register("AppLogWithoutStackTrace", json.dumps(without))
+    wrong = _with_version(data, other)
+    for topic in (None, "topic_app_logs"):
+        with pytest.raises(SerdeError, match=r"6 byte\(s\) after its Avro body") as err:
+            AvroSerde(settings).decode(wrong, topic)
+        assert str(other) in str(err.value)
+        assert topic is None or f"topic {topic}" in str(err.value)
+    assert serde.decode(data, "topic_app_logs")["attributes"] == {"k": "v"}  # the right version still reads
+
+
+def test_a_corrupt_compressed_body_is_a_serde_error(settings: Settings) -> None:
+    serde = AvroSerde(settings, compress=True)
+    data = serde.encode("topic_app_logs", _log_record())
+    version_id = uuid.UUID(bytes=data[2:HEADER_LEN])
+    with pytest.raises(SerdeError, match="zlib-compressed body .* is corrupt") as err:
+        serde.decode(data[:HEADER_LEN] + b"garbage", "topic_app_logs")
+    assert str(version_id) in str(err.value) and "topic_app_logs" in str(err.value)
+    with pytest.raises(SerdeError, match=str(version_id)):  # a truncated one too
+        serde.decode(data[:-4])
+
+
+def test_an_unknown_schema_version_is_a_serde_error_that_is_also_a_registry_error(settings: Settings) -> None:
+    # SerdeError's contract covers it (consumers catch only SerdeError); RegistryError stays catchable for
+    # callers that treat the registry as a dependency (the console answers 503 on it).
+    from eventbus.exceptions import RegistryError
+
+    serde = AvroSerde(settings)
+    data = serde.encode("topic_app_logs", _log_record())
+    unknown = uuid.uuid4()
+    with pytest.raises(SerdeError) as err:
+        AvroSerde(settings).decode(_with_version(data, unknown), "topic_app_logs")
+    assert isinstance(err.value, RegistryError) and isinstance(err.value.__cause__, RegistryError)
+    assert str(unknown) in str(err.value) and "topic_app_logs" in str(err.value)
