@@ -164,10 +164,13 @@ def expected_outputs(truth: TruthSet, rules: Rules, now_ms: int, grace_ms: int =
                     "conversion": n2 / n0 if n0 else 0.0})
     exp.span = (min(spans), max(spans)) if spans else None
     for bid, b in truth.bookings.items():
-        if now_ms - _ms(b["changed_ts"]) >= booking_quiet_ms and (since_ms is None or _ms(b["changed_ts"]) >= since_ms):
-            exp.bookings[bid] = b
-        else:
+        changed = _ms(b["changed_ts"])
+        if since_ms is not None and changed < since_ms:
+            exp.skipped["bookings: last changed before the --hours range"] += 1
+        elif now_ms - changed < booking_quiet_ms:
             exp.skipped["bookings: changed recently (not quiet)"] += 1
+        else:
+            exp.bookings[bid] = b
     return exp
 
 

@@ -144,3 +144,12 @@ def test_a_missing_or_nan_count_or_amount_is_wrong(truth: TruthSet) -> None:
     state = {"booking_id": "bk-1", "status": "pending", "payment_status": "authorized", "user_id": "u",
              "amount": float("nan")}
     assert reconcile_bookings(exp, [Msg("bk-1", state, T0, 0, 0)]).wrong == 1
+
+
+def test_a_booking_before_the_hours_range_is_skipped_for_that_reason(truth: TruthSet) -> None:
+    changed = truth.bookings["bk-1"]["changed_ts"]
+    exp = expected_outputs(truth, Rules.load(), now_ms=LATER, grace_ms=0, since_ms=changed + 1)
+    assert not exp.bookings and exp.skipped["bookings: last changed before the --hours range"] == 1
+    assert "bookings: changed recently (not quiet)" not in exp.skipped
+    recent = expected_outputs(truth, Rules.load(), now_ms=changed + 1, grace_ms=0, since_ms=changed)
+    assert recent.skipped["bookings: changed recently (not quiet)"] == 1
