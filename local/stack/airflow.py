@@ -185,7 +185,7 @@ def provision(ctx: Ctx) -> None:
 
 
 def _program(name: str, args: list[str], *, healthy_url: str | None = None, provision_hook: bool = False,
-             port: int | None = None, start_timeout: float = 120.0) -> ProgramSpec:
+             port: int | None = None, start_timeout: float = 120.0, start_secs: int = 2) -> ProgramSpec:
     def healthy(ctx: Ctx) -> bool:
         if healthy_url is None:
             return True
@@ -204,6 +204,7 @@ def _program(name: str, args: list[str], *, healthy_url: str | None = None, prov
         endpoint=lambda ctx: healthy_url or "",
         env=airflow_env,
         start_timeout=start_timeout,
+        start_secs=start_secs,
         stop_wait_s=30,
     )
 
@@ -228,7 +229,9 @@ SPECS: tuple[ProgramSpec, ...] = (
     # The provision hook (databases + `airflow db migrate`) runs before any app program starts.
     _program("airflow-api-server", ["api-server"], healthy_url=f"{API_URL}/api/v2/monitor/health",
              provision_hook=True, port=PORT),
-    _program("airflow-scheduler", ["scheduler"]),
-    _program("airflow-dag-processor", ["dag-processor"]),
-    _program("airflow-triggerer", ["triggerer"]),
+    # No health probe of their own: started = still running 10 s later (importing Airflow and reaching
+    # the database take seconds, so a broken start dies after supervisord's default 2 s).
+    _program("airflow-scheduler", ["scheduler"], start_secs=10),
+    _program("airflow-dag-processor", ["dag-processor"], start_secs=10),
+    _program("airflow-triggerer", ["triggerer"], start_secs=10),
 )

@@ -81,6 +81,7 @@ def _resolve(spec: ProgramSpec, ctx: Ctx) -> Program:
         stop_signal=spec.stop_signal,
         stop_wait_s=spec.stop_wait_s,
         stop_as_group=spec.stop_as_group,
+        start_secs=spec.start_secs,
         priority=100 + 10 * [s.name for s in PROGRAMS].index(spec.name),
     )
 
@@ -92,14 +93,31 @@ def _supervised(sup: Supervisor) -> list[ProgramSpec]:
 
 # --- health ----------------------------------------------------------------------------------
 def _wait_healthy(sup: Supervisor, spec: ProgramSpec, ctx: Ctx, timeout: float | None = None) -> float:
+    """Poll until supervisord says RUNNING (up for its ``startsecs``) and the program's probe passes;
+    a program that died (FATAL, EXITED) ends the wait at once with one line naming it and its log."""
+
     def gone() -> str | None:
         status = sup.state_of(spec.name)
-        if status in DEAD_STATES:
-            return (f"{spec.name} is {status}; last lines of {ctx.state.program_log(spec.name)}:\n"
-                    f"{sup.log_tail(spec.name)}")
-        return None
+        return _dead(sup, spec.name, status, ctx) if status in DEAD_STATES else None
 
-    return wait_until(lambda: spec.healthy(ctx), timeout or spec.start_timeout, spec.name, abort=gone)
+    def healthy() -> bool:
+        return sup.state_of(spec.name) == "RUNNING" and bool(spec.healthy(ctx))
+
+    return wait_until(healthy, timeout or spec.start_timeout, spec.name, abort=gone)
+
+
+def _dead(sup: Supervisor, name: str, status: str, ctx: Ctx) -> str:
+    last = next((line.strip() for line in reversed(sup.log_tail(name).splitlines()) if line.strip()), "")
+    return f"{status} — read {ctx.state.program_log(name)} (its last line: {last[:200] or '(empty)'})"
+
+
+def _check_still_running(sup: Supervisor, specs: Sequence[ProgramSpec], ctx: Ctx) -> None:
+    """Every program this ``up`` waited for is still RUNNING at its end: one that died after its
+    start check fails the start instead of a line saying "up"."""
+    dead = [f"{spec.name}: {_dead(sup, spec.name, status, ctx)}" for spec in specs
+            if (status := sup.state_of(spec.name)) != "RUNNING"]
+    if dead:
+        raise StackError("; ".join(dead))
 
 
 def is_up() -> bool:
@@ -219,7 +237,9 @@ def _up(ctx: Ctx, apps_started: list[str] | None = None) -> bool:
         if not fresh and (skipped := [s.name for s in specs if s.skipped(ctx)]):
             say(f"left out on purpose (EB_STACK_SKIP), not started: {', '.join(skipped)}")
         for spec in (s for s in specs if s.phase == "app" and not s.skipped(ctx)):
-            if sup.state_of(spec.name) != "RUNNING":
+            if (status := sup.state_of(spec.name)) != "RUNNING":
+                if status in DEAD_STATES:  # not on its way up: its ports must be free
+                    _check_ports([spec], ctx)
                 sup.start(spec.name)
                 changed += [] if spec.name in changed else [spec.name]
                 if not fresh and apps_started is not None:
@@ -228,6 +248,7 @@ def _up(ctx: Ctx, apps_started: list[str] | None = None) -> bool:
             if spec.name in changed:
                 say(f"{spec.name}: healthy at {spec.endpoint(ctx)} ({took:.1f}s)")
                 _on_start(spec, ctx)
+        _check_still_running(sup, [s for s in specs if not s.skipped(ctx)], ctx)
     except BaseException:
         if fresh:
             say(f"start failed; logs in {ctx.state.logs} — `make local-down` stops what was started")

@@ -29,8 +29,8 @@ def python_program(
 ) -> ProgramSpec:
     """An ``app`` program run as ``python -m <module> <args>`` with the stack's local settings.
 
-    Healthy when ``health_url`` answers 2xx, else when ``port`` accepts connections, else when
-    supervisord says RUNNING (checked by the caller).
+    Healthy when supervisord says RUNNING (checked by the caller) and ``health_url`` answers 2xx, else
+    ``port`` accepts connections. ``port`` is the TCP port it binds (checked free before it starts).
     """
 
     def healthy(ctx: Ctx) -> bool:
@@ -82,7 +82,8 @@ PROGRAMS: Sequence[ProgramSpec] = (
     # Simulators: the default scenario, ~300 events/min (app events -> gateway, streams -> Kafka, OLTP ->
     # PostgreSQL); a live rate line in its log every minute; per-source counts and rates on :9188/status.
     python_program("simulators", "lambdas.simulators", "run", "--scenario", "default", "--display", "plain",
-                   "--set", "display_every_s=60", "--status-port", "9188"),
+                   "--set", "display_every_s=60", "--status-port", "9188",
+                   health_url="http://127.0.0.1:9188/status", port=9188),
     # Console (local/console): read-only web UI on :8088 - topics, decoded messages, lag, sources, follow.
     python_program("console", "local.console", "serve", "--port", "8088",
                    health_url="http://127.0.0.1:8088/api/health", port=8088),

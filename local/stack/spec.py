@@ -34,7 +34,8 @@ class ProgramSpec:
 
     name: str
     command: Callable[[Ctx], list[str]]
-    #: True when the program serves its clients (polled with a deadline after a start).
+    #: True when the program serves its clients (polled with a deadline after a start, together with
+    #: supervisord's RUNNING: a program without a probe of its own returns True).
     healthy: Callable[[Ctx], bool]
     phase: Literal["engine", "app"] = "engine"
     #: Before supervisord starts the program: fetch jars, initdb, write configs. Idempotent.
@@ -55,7 +56,8 @@ class ProgramSpec:
     #: Raises ``PrerequisiteError`` (one line, with the fix) when an artifact it runs is not built
     #: (a venv, jars). Checked before a start: a program is never left out silently.
     check: Hook | None = None
-    #: TCP ports on 127.0.0.1 it binds; checked free before a fresh start.
+    #: Every TCP port it binds (127.0.0.1); checked free before it starts, so a taken one is named up
+    #: front instead of the program dying on it.
     ports: Callable[[Ctx], tuple[int, ...]] = lambda ctx: ()
     #: Shown by `status`.
     endpoint: Callable[[Ctx], str] = lambda ctx: ""
@@ -63,6 +65,9 @@ class ProgramSpec:
     #: OS user to run as when the stack runs as root (postgres refuses to run as root).
     user: Callable[[Ctx], str | None] = lambda ctx: None
     start_timeout: float = 60.0
+    #: Seconds it must stay up after a start to count as started (supervisord's ``startsecs``): the
+    #: only start check of a program with no health probe of its own (Airflow's scheduler, …).
+    start_secs: int = 2
     stop_signal: str = "TERM"
     stop_wait_s: int = 30
     #: Signal the whole process group on stop (False for postgres: the postmaster stops its children).

@@ -42,6 +42,7 @@ class Program:
     stop_signal: str = "TERM"
     stop_wait_s: int = 30
     stop_as_group: bool = True
+    start_secs: int = 2
     #: supervisord stops programs one priority at a time, highest first: the stack gives them their
     #: start order, so clients (simulators, Spark, Airflow's workers) stop before what they call.
     priority: int = 999
@@ -90,7 +91,7 @@ def render_config(state: State, programs: Sequence[Program]) -> str:
             f"autostart={str(p.autostart).lower()}",
             f"priority={p.priority}",
             "autorestart=unexpected",
-            "startsecs=2",
+            f"startsecs={p.start_secs}",
             "startretries=2",
             f"stopsignal={p.stop_signal}",
             f"stopwaitsecs={p.stop_wait_s}",
