@@ -279,15 +279,21 @@ class Relay:
     def _snapshot(self, snapshot_name: str, tables: list[Table], lsn: int, stop: threading.Event) -> int:
         self.metrics.state = "snapshot"
         sink = self.sink
+        waiting = getattr(sink, "waiting", ())  # records the producer's full queue did not take yet
         sent = 0
 
         def send(change: Any) -> None:
             nonlocal sent
             sink.send(change, None)
             sent += 1
-            if sent % 1000 == 0:
+            if sent % 1000 == 0 or waiting:
                 sink.poll(0)
                 self.metrics.snapshot_rows = sent
+                # Kafka slow or away: read no more rows than --max-inflight ahead of its acks
+                while waiting or sink.pending() >= self.cfg.max_inflight:
+                    if stop.is_set():
+                        raise _Stopped()
+                    sink.poll(0.05)
                 if stop.is_set():
                     raise _Stopped()
 

@@ -2,9 +2,9 @@
 
 Single-threaded on purpose: delivery reports are served by ``sink.poll`` on this thread, so the
 in-flight bookkeeping needs no locks. Each pass reads a bounded batch of messages (never more than
-``max_inflight`` records awaiting Kafka — backpressure instead of unbounded memory; a large
-transaction streams through record by record), serves delivery reports, sends the confirmed LSN
-at most every ``feedback_interval`` seconds and a status update at least every
+``max_inflight`` records awaiting Kafka, none while the producer's queue is full — backpressure instead
+of unbounded memory; a large transaction streams through record by record), serves delivery reports,
+sends the confirmed LSN at most every ``feedback_interval`` seconds and a status update at least every
 ``status_interval`` seconds (so ``wal_sender_timeout`` never fires, even while Kafka is down).
 
 Quiet databases: a keepalive that arrives while nothing is in flight confirms the server's
@@ -17,7 +17,7 @@ from __future__ import annotations
 import struct
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sized
 from typing import Any
 
 from lambdas.cdc.envelope import EnvelopeBuilder, KeySpec, TxContext
@@ -75,6 +75,9 @@ class Replicator:
         self.max_inflight = max_inflight
         self.feedback_interval, self.status_interval = feedback_interval, status_interval
         self.heartbeat_interval, self.log_interval = heartbeat_interval, log_interval
+        # records the producer's full queue did not take yet; a sink without a queue of its own (the
+        # benchmark's NullSink, bench/cdc.py) has none
+        self.waiting: Sized = getattr(sink, "waiting", ())
         self.tx: TxContext | None = None
         self.unit: Unit | None = None
         self.received = inflight.confirmed
@@ -115,8 +118,8 @@ class Replicator:
                 last_log = self._log_status(now, last_log)
                 next_log = now + self.log_interval
             if got == 0:
-                if inflight.records >= self.max_inflight:
-                    sink.poll(0.005)  # Kafka is slow or away: wait for acks, keep the slot alive
+                if inflight.records >= self.max_inflight or self.waiting:
+                    sink.poll(0.005)  # Kafka is slow or away: wait for acks / queue room, keep the slot alive
                 elif inflight.records:
                     self.stream.wait(0.001)
                 else:
@@ -124,11 +127,13 @@ class Replicator:
         self.metrics.state = "stopping"
 
     def pump(self, batch: int = 2000) -> int:
-        """Read and handle up to ``batch`` buffered messages (fewer once ``max_inflight`` is reached)."""
+        """Read and handle up to ``batch`` buffered messages (fewer once ``max_inflight`` is reached or the
+        producer's queue is full: records wait in the sink's ``waiting``)."""
         read, decode, handlers = self.stream.read, self.decoder.decode, self._handlers
         inflight, send_encoded, fast, limit = self.inflight, self.sink.send_encoded, self._fast, self.max_inflight
+        waiting = self.waiting
         got = 0
-        while got < batch and inflight.records < limit:
+        while got < batch and inflight.records < limit and not waiting:
             buf = read()
             if buf is None:
                 break

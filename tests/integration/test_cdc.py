@@ -11,6 +11,8 @@ import pytest
 
 from eventbus.settings import Settings
 from lambdas.cdc.envelope import UNAVAILABLE
+from lambdas.cdc.inflight import InFlight
+from lambdas.cdc.sink import EnvelopeSink
 from local.stack.health import wait_until
 from tests.support.cdc import Scratch, Writer, relay_thread, wait_caught_up
 
@@ -253,6 +255,31 @@ def test_large_transaction_streams_with_bounded_inflight(scratch: Scratch, setti
     records = scratch.records(until=lambda r: len(r) >= 30000)
     assert len(records) == 30000 and len({r.value["source"]["txId"] for r in records}) == 1
     assert peak[0] <= 2000 + 2000  # max_inflight + one read batch
+
+
+def test_a_tiny_producer_queue_loses_and_reorders_nothing(scratch: Scratch, settings: Settings) -> None:
+    """The producer's queue holds 500 records: the snapshot and the stream keep finding it full (records
+    wait in the sink, reading pauses) and still deliver every change once, each key's in order."""
+    items = scratch.tables[0]
+    scratch.sql(f"INSERT INTO {items} (id, v) SELECT 'pre' || i, 0 FROM generate_series(1, 3000) i")
+    sinks: list[EnvelopeSink] = []
+
+    def sink_factory(inflight: InFlight) -> EnvelopeSink:
+        sinks.append(EnvelopeSink(settings, inflight, topic="topic_cdc_changes", kafka_topic=scratch.topic,
+                                  producer_overrides={"queue.buffering.max.messages": 500}))
+        return sinks[-1]
+
+    with relay_thread(scratch.config(), settings, sink_factory=sink_factory):
+        for v in (1, 2, 3):
+            scratch.sql(f"UPDATE {items} SET v = {v}")  # 3 x 3000 changes in three transactions
+        wait_caught_up(scratch)
+    assert len(sinks) == 1 and sinks[0].queue_full > 0 and sinks[0].producer.failed == 0
+    records = scratch.records(until=lambda r: len(r) >= 12000, settle=1.0)
+    assert len(records) == 12000
+    versions: dict[str, list[int]] = defaultdict(list)
+    for r in sorted(records, key=lambda r: (r.partition, r.offset)):
+        versions[r.key].append(r.row["v"])
+    assert len(versions) == 3000 and all(v == [0, 1, 2, 3] for v in versions.values())
 
 
 def test_changes_of_a_table_dropped_meanwhile_do_not_stop_the_relay(scratch: Scratch, settings: Settings) -> None:

@@ -7,16 +7,24 @@ fake sink whose acknowledgements the test hands out in any order.
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from typing import Any
 
 import pytest
 
+from eventbus.serde import AvroSerde
+from eventbus.settings import Settings
 from lambdas.cdc.envelope import Change, EnvelopeBuilder, KeySpec
+from lambdas.cdc.exceptions import DeliveryFailed
 from lambdas.cdc.inflight import InFlight, Unit
 from lambdas.cdc.lag import RelayMetrics, percentile
 from lambdas.cdc.pgoutput import Relation
 from lambdas.cdc.replication import HEARTBEAT_PREFIX, Replicator
+from lambdas.cdc.sink import EnvelopeSink
+from local.stack.health import wait_until
 from tests.unit import test_cdc_wire as w
+from tests.unit.test_cdc_avro import _FixedRegistry
 
 TEXT = 25
 
@@ -131,9 +139,10 @@ class FakeSink:
         pass
 
 
-def make(confirmed: int = 0x10, max_inflight: int = 1000) -> tuple[Replicator, FakeStream, FakeSink]:
+def make(confirmed: int = 0x10, max_inflight: int = 1000,
+         sink_factory: Any = FakeSink) -> tuple[Replicator, FakeStream, Any]:
     inflight = InFlight(confirmed)
-    stream, sink = FakeStream(), FakeSink(inflight)
+    stream, sink = FakeStream(), sink_factory(inflight)
     metrics = RelayMetrics("t")
     inflight._on_complete = metrics.on_complete
 
@@ -217,6 +226,70 @@ def test_every_record_is_keyed_and_counted_in_commit_order() -> None:
     sink.ack(*range(6))
     rep._feedback(0.0, force=True)
     assert stream.flushes[-1] == 0x380 and rep.metrics.transactions == 3
+
+
+# --- a full producer queue (the real sink and producer) ---------------------------------------------
+def real_sink(bootstrap: str, **overrides: Any) -> Any:
+    """A factory of the relay's real ``EnvelopeSink`` whose producer queue holds two records."""
+    settings = Settings(profile="local", kafka_bootstrap=bootstrap)
+    serde = AvroSerde(settings, registry=_FixedRegistry())  # type: ignore[arg-type]
+
+    def factory(inflight: InFlight) -> EnvelopeSink:
+        return EnvelopeSink(settings, inflight, topic="topic_cdc_changes", kafka_topic="test_cdc_queue", serde=serde,
+                            producer_overrides={"queue.buffering.max.messages": 2, **overrides})
+    return factory
+
+
+def test_kafka_away_with_a_full_queue_pauses_reading_and_keeps_the_slot_alive() -> None:
+    """Kafka away and the producer's queue full: produce() used to block 30 s (no status updates to the
+    walsender meanwhile), then raise BufferError out of the relay (a traceback, exit 1). Now reading pauses,
+    status updates go on, nothing is confirmed, and the drain fails like any Kafka outage (transient: the
+    relay replaces its producer and replays from the slot)."""
+    rep, stream, sink = make(sink_factory=real_sink("127.0.0.1:1"))  # delivery timeout: the default 120 s
+    stream.frames += tx(0x100, [0x101 + i for i in range(6)], 0x200, xid=1)
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            rep.run(stop)
+        except BaseException as exc:  # surfaced below
+            errors.append(exc)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    try:
+        wait_until(lambda: len(stream.flushes) >= 5, 10, "status updates while the producer's queue is full",
+                   interval=0.01, abort=lambda: repr(errors[0]) if errors else None)
+    finally:
+        stop.set()
+        thread.join(60)
+    assert not errors, errors
+    assert rep.changes == 3 and len(stream.frames) == 4  # two queued, the third waits: three rows + commit unread
+    assert set(stream.flushes) == {0x10}  # nothing confirmed
+    with pytest.raises(DeliveryFailed) as failed:
+        sink.flush(0.5)  # the relay's drain / reconnect: the Kafka outage path
+    assert failed.value.transient, failed.value
+    sink.discard()
+
+
+def test_records_that_waited_for_queue_room_are_sent_and_only_then_confirmed() -> None:
+    rep, stream, sink = make(sink_factory=real_sink("mock", **{"test.mock.num.brokers": 1, "linger.ms": 100}))
+    rows = [0x101 + i for i in range(8)]
+    stream.frames += tx(0x100, rows, 0x200, xid=1)
+    try:
+        rep.pump()
+        assert sink.waiting and stream.frames, "the queue of two never filled: nothing tested"
+        deadline = time.monotonic() + 30
+        while stream.flushes[-1:] != [0x200] and time.monotonic() < deadline:
+            rep.pump()
+            sink.poll(0.01)
+            rep._feedback(time.monotonic())
+            assert stream.flushes[-1:] in ([], [0x10]) or sink.acked == len(rows)  # never ahead of the acks
+        assert stream.flushes[-1] == 0x200 and sink.acked == len(rows) and not sink.waiting
+        assert sink.queue_full >= 1 and sink.producer.failed == 0
+    finally:
+        sink.close(5)
 
 
 @pytest.mark.parametrize(("samples", "pct", "expected"), [([], 50, None), ([5.0], 99, 5.0),
