@@ -17,7 +17,7 @@ import argparse
 import signal
 import sys
 
-from eventbus.cli import exit_with
+from eventbus.cli import exit_with, port_number
 from local.console.exceptions import ConsoleError
 
 
@@ -28,7 +28,7 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command")
     serve = sub.add_parser("serve", help="serve the web console (the default command)")
     serve.add_argument("--host", help="bind address (default EB_CONSOLE_HOST, 127.0.0.1)")
-    serve.add_argument("--port", type=int, help="port (default EB_CONSOLE_PORT, 8088)")
+    serve.add_argument("--port", type=port_number, help="port, 1-65535 (default EB_CONSOLE_PORT, 8088)")
     peek = sub.add_parser("peek", help="print decoded records as JSON lines",
                           description="Print the newest records of a topic decoded through the registry, "
                                       "one JSON object per line (partition, offset, key, schema version, "
@@ -54,13 +54,26 @@ def _serve(args: argparse.Namespace) -> int:
     from eventbus.logging import configure_logging
     from local.stack.health import port_open, port_owner
 
-    if port and port_open(port, host if host not in ("0.0.0.0", "") else "127.0.0.1"):
+    _check_host(host, port)
+    if port_open(port, host if host not in ("0.0.0.0", "") else "127.0.0.1"):
         raise ConsoleError(f"{host}:{port} is taken by {port_owner(port)} — the stack's console may already be "
                            f"at http://127.0.0.1:{port}/; pick another with --port")
     configure_logging()
     print(f"console on http://{host}:{port}/", file=sys.stderr, flush=True)
     uvicorn.run(create_app(), host=host, port=port, log_level="warning", access_log=False)
     return 0
+
+
+def _check_host(host: str, port: int) -> None:
+    """A bind address that resolves (``bad..host`` is a UnicodeError deep in the socket module otherwise)."""
+    import socket
+
+    try:
+        socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except (OSError, UnicodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc) or type(exc).__name__
+        raise ConsoleError(f"cannot listen on {host!r}: not an address or a host name that resolves ({reason}) — "
+                           "give --host (or EB_CONSOLE_HOST) an IP address, e.g. 127.0.0.1") from None
 
 
 def _peek(args: argparse.Namespace) -> int:

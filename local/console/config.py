@@ -25,7 +25,7 @@ class ConsoleSettings(ComponentSettings):
     model_config = SettingsConfigDict(env_prefix="EB_CONSOLE_")
 
     host: str = "127.0.0.1"
-    port: int = Field(default=8088, ge=0, le=65535)
+    port: int = Field(default=8088, ge=1, le=65535)
     #: Every Kafka/HTTP/SQL read of one API call ends within this many seconds (then 4xx, never a hang).
     timeout_s: float = Field(default=4.0, gt=0, le=60)
     #: At most this many records are read per topic per request (a large topic never stalls the page).
