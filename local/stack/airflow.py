@@ -76,7 +76,7 @@ def airflow_env(ctx: Ctx, database: str = "airflow") -> dict[str, str]:
         "AIRFLOW__DATABASE__SQL_ALCHEMY_POOL_SIZE": "3",
         "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(home(ctx) / "logs"),
         "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "30",
-        "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
+        "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",  # its server would bind 0.0.0.0:8974
         "AIRFLOW__TRIGGERER__CAPACITY": "100",
         # Task processes call the api-server's execution API; on a busy 2-core box the default 5 s timeout
         # x 5 retries fails tasks that would have succeeded.
@@ -231,7 +231,11 @@ SPECS: tuple[ProgramSpec, ...] = (
              provision_hook=True, port=PORT),
     # No health probe of their own: started = still running 10 s later (importing Airflow and reaching
     # the database take seconds, so a broken start dies after supervisord's default 2 s).
-    _program("airflow-scheduler", ["scheduler"], start_secs=10),
+    # --skip-serve-logs: Airflow's log server (scheduler :8793, triggerer :8794) binds every interface
+    # (airflow/utils/serve_logs/core.py: host="", no setting for it). It only serves other machines:
+    # the api-server reads task and trigger logs from the files under AIRFLOW__LOGGING__BASE_LOG_FOLDER
+    # (FileTaskHandler._read_from_local), on this same machine.
+    _program("airflow-scheduler", ["scheduler", "--skip-serve-logs"], start_secs=10),
     _program("airflow-dag-processor", ["dag-processor"], start_secs=10),
-    _program("airflow-triggerer", ["triggerer"], start_secs=10),
+    _program("airflow-triggerer", ["triggerer", "--skip-serve-logs"], start_secs=10),
 )
