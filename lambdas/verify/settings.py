@@ -8,13 +8,13 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from eventbus.settings import REPO_ROOT, ComponentSettings
+from eventbus.paths import local_state_dir
+from eventbus.settings import ComponentSettings
 
 #: Bounds of the durations (finite: they become Kafka timestamps and SQL times): ten years, one year.
 MAX_HOURS = 87_600.0
@@ -47,5 +47,5 @@ class VerifySettings(ComponentSettings):
     result_dir: Path | None = None
 
     def results(self) -> Path:
-        state = os.environ.get("EB_LOCAL_STATE_DIR") or REPO_ROOT / "local" / ".state"
-        return self.result_dir or Path(state) / "verify"
+        """The result folder; the console's Verify page reads it through this model too."""
+        return self.result_dir or local_state_dir() / "verify"

@@ -2,14 +2,14 @@
 
 ``python -m lambdas.verify`` writes ``last.json`` (the full result: one row per output with the differing
 keys, the latency stages) and appends a summary line to ``history.jsonl`` in its result folder
-(``EB_VERIFY_RESULT_DIR``, default ``<state folder>/verify``). The console only reads them.
+(``EB_VERIFY_RESULT_DIR``, default ``<state folder>/verify``; ``lambdas/verify/settings.py``, read here
+through the same model so both find the same folder). The console only reads them.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-import os
 from collections import deque
 from pathlib import Path
 from typing import Any
@@ -18,10 +18,11 @@ HISTORY = 200  # runs shown on the latency chart
 
 
 def result_dir() -> Path:
-    from eventbus.paths import local_state_dir
+    """The folder verify writes, through verify's own settings model: ``EB_VERIFY_RESULT_DIR`` from the
+    environment or ``.env`` alike (a refused EB_VERIFY_* setting is a SettingsError: the API's 424 line)."""
+    from lambdas.verify.settings import VerifySettings
 
-    env = os.environ.get("EB_VERIFY_RESULT_DIR")
-    return Path(env) if env else local_state_dir() / "verify"
+    return VerifySettings().results()
 
 
 def last_result(folder: Path) -> dict[str, Any]:

@@ -38,3 +38,17 @@ def test_the_page_is_wired_into_the_console() -> None:
     page = (STATIC / "verify.js").read_text()
     assert "/api/verify" in page and "#messages?topic=" in page
     assert "window.extraPages" in (STATIC / "app.js").read_text()
+
+
+def test_the_console_reads_the_folder_verify_writes_when_it_is_set_in_dot_env(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from lambdas.verify.settings import VerifySettings
+
+    monkeypatch.delenv("EB_VERIFY_RESULT_DIR", raising=False)
+    monkeypatch.chdir(tmp_path)  # the .env both read (env_file=".env", relative to the working folder)
+    (tmp_path / ".env").write_text(f"EB_VERIFY_RESULT_DIR={tmp_path / 'from-dot-env'}\n")
+    written = VerifySettings().results()  # where `make verify` writes
+    assert written == tmp_path / "from-dot-env"
+    save({"ok": True, "verified_at": 7, "seconds": 1.0, "rows": [], "latency": []}, written)
+    doc = TestClient(create_app(sample=False)).get("/api/verify").json()
+    assert doc["folder"] == str(written) and doc["last"]["verified_at"] == 7
