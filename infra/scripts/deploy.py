@@ -38,6 +38,10 @@ from mwaa_pools import PoolsError, ensure_pools, pool_entities
 from plan_runner import INFRA, REPO, find_terraform
 
 DEPLOY_VARS = INFRA / "deploy.auto.tfvars.json"
+#: The Fargate tasks run on X86_64 (infra/modules/compute/main.tf, runtime_platform.cpu_architecture); docker
+#: builds for the host's CPU unless told, and an arm64 image (an Apple Silicon laptop) fails every task with
+#: "exec format error" (https://repost.aws/knowledge-center/ecs-task-exec-format-error).
+IMAGE_PLATFORM = "linux/amd64"
 UNDEPLOY_TARGETS = ("module.aurora.aws_rds_cluster.this", "module.storage", "module.compute.aws_ecr_repository.this")
 
 
@@ -105,8 +109,8 @@ def build_and_push(tfm: Terraform, region: str) -> dict[str, str]:
         user, password = base64.b64decode(auth["authorizationToken"]).decode().split(":", 1)
         subprocess.run([docker, "login", "--username", user, "--password-stdin", repo.split("/", 1)[0]],
                        input=password, text=True, check=True)
-        subprocess.run([docker, "build", "-f", str(INFRA / "docker" / "Dockerfile"), "-t", f"{repo}:{tag}", str(REPO)],
-                       check=True)
+        subprocess.run([docker, "build", "--platform", IMAGE_PLATFORM, "-f", str(INFRA / "docker" / "Dockerfile"),
+                        "-t", f"{repo}:{tag}", str(REPO)], check=True)
         subprocess.run([docker, "push", f"{repo}:{tag}"], check=True)
     return {"image_tag": tag}
 

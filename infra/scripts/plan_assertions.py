@@ -317,6 +317,16 @@ def check_configuration(plan: dict) -> list[str]:
                 expr = (r.get("expressions") or {}).get("secret_string_wo_version") or {}
                 if "constant_value" in expr:
                     errors.append(f"{where}: secret_string_wo_version is a constant; a changed value is never written")
+        # An Aurora cluster is "available" before its instances: an output handing its endpoint to clients
+        # (the bootstrap invocation connects at apply time) must wait for them.
+        instances = [f"aws_rds_cluster_instance.{r['name']}" for r in resources
+                     if r["type"] == "aws_rds_cluster_instance"]
+        for name, out in (module.get("outputs") or {}).items():
+            refs = (out.get("expression") or {}).get("references") or []
+            if instances and any(ref.startswith("aws_rds_cluster.") and ref.endswith(".endpoint") for ref in refs) \
+                    and not set(instances) & set(out.get("depends_on") or []):
+                errors.append(f"{prefix}output.{name}: the cluster endpoint without depends_on its instances "
+                              f"({', '.join(instances)}); clients connect before anything answers there")
     return errors
 
 

@@ -14,8 +14,12 @@ output "cluster_resource_id" {
 }
 
 output "endpoint" {
-  description = "Writer endpoint (EB_PG_HOST)."
+  description = "Writer endpoint (EB_PG_HOST), once the writer instance exists."
   value       = aws_rds_cluster.this.endpoint
+  # A cluster without instances is "available" minutes before anything answers at its endpoint: whatever
+  # connects through this output (the bootstrap's invocation, the CDC relay, the simulators) waits for the
+  # instances, not only the cluster.
+  depends_on = [aws_rds_cluster_instance.this]
 }
 
 output "reader_endpoint" {
