@@ -168,7 +168,8 @@ def test_kafka_stop_then_start_is_healthy_again(stack: ModuleType, settings: Set
 
 
 def test_schema_version_ids_survive_an_emulator_restart(stack: ModuleType, settings: Settings) -> None:
-    """moto keeps the registry in memory; the stack seeds its ids so records kept in Kafka still decode."""
+    """moto keeps the registry in memory; the stack registers every version again under the UUID of its
+    text (local/stack/emulator.py), so records kept in Kafka still decode."""
     topic = "topic_app_logs"
     before = AvroSerde(settings).header(topic)
     stack.stop_program("emulator")
