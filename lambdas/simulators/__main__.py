@@ -15,16 +15,38 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import secrets
 import signal
 import sys
 from typing import Any
 
-from eventbus.cli import exit_with
+from eventbus.cli import exit_with, port_number
 from eventbus.exceptions import EventBusError
 from lambdas.simulators.exceptions import ScenarioError, SimulatorError
 
 _SINKS = ("auto", "gateway", "kafka", "jsonl", "stdout", "discard")
+
+
+def _factor(text: str) -> float:
+    """An argparse type: a finite number > 0 (``nan``/``inf`` would reach the rate schedule)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number > 0")
+    return value
+
+
+def _status_port(text: str) -> int:
+    """An argparse type: 0 (off) or a TCP port 1-65535."""
+    if text.strip() == "0":
+        return 0
+    try:
+        return port_number(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not 0 (off) or a port number (1-65535)") from None
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -45,13 +67,13 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--out", help="JSON-lines file for --sink jsonl")
     run.add_argument("--rate", action="append", default=[], metavar="SOURCE=EVENTS_PER_S", help="set a source's rate")
     run.add_argument("--only", help="comma-separated sources to run (the others are disabled)")
-    run.add_argument("--scale", type=float, help="multiply every rate")
+    run.add_argument("--scale", type=_factor, help="multiply every rate (a finite number > 0)")
     run.add_argument("--set", action="append", default=[], metavar="KEY.PATH=VALUE", help="override any scenario key")
     run.add_argument("--hash", action="store_true", help="print a SHA-256 of the generated content per source")
     run.add_argument("--display", choices=("auto", "tty", "plain", "off"), help="live rates on stderr")
     run.add_argument("--report", help="write the final report (JSON) to this file")
     run.add_argument("--gateway-url", help="gateway base URL (default EB_GATEWAY_URL)")
-    run.add_argument("--status-port", type=int, default=0, metavar="PORT",
+    run.add_argument("--status-port", type=_status_port, default=0, metavar="PORT",
                      help="serve per-source counts and rates on 127.0.0.1:PORT/status (0 = off; status.py)")
     burst = sub.add_parser("burst", help="invoke the Lambda handler once, as EventBridge would (a local burst)")
     burst.add_argument("--time", help="the scheduled minute, ISO-8601 (default: now); seeds the burst")
@@ -95,6 +117,7 @@ def overrides_of(args: argparse.Namespace) -> list[str]:
 
 
 def _apply_only_and_scale(scenario: Any, args: argparse.Namespace) -> None:
+    from lambdas.simulators.scenario import validate_scenario
     from lambdas.simulators.sources import REGISTRY
 
     if args.only:
@@ -109,10 +132,10 @@ def _apply_only_and_scale(scenario: Any, args: argparse.Namespace) -> None:
         for name, spec in scenario.sources.items():
             spec.enabled = spec.enabled and name in wanted
     if args.scale is not None:
-        if args.scale <= 0:
-            raise ScenarioError(f"--scale {args.scale}: must be > 0")
         for spec in scenario.sources.values():
             spec.rate *= args.scale
+        # validated again: a scaled rate is held to the same bounds as a written one
+        validate_scenario(scenario.model_dump(), f"{scenario.name} with --scale {args.scale:g}")
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -123,9 +146,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     from lambdas.simulators.scenario import load_scenario
     from lambdas.simulators.status import serve as serve_status
     from lambdas.simulators.status import ticking
+    from lambdas.simulators.wiring import preflight, writable
 
     scenario = load_scenario(args.scenario, overrides_of(args))
     _apply_only_and_scale(scenario, args)
+    preflight(scenario)
+    if args.report:
+        writable(args.report, "--report")
     settings = get_settings()
     configure_logging(settings)
     seed = scenario.seed if scenario.seed is not None else secrets.randbits(32)
@@ -151,10 +178,15 @@ def cmd_run(args: argparse.Namespace) -> int:
         serve_status(args.status_port, runner.snapshot)
         report = runner.run(on_tick=display.show, every_s=scenario.display_every_s)
     sys.stderr.write(summary(report) + "\n")
+    code = 1 if report["undelivered"] or report["errors"] else 0
     if args.report:
-        with open(args.report, "w") as fh:
-            json.dump(report, fh, indent=2, default=str)
-    return 1 if report["undelivered"] or report["errors"] else 0
+        try:
+            with open(args.report, "w") as fh:
+                json.dump(report, fh, indent=2, default=str)
+        except OSError as exc:
+            sys.stderr.write(f"error: cannot write --report {args.report}: {exc.strerror}\n")
+            return max(code, 2)
+    return code
 
 
 def start_ms_iso(ms: int) -> str:

@@ -26,7 +26,7 @@ from typing import IO, Any
 from eventbus.exceptions import DeliveryError
 from eventbus.logging import get_logger
 from eventbus.settings import Settings
-from lambdas.simulators.exceptions import SinkError
+from lambdas.simulators.exceptions import ScenarioError, SinkError
 from lambdas.simulators.sources.base import Keyed
 
 log = get_logger("simulators.sinks")
@@ -117,7 +117,11 @@ class JsonLinesSink(Sink):
         super().__init__()
         self.path = Path(path) if path else None
         self._own = self.path is not None
-        self._out: IO[str] = open(self.path, "a", encoding="utf-8") if self.path else (stream or sys.stdout)  # noqa: SIM115
+        try:
+            self._out: IO[str] = open(self.path, "a", encoding="utf-8") if self.path else (stream or sys.stdout)  # noqa: SIM115
+        except OSError as exc:  # checked before a CLI run (wiring.preflight); the handler's runs land here
+            raise ScenarioError(f"file.path {self.path}: cannot open ({exc.strerror}) — create its folder or "
+                                "name another file (--out)") from None
         self.name = f"jsonl:{self.path}" if self.path else "stdout"
 
     def send(self, topic: str | None, batch: list[Keyed]) -> None:

@@ -19,6 +19,7 @@ from typing import Any
 
 from eventbus.status_server import StatusServer as HttpStatus
 from eventbus.status_server import json_route
+from lambdas.simulators.exceptions import ScenarioError
 
 WINDOW_S = 60.0
 SAMPLE_S = 5.0
@@ -85,8 +86,15 @@ class StatusServer:
 
 
 def serve(port: int, snapshot: Callable[[], dict[str, Any] | None] | None = None) -> StatusServer | None:
-    """A started ``StatusServer`` on 127.0.0.1:``port``, or None when ``port`` is 0 (off)."""
-    return StatusServer(port, snapshot).start() if port else None
+    """A started ``StatusServer`` on 127.0.0.1:``port``, or None when ``port`` is 0 (off); a port that cannot
+    be bound (taken, privileged) is a ``ScenarioError`` naming the flag, before the run starts."""
+    if not port:
+        return None
+    try:
+        return StatusServer(port, snapshot).start()
+    except OSError as exc:
+        raise ScenarioError(f"--status-port {port}: cannot listen on 127.0.0.1:{port} ({exc.strerror}) — "
+                            "pick another port, or 0 (off)") from None
 
 
 def ticking(status: StatusServer | None, show: Callable[[dict[str, Any]], None]) -> Callable[[dict[str, Any]], None]:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
+import os
 import secrets
+from pathlib import Path
 from typing import Any
 
 from eventbus.settings import Settings
-from lambdas.simulators.exceptions import SimulatorError
+from lambdas.simulators.exceptions import ScenarioError
 from lambdas.simulators.scenario import Scenario
 from lambdas.simulators.sinks import DiscardSink, GatewaySink, JsonLinesSink, KafkaSink, Sink
 from lambdas.simulators.sources import Source
@@ -21,11 +23,34 @@ def sink_kind(scenario: Scenario, name: str, cls: type[Source], chosen: str) -> 
     if chosen != "auto":
         if not fits.get(chosen, True):
             where = "app events only" if chosen == "gateway" else "catalog topics only"
-            raise SimulatorError(f"sources.{name}.sink: {chosen} takes {where}; "
-                                 f"use {cls.default_sink}, jsonl, stdout or discard for {name}")
+            raise ScenarioError(f"sources.{name}.sink: {chosen} takes {where}; "
+                                f"use {cls.default_sink}, jsonl, stdout or discard for {name}")
         return chosen
     overall = scenario.sink
     return overall if overall != "auto" and fits.get(overall, True) else cls.default_sink
+
+
+def preflight(sc: Scenario) -> None:
+    """What a run will open, checked before anything starts (``ScenarioError``, exit 2): each enabled source's
+    sink fits it, and the JSON-lines files it will append to (``file.path``, ``truth.path``) can be written."""
+    from lambdas.simulators.sources import REGISTRY
+
+    kinds = {sink_kind(sc, name, REGISTRY[name], spec.sink) for name, spec in sc.enabled().items()}
+    if "jsonl" in kinds:
+        writable(sc.file.path, "file.path (--out)")
+    if sc.truth.enabled and sc.truth.sink == "jsonl":
+        writable(sc.truth.path, "truth.path")
+
+
+def writable(path: str | Path, what: str) -> None:
+    """``ScenarioError`` naming ``what`` unless ``path`` is a file that can be created or appended to."""
+    p = Path(path)
+    if p.is_dir():
+        raise ScenarioError(f"{what} {p}: is a folder — name a file")
+    if not p.parent.is_dir():
+        raise ScenarioError(f"{what} {p}: folder {p.parent} does not exist — create it or name another file")
+    if not os.access(p if p.exists() else p.parent, os.W_OK):
+        raise ScenarioError(f"{what} {p}: not writable — name another file")
 
 
 def make_sink(kind: str, sc: Scenario, settings: Settings, workers: int = 1, stream: int = 0) -> Sink:

@@ -140,7 +140,6 @@ def test_every_shipped_scenario_is_valid() -> None:
     (["run", "--rate", "mobile"], "expected SOURCE=EVENTS_PER_S"),
     (["run", "--only", "mobile,webb"], "--only: unknown source(s) webb"),
     (["run", "--set", "sources.mobile.options.pool=3"], "sources.mobile.options.pool: unknown key"),
-    (["run", "--scale", "0"], "--scale 0.0: must be > 0"),
     (["validate", "default", "--set", "count=0"], "count: Input should be greater than or equal to 1"),
 ])
 def test_bad_flag_exits_2_with_a_message_naming_it(argv: list[str], message: str,
