@@ -45,6 +45,19 @@ def register_schemas(settings: Settings) -> dict[str, str]:
 OLTP_SQL = REPO_ROOT / "schemas" / "sql" / "oltp.sql"
 #: What the OLTP workload (the simulators) may do in AWS: DML on the OLTP tables, nothing else.
 APP_ROLE_GRANTS = "SELECT, INSERT, UPDATE, DELETE"
+#: The CDC relay's state table. Its login role may not create tables in schema public (PostgreSQL 15+), so the
+#: bootstrap creates it as the master user and grants the role ``CDC_STATE_PRIVILEGES``. Restated from
+#: ``lambdas/cdc/database.py`` (STATE_TABLE_DDL) because this zip does not ship lambdas/cdc;
+#: tests/unit/test_cdc_config.py holds the two equal.
+CDC_STATE_TABLE = "cdc_relay_state"
+CDC_STATE_TABLE_DDL = (
+    f"CREATE TABLE IF NOT EXISTS {CDC_STATE_TABLE} ("
+    " slot_name text PRIMARY KEY, publication text NOT NULL, snapshot_lsn pg_lsn,"
+    " snapshot_started_at timestamptz, snapshot_completed_at timestamptz, snapshot_rows bigint,"
+    " updated_at timestamptz NOT NULL DEFAULT now());"
+    f" COMMENT ON TABLE {CDC_STATE_TABLE} IS 'CDC relay state (lambdas/cdc)'"
+)
+CDC_STATE_PRIVILEGES = "SELECT, INSERT, UPDATE, DELETE"
 #: What the DAGs on MWAA may read (the maps DAG's bookings per destination, mwaa_dags/extdata/maps.py):
 #: SELECT on these tables, nothing else.
 DAGS_READ_TABLES = ("bookings",)
@@ -89,8 +102,9 @@ def apply_database(
     dags_secret_arn: str | None = None,
     replication_secret_arn: str | None = None,
 ) -> list[str]:
-    """AWS: the OLTP schema, the CDC publication (the catalog's, named ``publication`` if given) and, given
-    their secrets, the replication role, the OLTP workload's DML-only role and the DAGs' read-only role on
+    """AWS: the OLTP schema, the CDC publication (the catalog's, named ``publication`` if given), the CDC
+    relay's state table and, given their secrets, the replication role (its DML on that table), the OLTP
+    workload's DML-only role and the DAGs' read-only role on
     Aurora (as the master user, from ``EB_PG_SECRET_ARN``). Locally the stack does the same as the cluster's
     superuser."""
     import psycopg2
@@ -104,15 +118,22 @@ def apply_database(
         done.append("oltp schema")
         if ensure_publication(cur, name, pub.tables):
             done.append(f"publication {name}")
+        cur.execute("SELECT to_regclass(%s)", (CDC_STATE_TABLE,))
+        if cur.fetchone()[0] is None:  # an existing one is left as it is (COMMENT needs its owner)
+            cur.execute(CDC_STATE_TABLE_DDL)
+            done.append(f"table {CDC_STATE_TABLE}")
+        state = sql.Identifier(CDC_STATE_TABLE)
         if replication_secret_arn:
             role = _login_role(cur, settings, replication_secret_arn)
             cur.execute(sql.SQL("GRANT rds_replication TO {}").format(role))  # Aurora's replication role
             cur.execute(sql.SQL("GRANT SELECT ON ALL TABLES IN SCHEMA public TO {}").format(role))
+            cur.execute(sql.SQL("GRANT " + CDC_STATE_PRIVILEGES + " ON {} TO {}").format(state, role))
             done.append("replication role")
         if app_secret_arn:
             app = _login_role(cur, settings, app_secret_arn)
             cur.execute(sql.SQL("GRANT USAGE ON SCHEMA public TO {}").format(app))
             cur.execute(sql.SQL("GRANT " + APP_ROLE_GRANTS + " ON ALL TABLES IN SCHEMA public TO {}").format(app))
+            cur.execute(sql.SQL("REVOKE ALL ON {} FROM {}").format(state, app))  # the relay's, not the workload's
             done.append("oltp app role")
         if dags_secret_arn:
             dags = _login_role(cur, settings, dags_secret_arn)

@@ -3,8 +3,10 @@
 Every problem a user can fix is raised as ``SetupError`` with one line saying what to do; a database
 that is merely unreachable is ``Unavailable`` (the relay retries).
 
-The relay keeps one row per slot in ``cdc_relay_state`` (created if missing; not published): when the
-initial snapshot finished. That is how it tells "first start" (no slot, no row: create the slot and
+The relay keeps one row per slot in ``cdc_relay_state`` (not published): when the initial snapshot
+finished. Locally the relay creates the table; in AWS its login role may not create tables (PostgreSQL 15+
+grants no CREATE on schema public), so the bootstrap creates it as the master user and grants the role
+``STATE_TABLE_PRIVILEGES``. That is how it tells "first start" (no slot, no row: create the slot and
 snapshot) from "the slot was dropped" (row, no slot: changes were lost — refuse and say how to
 re-snapshot) and from "a snapshot was interrupted" (slot, row without completion: start over).
 """
@@ -27,6 +29,18 @@ from lambdas.cdc.types import Converter, converter_for
 
 SESSION_OPTIONS = "-c TimeZone=UTC -c DateStyle=ISO -c IntervalStyle=postgres"
 STATE_TABLE = "cdc_relay_state"
+#: Run by the relay where it may create tables (locally) and by the AWS bootstrap as the master user; the
+#: bootstrap's copy (``lambdas/bootstrap/apply.py``, whose zip has no lambdas/cdc) must equal it
+#: (``tests/unit/test_cdc_config.py``).
+STATE_TABLE_DDL = (
+    f"CREATE TABLE IF NOT EXISTS {STATE_TABLE} ("
+    " slot_name text PRIMARY KEY, publication text NOT NULL, snapshot_lsn pg_lsn,"
+    " snapshot_started_at timestamptz, snapshot_completed_at timestamptz, snapshot_rows bigint,"
+    " updated_at timestamptz NOT NULL DEFAULT now());"
+    f" COMMENT ON TABLE {STATE_TABLE} IS 'CDC relay state (lambdas/cdc)'"
+)
+#: What the relay does with its state row.
+STATE_TABLE_PRIVILEGES = ("SELECT", "INSERT", "UPDATE", "DELETE")
 _NAME = re.compile(r"^[a-z0-9_]{1,63}$")
 
 
@@ -226,19 +240,40 @@ class Database:
 
     # -- relay state ------------------------------------------------------------------------------
     def ensure_state_table(self, conn: Any) -> None:
+        """Create the state table if it is missing, then check this user may read and write it.
+
+        An existing table is left alone: CREATE ... IF NOT EXISTS checks the CREATE privilege on the schema
+        before it looks for the table, and COMMENT needs the owner, neither of which the AWS login role has.
+        """
         with conn.cursor() as cur:
-            try:
-                cur.execute(
-                    f"CREATE TABLE IF NOT EXISTS {STATE_TABLE} ("
-                    " slot_name text PRIMARY KEY, publication text NOT NULL, snapshot_lsn pg_lsn,"
-                    " snapshot_started_at timestamptz, snapshot_completed_at timestamptz, snapshot_rows bigint,"
-                    " updated_at timestamptz NOT NULL DEFAULT now())"
-                )
-                cur.execute(f"COMMENT ON TABLE {STATE_TABLE} IS 'CDC relay state (lambdas/cdc)'")
-            except (psycopg2.errors.UniqueViolation, psycopg2.errors.DuplicateTable):
-                pass  # created concurrently
-            except psycopg2.Error as exc:
-                raise SetupError(f"cannot create {STATE_TABLE}: {(exc.pgerror or str(exc)).strip()}") from None
+            cur.execute("SELECT to_regclass(%s) IS NOT NULL", (STATE_TABLE,))
+            if not cur.fetchone()[0]:
+                self._create_state_table(cur)
+            cur.execute("SELECT p FROM unnest(%s::text[]) p WHERE NOT has_table_privilege(%s, p)",
+                        (list(STATE_TABLE_PRIVILEGES), STATE_TABLE))
+            missing = [r[0] for r in cur.fetchall()]
+        if missing:
+            raise SetupError(
+                f"user {self.user!r} lacks {', '.join(missing)} on {STATE_TABLE} — in AWS re-run the bootstrap "
+                f"(`terraform apply`), which grants them; elsewhere `GRANT {', '.join(STATE_TABLE_PRIVILEGES)} "
+                f"ON {STATE_TABLE} TO {self.user};`"
+            )
+
+    def _create_state_table(self, cur: Any) -> None:
+        try:
+            cur.execute(STATE_TABLE_DDL)
+        except (psycopg2.errors.UniqueViolation, psycopg2.errors.DuplicateTable):
+            pass  # created concurrently
+        except psycopg2.errors.InsufficientPrivilege as exc:
+            first = (exc.pgerror or str(exc)).strip().splitlines()[0]
+            raise SetupError(
+                f"user {self.user!r} may not create {STATE_TABLE} ({first}) — in AWS the bootstrap creates it "
+                "(re-run it: `terraform apply`); elsewhere create it as the database owner (see STATE_TABLE_DDL "
+                "in lambdas/cdc/database.py) and grant this user SELECT, INSERT, UPDATE, DELETE on it"
+            ) from None
+        except psycopg2.Error as exc:
+            first = (exc.pgerror or str(exc)).strip().splitlines()[0]
+            raise SetupError(f"cannot create {STATE_TABLE}: {first}") from None
 
     def state(self, conn: Any, slot: str) -> dict[str, Any] | None:
         with conn.cursor() as cur:
