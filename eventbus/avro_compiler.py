@@ -23,6 +23,38 @@ from typing import Any
 from eventbus.avro_wire import BOOL, DOUBLE, FLOAT, SN, SU, B, L, S, string_cache_get
 
 _PRIMITIVES = {"null", "boolean", "int", "long", "float", "double", "bytes", "string"}
+INT_MIN, INT_MAX = -(1 << 31), (1 << 31) - 1
+
+
+# The fast path takes only values fastavro's validate() takes and raises on the rest (the serde then
+# explains them): inline identity checks keep bool out of int/long, ``type(v) is float`` guards float/double,
+# the int range check is two comparisons, and these helpers run only off the common case.
+def _not_int(v: Any) -> bytes:
+    raise TypeError(f"{v!r} is not an Avro int ({INT_MIN}..{INT_MAX}, not a bool)")
+
+
+def _not_long(v: Any) -> bytes:
+    raise TypeError(f"{v!r} is not an Avro long (not a bool)")
+
+
+def _double_of(v: Any) -> bytes:
+    if type(v) is int:  # an int is a valid double (fastavro writes float(v)); a bool is not
+        return DOUBLE(v)
+    raise TypeError(f"{v!r} is not an Avro double")
+
+
+def _float_of(v: Any) -> bytes:
+    if type(v) is int:
+        return FLOAT(v)
+    raise TypeError(f"{v!r} is not an Avro float")
+
+
+def _not_a_list(v: Any) -> bytes:
+    raise TypeError(f"{type(v).__name__} is not an Avro array (a list)")
+
+
+def _extra_keys(r: Any, fields: frozenset[str]) -> bytes:
+    raise KeyError(f"not fields of the record: {sorted(set(r) - fields)}")
 
 
 class _Compiler:
@@ -32,7 +64,8 @@ class _Compiler:
     def __init__(self, unique_fields: tuple[str, ...] = ()) -> None:
         self.named: dict[str, str] = {}
         self.env: dict[str, Any] = {"L": L, "S": S, "SN": SN, "SU": SU, "B": B, "D": DOUBLE, "F": FLOAT,
-                                    "BOOL": BOOL, "SC": string_cache_get}
+                                    "BOOL": BOOL, "SC": string_cache_get, "NI": _not_int, "NL": _not_long,
+                                    "DI": _double_of, "FI": _float_of, "NA": _not_a_list, "XK": _extra_keys}
         self.unique_fields = frozenset(unique_fields)
         self._unique = False  # while compiling a field whose strings are unique per record
         self.defs: list[str] = []
@@ -59,11 +92,29 @@ class _Compiler:
         tmp = self._name("_s")
         return f"(SC({tmp} := {v}) or SN({tmp}))"
 
+    def _number(self, schema: str, v: str) -> str:
+        """int/long/float/double: exactly the type (never a bool), an int within 32 bits."""
+        if v.isidentifier():
+            t, first = v, v
+        else:
+            t = self._name("_n")
+            first = f"({t} := {v})"
+        # bool is the one int subclass L() would write wrong; other non-ints make L() (or the range
+        # comparison) raise. L() refuses what does not fit 64 bits.
+        not_bool = f"{t} is not True and {t} is not False"
+        if schema == "int":
+            return f"(L({t}) if {INT_MIN} <= {first} <= {INT_MAX} and {not_bool} else NI({t}))"
+        if schema == "long":
+            return f"(L({t}) if {first} is not True and {t} is not False else NL({t}))"
+        pack, slow = ("D", "DI") if schema == "double" else ("F", "FI")
+        return f"({pack}({t}) if type({first}) is float else {slow}({t}))"
+
     def expr(self, schema: Any, v: str, namespace: str | None) -> str:
         """Python expression encoding the value expression ``v`` (evaluated once)."""
         if isinstance(schema, str):
-            prim = {"null": "b''", "boolean": f"BOOL({v})", "int": f"L({v})", "long": f"L({v})",
-                    "float": f"F({v})", "double": f"D({v})", "bytes": f"B({v})", "string": self._string(v)}
+            if schema in ("int", "long", "float", "double"):
+                return self._number(schema, v)
+            prim = {"null": "b''", "boolean": f"BOOL({v})", "bytes": f"B({v})", "string": self._string(v)}
             if schema in prim:
                 return prim[schema]
             key = schema if schema in self.named or not namespace else f"{namespace}.{schema}"
@@ -101,7 +152,8 @@ class _Compiler:
                              f"        raise ValueError('fixed of size {schema['size']}')\n    return bytes(v)\n")
         elif kind == "array":
             item = self.expr(schema["items"], "x", namespace)
-            self.defs.append(f"def {name}(v):\n    if not v:\n        return b'\\x00'\n"
+            self.defs.append(f"def {name}(v):\n    if type(v) is not list:\n        return NA(v)\n"
+                             f"    if not v:\n        return b'\\x00'\n"
                              f"    return L(len(v)) + b''.join([{item} for x in v]) + b'\\x00'\n")
         elif kind == "map":
             value = self.expr(schema["values"], "x", namespace)
@@ -142,7 +194,12 @@ class _Compiler:
             parts.append(self.expr(f["type"], f"r[{f['name']!r}]", ns))
             self._unique = False
         body = ",\n        ".join(parts) + ("," if len(parts) == 1 else "")
-        self.defs.append(f"def {name}(r):\n    return b''.join((\n        {body}))\n")
+        # Every field is read as r[name], so a record with as many keys as fields has no other key: one len()
+        # keeps a mistyped key (userId for user_id) from being dropped silently.
+        names = self._name("_F")
+        self.env[names] = frozenset(f["name"] for f in schema["fields"])
+        check = f"    if len(r) != {len(schema['fields'])}:\n        XK(r, {names})\n"
+        self.defs.append(f"def {name}(r):\n{check}    return b''.join((\n        {body}))\n")
         return name
 
     def top(self, schema: dict[str, Any], prefix: bytes) -> Callable[[dict[str, Any]], bytes]:

@@ -19,13 +19,14 @@ import io
 import json
 import uuid
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import fastavro
 from fastavro.validation import ValidationError, validate
 
-from eventbus.avro_compiler import compile_encoder
+from eventbus.avro_compiler import INT_MAX, INT_MIN, compile_encoder
+from eventbus.avro_keys import StrayKeys
 from eventbus.catalog import Catalog, load_catalog
 from eventbus.exceptions import RegistryError, SchemaValidationError, SerdeError, WriterSchemaError
 from eventbus.registry import SchemaRegistry
@@ -39,15 +40,25 @@ HEADER_LEN = 18
 
 def _field_of(exc: ValidationError, schema_name: str) -> tuple[str | None, str]:
     """The first failing field path and a readable reason, from fastavro's validation errors."""
-    for item in getattr(exc, "errors", []):
-        path = str(item.field or "")
-        prefix = schema_name + "."
-        field = path[len(prefix):] if path.startswith(prefix) else path
-        if item.datum is None:
-            return field or None, "required field is missing or null"
-        expected = item.schema if isinstance(item.schema, str) else item.schema.get("type", item.schema)
-        return field or None, f"got {item.datum!r} ({type(item.datum).__name__}), expected {expected}"
-    return None, str(exc)
+    errors = list(getattr(exc, "errors", []))
+    if not errors:
+        return None, str(exc)
+    path = str(errors[0].field or "")
+    prefix = schema_name + "."
+    field = (path[len(prefix):] if path.startswith(prefix) else path) or None
+    datum = errors[0].datum
+    if datum is None:
+        return field, "required field is missing or null"
+    expected: list[Any] = []  # a union fails once per branch: name them all
+    for item in errors:
+        if str(item.field or "") == path:
+            kind = item.schema if isinstance(item.schema, str) else item.schema.get("type", item.schema)
+            if kind not in expected:
+                expected.append(kind)
+    detail = f"got {datum!r} ({type(datum).__name__}), expected {' or '.join(map(str, expected))}"
+    if "int" in expected and type(datum) is int and not INT_MIN <= datum <= INT_MAX:
+        detail += f" (an Avro int is 32-bit, {INT_MIN}..{INT_MAX})"
+    return field, detail
 
 
 class AvroSerde:
@@ -68,6 +79,7 @@ class AvroSerde:
         self._headers: dict[str, bytes] = {}
         self._encoders: dict[tuple[str, tuple[str, ...]], Callable[[dict[str, Any]], bytes]] = {}
         self._writer_schemas: dict[uuid.UUID, Any] = {}
+        self._keys: dict[str, StrayKeys] = {}
 
     # -- encoding --------------------------------------------------------------------------------
     def header(self, topic: str) -> bytes:
@@ -95,16 +107,25 @@ class AvroSerde:
         if enc is None:
             header = self.header(topic)
             slow = self.encode_fastavro
-            if self.compress:
-                enc = lambda record, _t=topic: slow(_t, record)  # noqa: E731
+            compiled = compile_encoder(json.loads(self.catalog.get(topic).schema_text), header, unique_fields)
+            if self.compress:  # the compiled body, deflated (the fallback compresses too)
+
+                def enc(record: dict[str, Any], _c: Any = compiled, _t: str = topic, _h: bytes = header) -> bytes:
+                    try:
+                        data = _c(record)
+                    except Exception:
+                        data = None
+                    if data is None:  # outside the handler, so the slow path's error is not chained to it
+                        return slow(_t, record)
+                    return _h + zlib.compress(data[HEADER_LEN:])
             else:
-                compiled = compile_encoder(json.loads(self.catalog.get(topic).schema_text), header, unique_fields)
 
                 def enc(record: dict[str, Any], _c: Any = compiled, _t: str = topic) -> bytes:
                     try:
                         return _c(record)
-                    except Exception:
-                        return slow(_t, record)
+                    except Exception:  # outside the handler, so the slow path's error is not chained to it
+                        pass
+                    return slow(_t, record)
 
             self._encoders[cache_key] = enc
         return enc
@@ -115,8 +136,12 @@ class AvroSerde:
         return (enc or self.encoder(topic))(record)
 
     def encode_fastavro(self, topic: str, record: dict[str, Any]) -> bytes:
-        """fastavro: takes every value fastavro takes (datetimes too) and explains what it refuses."""
+        """fastavro: takes every value ``validate`` takes (datetimes too) and explains what it refuses.
+
+        Validated first: fastavro alone would write an int beyond 32 bits into an int field (a varint Java
+        readers refuse), True as 1, and drop a key that is not a field."""
         header = self.header(topic)
+        self.validate(topic, record)
         buf = io.BytesIO()
         buf.write(header)
         try:
@@ -128,23 +153,28 @@ class AvroSerde:
         return buf.getvalue()
 
     def validate(self, topic: str, record: dict[str, Any], strict: bool = False) -> None:
-        """Raise ``SchemaValidationError`` when ``record`` does not match the topic's schema."""
+        """Raise ``SchemaValidationError`` when ``record`` does not match the topic's schema: a value of the
+        wrong type or range (a bool is not an int, an int is 32-bit) or a key that is not a field."""
         spec = self.catalog.get(topic)
+        name = spec.schema["name"]
+        if not isinstance(record, Mapping):
+            raise SchemaValidationError(name, None, f"expected a dict, got {type(record).__name__}")
+        keys = self._keys.get(topic)
+        if keys is None:
+            keys = self._keys[topic] = StrayKeys(json.loads(spec.schema_text))
+        stray = keys.find(record)
+        if stray is not None:
+            raise SchemaValidationError(name, *stray)
+        if validate(record, spec.schema, raise_errors=False, strict=strict):
+            return  # (raise_errors=True builds an error per failed union branch: only to explain a failure)
         try:
             validate(record, spec.schema, raise_errors=True, strict=strict)
         except ValidationError as exc:
-            field, detail = _field_of(exc, spec.schema["name"])
-            raise SchemaValidationError(spec.schema["name"], field, detail) from exc
+            field, detail = _field_of(exc, name)
+            raise SchemaValidationError(name, field, detail) from exc
 
     def _explain(self, topic: str, record: Any, exc: Exception) -> SchemaValidationError:
-        name = self.catalog.get(topic).schema["name"]
-        if not isinstance(record, dict):
-            return SchemaValidationError(name, None, f"expected a dict, got {type(record).__name__}")
-        try:
-            self.validate(topic, record)
-        except SchemaValidationError as err:
-            return err
-        return SchemaValidationError(name, None, f"{type(exc).__name__}: {exc}")
+        return SchemaValidationError(self.catalog.get(topic).schema["name"], None, f"{type(exc).__name__}: {exc}")
 
     # -- decoding --------------------------------------------------------------------------------
     def decode(self, data: bytes, topic: str | None = None) -> dict[str, Any]:

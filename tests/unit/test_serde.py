@@ -59,6 +59,7 @@ def test_zlib_compression_round_trip(settings: Settings) -> None:
     serde = AvroSerde(settings, compress=True)
     data = serde.encode("topic_app_logs", _log_record(message="x" * 2000))
     assert data[1] == 5 and len(data) < 500
+    assert data == serde.encode_fastavro("topic_app_logs", _log_record(message="x" * 2000))  # compiled == fastavro
     assert serde.decode(data)["message"] == "x" * 2000
 
 
@@ -183,3 +184,82 @@ def test_an_unknown_schema_version_is_a_serde_error_that_is_also_a_registry_erro
         AvroSerde(settings).decode(_with_version(data, unknown), "topic_app_logs")
     assert isinstance(err.value, RegistryError) and isinstance(err.value.__cause__, RegistryError)
     assert str(unknown) in str(err.value) and "topic_app_logs" in str(err.value)
+
+
+# -- encode: what validate() refuses, every encoder path refuses, naming the field -----------------------------
+VIA = ["compiled", "compiled+zlib", "fastavro"]  # the compiled encoder (falls back to fastavro) / fastavro alone
+
+
+def _encoder(settings: Settings, via: str) -> tuple[AvroSerde, Any]:
+    serde = AvroSerde(settings, compress=via == "compiled+zlib")
+    return serde, (serde.encode_fastavro if via == "fastavro" else serde.encode)
+
+
+@pytest.mark.parametrize("via", VIA)
+def test_an_int_beyond_32_bits_is_refused_in_an_int_field(settings: Settings, via: str) -> None:
+    # Was written as a 6-byte varint that Java/Spark readers refuse for an Avro int.
+    serde, encode = _encoder(settings, via)
+    for bad in (2**40, 2**31, -(2**31) - 1):
+        with pytest.raises(SchemaValidationError, match="32-bit") as err:
+            encode("topic_app_logs", _log_record(status_code=bad))
+        assert err.value.field == "status_code"
+    for edge in (2**31 - 1, -(2**31)):
+        assert serde.decode(encode("topic_app_logs", _log_record(status_code=edge)))["status_code"] == edge
+
+
+@pytest.mark.parametrize("via", VIA)
+def test_a_bool_is_not_a_number(settings: Settings, via: str) -> None:
+    # True was written as 1 in [null, int] (and False as 0.0 in a double, True as 1 ms in a timestamp).
+    serde, encode = _encoder(settings, via)
+    for field, value in (("status_code", True), ("latency_ms", False), ("ts", True)):
+        with pytest.raises(SchemaValidationError, match=r"\(bool\)") as err:
+            encode("topic_app_logs", _log_record(**{field: value}))
+        assert err.value.field == field
+    # an int is still a valid double
+    assert serde.decode(encode("topic_app_logs", _log_record(latency_ms=12)))["latency_ms"] == 12.0
+
+
+@pytest.mark.parametrize("via", VIA)
+def test_a_key_that_is_not_a_field_is_refused_not_dropped(settings: Settings, via: str) -> None:
+    # userId for user_id: the key was dropped and user_id written as null.
+    serde, encode = _encoder(settings, via)
+    typo = _log_record()
+    typo["userId"] = typo.pop("user_id")
+    with pytest.raises(SchemaValidationError, match="did you mean 'user_id'") as err:
+        encode("topic_app_logs", typo)
+    assert err.value.field == "userId"
+    with pytest.raises(SchemaValidationError) as err:  # beside the real field too
+        encode("topic_app_logs", _log_record(userId="u-2"))
+    assert err.value.field == "userId"
+    no_default = _log_record(userId="u-2")
+    del no_default["stack_trace"]  # a defaulted field left out: the compiled encoder falls back to fastavro
+    with pytest.raises(SchemaValidationError) as err:
+        encode("topic_app_logs", no_default)
+    assert err.value.field == "userId"
+    with pytest.raises(SchemaValidationError, match="userId"):
+        serde.validate("topic_app_logs", typo)
+
+
+def test_a_key_that_is_not_a_field_of_a_nested_record_is_named_by_its_path(settings: Settings) -> None:
+    source = {"version": "1", "connector": "postgresql", "name": "t", "ts_ms": 1, "snapshot": "false",
+              "db": "d", "schema": "public", "table": "t", "txId": None, "lsn": None, "xmin": None}
+    record = {"before": None, "after": {"id": 1}, "source": source, "op": "c", "ts_ms": None, "transaction": None}
+    serde = AvroSerde(settings)
+    serde.encode("topic_cdc_changes", record)  # as given: fine
+    with pytest.raises(SchemaValidationError, match="did you mean 'txId'") as err:
+        serde.encode("topic_cdc_changes", {**record, "source": {**source, "txid": 7}})
+    assert err.value.field == "source.txid"
+
+
+def test_the_compiled_encoder_itself_refuses_what_it_cannot_write_faithfully() -> None:
+    # lambdas/simulators/replay.py calls it directly: it must raise, never write a wrong value.
+    import json
+
+    from eventbus.avro_compiler import compile_encoder
+    from eventbus.catalog import load_catalog
+
+    encode = compile_encoder(json.loads(load_catalog().get("topic_app_logs").schema_text))
+    encode(_log_record())
+    for bad in (_log_record(status_code=2**40), _log_record(status_code=True), _log_record(userId="u")):
+        with pytest.raises((TypeError, KeyError)):
+            encode(bad)
