@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from typing import Any
 
@@ -22,13 +23,26 @@ def _code(exc: ClientError) -> str:
     return str(exc.response.get("Error", {}).get("Code", ""))
 
 
+# Glue checks a new version against the schema's compatibility mode asynchronously. RegisterSchemaVersion
+# "has the potential to run longer than other operations due to compatibility modes. You can call the
+# GetSchemaVersion API with the SchemaVersionId to check"; it, GetSchemaVersion, GetSchemaByDefinition and
+# CreateSchema (SchemaVersionStatus) answer a status of AVAILABLE | PENDING | FAILURE | DELETING (AWS Glue
+# API reference: https://docs.aws.amazon.com/glue/latest/webapi/API_RegisterSchemaVersion.html,
+# API_GetSchemaVersion.html, API_GetSchemaByDefinition.html). Only an AVAILABLE version goes into a header:
+# a PENDING one is polled until it settles, a FAILURE or DELETING one is refused.
+AVAILABLE, PENDING = "AVAILABLE", "PENDING"
+
+
 class SchemaRegistry:
     """Registers schema versions and resolves version ids, caching both directions."""
 
-    def __init__(self, settings: Settings | None = None, glue: Any | None = None) -> None:
+    def __init__(self, settings: Settings | None = None, glue: Any | None = None, *,
+                 pending_wait_s: float = 60.0) -> None:
         self.settings = settings or get_settings()
         self.registry_name = self.settings.registry_name
         self._glue = glue or aws.client("glue", self.settings)
+        #: how long a PENDING version (Glue's compatibility check still running) is polled for
+        self.pending_wait_s = pending_wait_s
         self._definitions: dict[uuid.UUID, str] = {}
         self._ids: dict[tuple[str, str], uuid.UUID] = {}
         self._lock = threading.Lock()
@@ -73,11 +87,13 @@ class SchemaRegistry:
                     SchemaId=schema_id,
                     SchemaDefinition=definition,
                 )
-                version_id = found["SchemaVersionId"]
             except ClientError as exc:
                 if _code(exc) != "EntityNotFoundException":
                     raise RegistryError(f"looking up {schema_name}: {exc}") from exc
                 version_id = self._create(schema_name, schema_id, definition, compatibility)
+            else:  # registered before (by an earlier run, or another producer a moment ago): maybe not usable
+                version_id = str(found["SchemaVersionId"])
+                self._settle(schema_name, version_id, found.get("Status"))
             vid = uuid.UUID(version_id)
             self._ids[cache_key] = vid
             self._definitions[vid] = definition
@@ -94,13 +110,16 @@ class SchemaRegistry:
                 Compatibility=compatibility,
                 SchemaDefinition=definition,
             )
-            return str(created["SchemaVersionId"])
         except ClientError as exc:
             if _code(exc) == "EntityNotFoundException":  # the registry itself is missing
                 self.ensure_registry()
                 return self._create(schema_name, schema_id, definition, compatibility)
             if _code(exc) != "AlreadyExistsException":
                 raise RegistryError(f"create_schema {schema_name}: {exc}") from exc
+        else:
+            version_id = str(created["SchemaVersionId"])
+            self._settle(schema_name, version_id, created.get("SchemaVersionStatus"))
+            return version_id
         try:
             version = self._call(
                 "register_schema_version",
@@ -112,9 +131,45 @@ class SchemaRegistry:
             raise RegistryError(
                 f"registering a new version of {schema_name} was refused (incompatible change?): {exc}"
             ) from exc
-        if version.get("Status") == "FAILURE":
-            raise RegistryError(f"registry refused the new version of {schema_name} (compatibility)")
-        return str(version["SchemaVersionId"])
+        version_id = str(version["SchemaVersionId"])
+        self._settle(schema_name, version_id, version.get("Status"))
+        return version_id
+
+    def _settle(self, schema_name: str, version_id: str, status: str | None) -> None:
+        """Return once ``version_id`` is AVAILABLE; one ``RegistryError`` for FAILURE, DELETING or a check
+        still PENDING after ``pending_wait_s``. (No status at all — an emulator — counts as AVAILABLE.)"""
+        deadline = time.monotonic() + self.pending_wait_s
+        pause = 0.1
+        while status == PENDING:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise RegistryError(
+                    f"version {version_id} of schema {schema_name} in registry {self.registry_name} is still "
+                    f"PENDING after {self.pending_wait_s:g} s (Glue's compatibility check has not finished) "
+                    "— retry later; `aws glue get-schema-version --schema-version-id "
+                    f"{version_id}` shows its status"
+                )
+            time.sleep(min(pause, left))
+            pause = min(pause * 2, 2.0)
+            try:
+                got = self._call("get_schema_version", self._glue.get_schema_version, SchemaVersionId=version_id)
+            except ClientError as exc:
+                raise RegistryError(f"polling version {version_id} of schema {schema_name}: {exc}") from exc
+            status = got.get("Status")
+        if status in (None, AVAILABLE):
+            return
+        if status == "FAILURE":
+            raise RegistryError(
+                f"Glue failed version {version_id} of schema {schema_name} in registry {self.registry_name}: "
+                "the definition does not pass the schema's compatibility check, so no record may name it — "
+                "make the change BACKWARD compatible (`python -m eventbus.compat` checks it), or delete the "
+                f"failed version (`aws glue delete-schema-versions --schema-id SchemaName={schema_name},"
+                f"RegistryName={self.registry_name} --versions <its number>`) before registering it again"
+            )
+        raise RegistryError(
+            f"version {version_id} of schema {schema_name} in registry {self.registry_name} is {status}, not "
+            "AVAILABLE — if it is being deleted, register the definition again once the deletion has finished"
+        )
 
     def definition(self, version_id: uuid.UUID) -> str:
         """The schema text of a version id (from the cache, else from the registry)."""
