@@ -38,8 +38,8 @@ from emr_jobs.jobs import output_topics, source_topics
 from emr_jobs.session import build_session
 from emr_jobs.streams import JobContext, source_options
 from emr_jobs.supervisor import Supervisor
-from emr_jobs.transforms import duration_ms
 from eventbus.cli import exit_with
+from eventbus.durations import duration_ms
 from eventbus.serde import AvroSerde
 from eventbus.settings import Settings
 from tests.support.spark_data import BASE, DESTINATIONS, EVENT_TYPES, PLATFORMS

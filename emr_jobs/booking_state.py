@@ -23,7 +23,8 @@ from pyspark.sql import functions as F
 
 from emr_jobs.jobs import job
 from emr_jobs.streams import JobContext
-from emr_jobs.transforms import cell, duration_ms, fold_input, fold_states, row_value
+from emr_jobs.transforms import cell, fold_input, fold_states, row_value
+from eventbus.durations import duration_ms
 
 JOB = "booking_state"
 SOURCE = "topic_cdc_changes"

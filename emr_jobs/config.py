@@ -13,9 +13,10 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import AliasChoices, Field, model_validator
+from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
+from eventbus.durations import duration_ms
 from eventbus.paths import local_state_dir
 from eventbus.settings import ComponentSettings, get_settings
 
@@ -100,6 +101,12 @@ class SparkSettings(ComponentSettings):
     emr_log_uri: str | None = None
     #: CloudWatch log group of the job runs (Terraform output emr_log_group_name); unset = no CloudWatch logs.
     emr_log_group: str | None = None
+
+    @field_validator("watermark", "state_timeout")
+    @classmethod
+    def _a_duration(cls, value: str) -> str:
+        duration_ms(value)  # '<number> <unit>' or a ValueError naming what is expected
+        return value
 
     @model_validator(mode="after")
     def _aws_defaults(self) -> SparkSettings:

@@ -55,13 +55,6 @@ def row_value(column: str) -> Column:
     return F.when(F.col("op") == "d", cell("before", column)).otherwise(cell("after", column))
 
 
-def duration_ms(text: str) -> int:
-    """``"30 days"`` / ``"12 hours"`` / ``"90 minutes"`` / ``"45 seconds"`` → milliseconds."""
-    amount, _, unit = text.strip().partition(" ")
-    per = {"second": 1_000, "minute": 60_000, "hour": 3_600_000, "day": 86_400_000}
-    return int(float(amount) * per[unit.strip().rstrip("s") or "second"])
-
-
 #: What a state fold (``fold_states``) yields: one JSON column, parsed in Spark. Each column of a fold's input
 #: or output costs the Python worker an Arrow<->pandas conversion per key and micro-batch (~50-90 us; a
 #: timestamp column ~2-4x that), which with a few rows per key per micro-batch is most of the fold's time;

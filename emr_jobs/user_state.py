@@ -29,7 +29,8 @@ from pyspark.sql import functions as F
 from emr_jobs.event_time import clamp, observe_event_time
 from emr_jobs.jobs import job
 from emr_jobs.streams import JobContext
-from emr_jobs.transforms import cell, duration_ms, fold_input, fold_states
+from emr_jobs.transforms import cell, fold_input, fold_states
+from eventbus.durations import duration_ms
 
 SINK = "topic_user_state"
 QUERY = "user_state"

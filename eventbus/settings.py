@@ -59,7 +59,7 @@ def settings_error(model: type[BaseSettings], exc: ValidationError) -> SettingsE
         field = str(err["loc"][0]) if err["loc"] else ""
         shown = "" if not field or _SECRET_NAME.search(field) or err["type"] == "missing" else f"={err['input']!r}"
         where = f"{names[field]}{shown} (setting {field})" if field in names else model.__name__
-        problems.append(f"{where}: {err['msg']}")
+        problems.append(f"{where}: {err['msg'].removeprefix('Value error, ')}")
     return SettingsError("; ".join(problems))
 
 

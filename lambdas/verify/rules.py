@@ -18,12 +18,11 @@ window is closed, and whether a late event is counted — read from the homes of
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
 from eventbus.catalog import Catalog
-from eventbus.exceptions import SettingsError
+from eventbus.durations import duration_ms
 
 #: Spark may see a newer event time than the recorder did (another producer's future-dated event, at
 #: most max_future_skew_s ahead) or lag behind it (its micro-batch interval): events this close to the
@@ -34,24 +33,6 @@ LOWER_BAND_MS = 60_000
 APP_JOB, FUNNEL_JOB, CLICK_JOB = "app_events", "app_events_funnel", "clickstream"
 FUNNEL_STEPS = ("search", "booking_view", "booking_created")
 FUNNEL_ENTITY = "funnel=" + ">".join(FUNNEL_STEPS)
-
-
-#: The units of the jobs' duration strings (Spark's interval units; a plural ``s`` is dropped).
-DURATION_UNITS = {"second": 1_000, "minute": 60_000, "hour": 3_600_000, "day": 86_400_000}
-
-
-def duration_ms(text: str) -> int:
-    """``"10 minutes"`` -> 600000 (the jobs' duration strings); ValueError for anything else."""
-    amount, _, unit = text.strip().partition(" ")
-    per = DURATION_UNITS.get(unit.strip().rstrip("s") or "second")
-    try:
-        n = float(amount)
-    except ValueError:
-        n = math.nan
-    if per is None or not math.isfinite(n) or n < 0:
-        raise ValueError(f"{text!r} is not a duration: expected '<number> <unit>', unit one of "
-                         f"{', '.join(u + '(s)' for u in DURATION_UNITS)} (e.g. '10 minutes')")
-    return int(n * per)
 
 
 @dataclass(frozen=True)
@@ -81,13 +62,7 @@ class Rules:
             spark = SparkSettings()
         skews = [s.event_time.max_future_skew_ms for s in (catalog or _catalog()) if s.event_time]
         m = 60_000
-        try:
-            watermark_ms = duration_ms(spark.watermark)
-        except ValueError as exc:  # the jobs' model takes any string: say which variable is wrong
-            from eventbus.settings import env_names
-
-            names = env_names(type(spark)) if hasattr(type(spark), "model_fields") else {}
-            raise SettingsError(f"{names.get('watermark', 'the jobs watermark')}: {exc}") from None
+        watermark_ms = duration_ms(spark.watermark)  # checked by the jobs' model (EB_SPARK_WATERMARK)
         return cls(
             windows={"app_events": Window(spark.window_minutes * m, spark.window_minutes * m),
                      "clickstream": Window(spark.click_window_minutes * m, spark.click_slide_minutes * m)},

@@ -113,3 +113,15 @@ def test_a_port_outside_1_to_65535_is_a_usage_error() -> None:
     proc = subprocess.run([sys.executable, "-m", "lambdas.gateway", "--port", "99999"], cwd=REPO_ROOT,
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2 and proc.stderr.strip().endswith("99999 is not a port number (1-65535)")
+
+
+@pytest.mark.parametrize("name", ["EB_SPARK_WATERMARK", "EB_SPARK_STATE_TIMEOUT"])
+def test_a_spark_duration_is_checked_where_it_is_set(monkeypatch: pytest.MonkeyPatch, name: str) -> None:
+    """The jobs, verify and the bench parse these with eventbus.durations; a unit they don't know is refused by
+    the settings model, in one line naming the variable, not later as a KeyError inside a job."""
+    monkeypatch.setenv(name, "10 parsecs")
+    with pytest.raises(SettingsError) as exc:
+        SparkSettings()
+    assert str(exc.value).startswith(f"{name}='10 parsecs' (setting ")
+    assert str(exc.value).endswith("is not a duration: expected '<number> <unit>', unit one of second(s), "
+                                   "minute(s), hour(s), day(s) (e.g. '10 minutes')")

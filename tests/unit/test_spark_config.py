@@ -10,7 +10,7 @@ import pytest
 from emr_jobs.config import SparkSettings
 from emr_jobs.errors import JobError, one_line
 from emr_jobs.session import read_progress, write_progress
-from emr_jobs.transforms import duration_ms
+from eventbus.durations import duration_ms
 
 
 def test_topic_overrides_map_catalog_names_to_scratch_topics() -> None:

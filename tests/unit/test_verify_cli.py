@@ -146,7 +146,8 @@ def test_an_unknown_watermark_unit_names_the_setting_and_the_units(
         monkeypatch.setenv("EB_SPARK_WATERMARK", bad)
         assert main(["--truth-file", str(crafted["truth"]), *ARGS]) == 2
         err = capsys.readouterr().err
-        assert err.startswith(f"error: EB_SPARK_WATERMARK: {bad!r} is not a duration") and "minute(s)" in err
+        assert err.startswith(f"error: EB_SPARK_WATERMARK={bad!r} (setting watermark): {bad!r} is not a duration")
+        assert "minute(s)" in err
 
 
 def test_an_unwritable_result_folder_is_one_line_and_exit_2(crafted: dict[str, Any], monkeypatch: pytest.MonkeyPatch,
