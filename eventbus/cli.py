@@ -12,8 +12,10 @@ instead of a traceback::
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import NoReturn
 
 from eventbus.exceptions import SettingsError
@@ -37,3 +39,16 @@ def port_number(text: str) -> int:
     if not 1 <= port <= 65535:
         raise argparse.ArgumentTypeError(f"{port} is not a port number (1-65535)")
     return port
+
+
+def unwritable(path: str | Path, what: str) -> str | None:
+    """Why a file named by ``what`` (a flag or a setting) cannot be created or appended to at ``path``, or None:
+    checked before a run rather than found out at its end."""
+    p = Path(path)
+    if p.is_dir():
+        return f"{what} {p}: is a folder — name a file"
+    if not p.parent.is_dir():
+        return f"{what} {p}: folder {p.parent} does not exist — create it or name another file"
+    if not os.access(p if p.exists() else p.parent, os.W_OK):
+        return f"{what} {p}: not writable — name another file"
+    return None

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import logging
-import os
 import secrets
 from pathlib import Path
 from typing import Any
 
+from eventbus.cli import unwritable
 from eventbus.settings import Settings
 from lambdas.simulators.exceptions import ScenarioError
 from lambdas.simulators.scenario import Scenario
@@ -44,13 +44,8 @@ def preflight(sc: Scenario) -> None:
 
 def writable(path: str | Path, what: str) -> None:
     """``ScenarioError`` naming ``what`` unless ``path`` is a file that can be created or appended to."""
-    p = Path(path)
-    if p.is_dir():
-        raise ScenarioError(f"{what} {p}: is a folder — name a file")
-    if not p.parent.is_dir():
-        raise ScenarioError(f"{what} {p}: folder {p.parent} does not exist — create it or name another file")
-    if not os.access(p if p.exists() else p.parent, os.W_OK):
-        raise ScenarioError(f"{what} {p}: not writable — name another file")
+    if problem := unwritable(path, what):
+        raise ScenarioError(problem)
 
 
 def make_sink(kind: str, sc: Scenario, settings: Settings, workers: int = 1, stream: int = 0) -> Sink:

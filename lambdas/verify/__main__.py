@@ -15,12 +15,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from eventbus.cli import exit_with
+from eventbus.cli import exit_with, unwritable
 from lambdas.verify.settings import MAX_HOURS, MAX_SECONDS
 
 
@@ -35,18 +34,6 @@ def _duration(most: float) -> Callable[[str], float]:
             raise argparse.ArgumentTypeError(f"{text!r} is not a number from 0 to {most:,.0f}")
         return value
     return parse
-
-
-def _writable(path: Path) -> str | None:
-    """Why ``path`` cannot be written (checked before the run, not after it), or None."""
-    if path.is_dir():
-        return f"--json {path}: is a folder — name a file"
-    folder = path.parent
-    if not folder.is_dir():
-        return f"--json {path}: folder {folder} does not exist — create it or name another file"
-    if not os.access(path if path.exists() else folder, os.W_OK):
-        return f"--json {path}: not writable — name another file"
-    return None
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -71,7 +58,7 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
-    if args.json and (problem := _writable(args.json)):
+    if args.json and (problem := unwritable(args.json, "--json")):
         parser.error(problem)
     from eventbus.exceptions import EventBusError, SettingsError
     from eventbus.settings import Settings
