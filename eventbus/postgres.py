@@ -1,4 +1,5 @@
-"""The CDC publication's DDL, shared by the AWS bootstrap (as the tables' owner) and the CDC relay.
+"""The CDC relay's DDL (its publication and its state table), shared by the AWS bootstrap (as the tables'
+owner) and the CDC relay (locally, where it may create tables).
 
 The publication's name and tables are catalog facts (``publication`` of ``topic_cdc_changes`` in
 ``schemas/topics.yaml``); this is the one place that turns them into SQL::
@@ -12,6 +13,20 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
+
+#: The relay's one row per slot: when its initial snapshot started and completed (lambdas/cdc/database.py). Not
+#: published. In AWS the relay's login role may not create tables in schema public (PostgreSQL 15+), so the
+#: bootstrap creates it as the master user and grants the role ``STATE_TABLE_PRIVILEGES``.
+STATE_TABLE = "cdc_relay_state"
+STATE_TABLE_DDL = (
+    f"CREATE TABLE IF NOT EXISTS {STATE_TABLE} ("
+    " slot_name text PRIMARY KEY, publication text NOT NULL, snapshot_lsn pg_lsn,"
+    " snapshot_started_at timestamptz, snapshot_completed_at timestamptz, snapshot_rows bigint,"
+    " updated_at timestamptz NOT NULL DEFAULT now());"
+    f" COMMENT ON TABLE {STATE_TABLE} IS 'CDC relay state (lambdas/cdc)'"
+)
+#: What the relay does with its state row.
+STATE_TABLE_PRIVILEGES = ("SELECT", "INSERT", "UPDATE", "DELETE")
 
 
 def ensure_publication(cur: Any, name: str, tables: Sequence[str]) -> bool:

@@ -15,7 +15,7 @@ from eventbus import aws
 from eventbus.catalog import load_catalog
 from eventbus.kafka.admin import ApplyReport, apply_topics
 from eventbus.logging import get_logger
-from eventbus.postgres import ensure_publication
+from eventbus.postgres import STATE_TABLE, STATE_TABLE_DDL, STATE_TABLE_PRIVILEGES, ensure_publication
 from eventbus.registry import SchemaRegistry
 from eventbus.settings import REPO_ROOT, Settings
 from lambdas.bootstrap.settings import BootstrapSettings
@@ -45,19 +45,6 @@ def register_schemas(settings: Settings) -> dict[str, str]:
 OLTP_SQL = REPO_ROOT / "schemas" / "sql" / "oltp.sql"
 #: What the OLTP workload (the simulators) may do in AWS: DML on the OLTP tables, nothing else.
 APP_ROLE_GRANTS = "SELECT, INSERT, UPDATE, DELETE"
-#: The CDC relay's state table. Its login role may not create tables in schema public (PostgreSQL 15+), so the
-#: bootstrap creates it as the master user and grants the role ``CDC_STATE_PRIVILEGES``. Restated from
-#: ``lambdas/cdc/database.py`` (STATE_TABLE_DDL) because this zip does not ship lambdas/cdc;
-#: tests/unit/test_cdc_config.py holds the two equal.
-CDC_STATE_TABLE = "cdc_relay_state"
-CDC_STATE_TABLE_DDL = (
-    f"CREATE TABLE IF NOT EXISTS {CDC_STATE_TABLE} ("
-    " slot_name text PRIMARY KEY, publication text NOT NULL, snapshot_lsn pg_lsn,"
-    " snapshot_started_at timestamptz, snapshot_completed_at timestamptz, snapshot_rows bigint,"
-    " updated_at timestamptz NOT NULL DEFAULT now());"
-    f" COMMENT ON TABLE {CDC_STATE_TABLE} IS 'CDC relay state (lambdas/cdc)'"
-)
-CDC_STATE_PRIVILEGES = "SELECT, INSERT, UPDATE, DELETE"
 #: What the DAGs on MWAA may read (the maps DAG's bookings per destination, mwaa_dags/extdata/maps.py):
 #: SELECT on these tables, nothing else.
 DAGS_READ_TABLES = ("bookings",)
@@ -118,16 +105,16 @@ def apply_database(
         done.append("oltp schema")
         if ensure_publication(cur, name, pub.tables):
             done.append(f"publication {name}")
-        cur.execute("SELECT to_regclass(%s)", (CDC_STATE_TABLE,))
+        cur.execute("SELECT to_regclass(%s)", (STATE_TABLE,))
         if cur.fetchone()[0] is None:  # an existing one is left as it is (COMMENT needs its owner)
-            cur.execute(CDC_STATE_TABLE_DDL)
-            done.append(f"table {CDC_STATE_TABLE}")
-        state = sql.Identifier(CDC_STATE_TABLE)
+            cur.execute(STATE_TABLE_DDL)
+            done.append(f"table {STATE_TABLE}")
+        state = sql.Identifier(STATE_TABLE)
         if replication_secret_arn:
             role = _login_role(cur, settings, replication_secret_arn)
             cur.execute(sql.SQL("GRANT rds_replication TO {}").format(role))  # Aurora's replication role
             cur.execute(sql.SQL("GRANT SELECT ON ALL TABLES IN SCHEMA public TO {}").format(role))
-            cur.execute(sql.SQL("GRANT " + CDC_STATE_PRIVILEGES + " ON {} TO {}").format(state, role))
+            cur.execute(sql.SQL("GRANT " + ", ".join(STATE_TABLE_PRIVILEGES) + " ON {} TO {}").format(state, role))
             done.append("replication role")
         if app_secret_arn:
             app = _login_role(cur, settings, app_secret_arn)

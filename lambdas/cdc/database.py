@@ -22,25 +22,12 @@ import psycopg2
 import psycopg2.extras
 from psycopg2 import sql
 
-from eventbus.postgres import ensure_publication
+from eventbus.postgres import STATE_TABLE, STATE_TABLE_DDL, STATE_TABLE_PRIVILEGES, ensure_publication
 from lambdas.cdc.exceptions import SetupError, Unavailable
 from lambdas.cdc.pgoutput import parse_lsn
 from lambdas.cdc.types import Converter, converter_for
 
 SESSION_OPTIONS = "-c TimeZone=UTC -c DateStyle=ISO -c IntervalStyle=postgres"
-STATE_TABLE = "cdc_relay_state"
-#: Run by the relay where it may create tables (locally) and by the AWS bootstrap as the master user; the
-#: bootstrap's copy (``lambdas/bootstrap/apply.py``, whose zip has no lambdas/cdc) must equal it
-#: (``tests/unit/test_cdc_config.py``).
-STATE_TABLE_DDL = (
-    f"CREATE TABLE IF NOT EXISTS {STATE_TABLE} ("
-    " slot_name text PRIMARY KEY, publication text NOT NULL, snapshot_lsn pg_lsn,"
-    " snapshot_started_at timestamptz, snapshot_completed_at timestamptz, snapshot_rows bigint,"
-    " updated_at timestamptz NOT NULL DEFAULT now());"
-    f" COMMENT ON TABLE {STATE_TABLE} IS 'CDC relay state (lambdas/cdc)'"
-)
-#: What the relay does with its state row.
-STATE_TABLE_PRIVILEGES = ("SELECT", "INSERT", "UPDATE", "DELETE")
 _NAME = re.compile(r"^[a-z0-9_]{1,63}$")
 
 

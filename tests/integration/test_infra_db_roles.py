@@ -14,9 +14,10 @@ import psycopg2
 import pytest
 
 from eventbus import aws
+from eventbus.postgres import STATE_TABLE
 from eventbus.settings import Settings
 from lambdas.bootstrap.apply import DAGS_READ_TABLES, apply_database
-from lambdas.cdc.database import STATE_TABLE, Database
+from lambdas.cdc.database import Database
 from lambdas.cdc.exceptions import SetupError
 from lambdas.cdc.relay import RelayConfig
 from tests.support.cdc import Scratch, relay_thread, wait_caught_up

@@ -84,14 +84,3 @@ def test_unreachable_database_is_one_line_and_exit_1(command: str) -> None:
     lines = (out.stdout + out.stderr).strip().splitlines()
     assert out.returncode == 1, lines
     assert len(lines) == 1 and "PostgreSQL at 127.0.0.1:1 unreachable" in lines[0], lines
-
-
-def test_the_bootstrap_creates_the_state_table_the_relay_would() -> None:
-    """In AWS the bootstrap creates cdc_relay_state (the relay's role may not); its zip has no lambdas/cdc,
-    so it restates the relay's DDL and privileges: they must not drift apart."""
-    from lambdas.bootstrap import apply
-    from lambdas.cdc import database
-
-    assert apply.CDC_STATE_TABLE == database.STATE_TABLE
-    assert apply.CDC_STATE_TABLE_DDL == database.STATE_TABLE_DDL
-    assert ", ".join(database.STATE_TABLE_PRIVILEGES) == apply.CDC_STATE_PRIVILEGES
