@@ -11,11 +11,12 @@ from confluent_kafka.admin import (
     AlterConfigOpType,
     ConfigEntry,
     ConfigResource,
+    ConfigSource,
     NewPartitions,
     NewTopic,
 )
 
-from eventbus.catalog import Catalog, load_catalog
+from eventbus.catalog import SERVERLESS_CONFIGS, Catalog, load_catalog
 from eventbus.exceptions import BrokerUnavailableError
 from eventbus.kafka.config import client_config
 from eventbus.logging import get_logger
@@ -34,7 +35,8 @@ def make_admin(settings: Settings | None = None, **overrides: Any) -> AdminClien
 @dataclass
 class ApplyReport:
     created: list[str] = field(default_factory=list)
-    reconfigured: dict[str, dict[str, str]] = field(default_factory=dict)
+    #: topic -> {config: new value}; None = the topic's override removed (the broker default applies)
+    reconfigured: dict[str, dict[str, str | None]] = field(default_factory=dict)
     repartitioned: dict[str, int] = field(default_factory=dict)
     unchanged: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
@@ -42,6 +44,14 @@ class ApplyReport:
     @property
     def changed(self) -> bool:
         return bool(self.created or self.reconfigured or self.repartitioned)
+
+
+#: describe_configs' source of a config set on the topic itself (Kafka's DYNAMIC_TOPIC_CONFIG)
+_TOPIC_OVERRIDE = ConfigSource.DYNAMIC_TOPIC_CONFIG.value
+
+
+def _value(entry: Any) -> str | None:
+    return None if entry is None else entry.value
 
 
 def _topic_metadata(admin: AdminClient, bootstrap: str, timeout: float) -> dict[str, Any]:
@@ -54,7 +64,8 @@ def _topic_metadata(admin: AdminClient, bootstrap: str, timeout: float) -> dict[
 def apply_topics(
     settings: Settings | None = None, catalog: Catalog | None = None, timeout: float = 30.0
 ) -> ApplyReport:
-    """Create missing topics, raise partition counts, and set drifted configs. Idempotent."""
+    """Create missing topics, raise partition counts, set drifted configs and remove topic-level overrides
+    the catalog does not set (a key dropped from it, or ``retention_ms: null``). Idempotent."""
     settings = settings or get_settings()
     catalog = catalog or load_catalog(settings)
     admin = make_admin(settings)
@@ -98,12 +109,23 @@ def apply_topics(
         described = {r.name: f.result() for r, f in admin.describe_configs(resources).items()}
         to_alter = []
         for s in present:
-            current = {k: v.value for k, v in described[s.name].items()}
-            drift = {k: v for k, v in s.config_for(serverless).items() if current.get(k) != v}
-            if drift:
-                entries = [ConfigEntry(k, v, incremental_operation=AlterConfigOpType.SET) for k, v in drift.items()]
+            want = s.config_for(serverless)
+            current = described[s.name]
+            changes: dict[str, str | None] = {k: v for k, v in want.items() if _value(current.get(k)) != v}
+            # The catalog is the one place for topic config: an override it does not set is removed. (On MSK
+            # Serverless only the keys a topic may set at all: the service manages the rest.)
+            changes.update({
+                k: None for k, e in current.items()
+                if e.source == _TOPIC_OVERRIDE and k not in want and (not serverless or k in SERVERLESS_CONFIGS)
+            })
+            if changes:
+                entries = [
+                    ConfigEntry(k, v, incremental_operation=AlterConfigOpType.SET) if v is not None
+                    else ConfigEntry(k, None, incremental_operation=AlterConfigOpType.DELETE)
+                    for k, v in changes.items()
+                ]
                 to_alter.append(ConfigResource(ConfigResource.Type.TOPIC, s.name, incremental_configs=entries))
-                report.reconfigured[s.name] = drift
+                report.reconfigured[s.name] = changes
             elif s.name not in grow:
                 report.unchanged.append(s.name)
         if to_alter:

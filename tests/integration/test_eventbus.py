@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
-from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource
+from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource, ConfigSource
 
-from eventbus.catalog import load_catalog
+from eventbus.catalog import Catalog, load_catalog
 from eventbus.exceptions import DeliveryError, UnknownTopicError
-from eventbus.kafka import Producer, make_admin, topic_configs
+from eventbus.kafka import Producer, apply_topics, make_admin, topic_configs
 from eventbus.kafka.reader import end_offsets, read_range
 from eventbus.serde import AvroSerde
 from eventbus.settings import Settings
@@ -95,6 +97,43 @@ def test_drifted_config_is_repaired() -> None:
     report = apply_local(settings, BootstrapSettings())
     assert report.topics.reconfigured == {"topic_booking_state": {"cleanup.policy": "compact"}}
     assert topic_configs(settings, ["topic_booking_state"])["topic_booking_state"]["cleanup.policy"] == "compact"
+
+
+def _topic_overrides(settings: Settings, topic: str) -> dict[str, str]:
+    """The configs set on the topic itself (describe_configs source DYNAMIC_TOPIC_CONFIG)."""
+    res, admin = ConfigResource(ConfigResource.Type.TOPIC, topic), make_admin(settings)
+    entries = admin.describe_configs([res])[res].result()
+    return {k: e.value for k, e in entries.items() if e.source == ConfigSource.DYNAMIC_TOPIC_CONFIG.value}
+
+
+def test_an_override_the_catalog_does_not_set_is_removed() -> None:
+    # retention_ms set to null ("broker default") or a config key dropped from the catalog: the old
+    # override stayed on the topic and the apply reported the topic unchanged.
+    settings = _settings()
+    name = f"test_catalog_{uuid.uuid4().hex[:8]}"
+    spec = dataclasses.replace(load_catalog(settings).get("topic_clickstream"), name=name, partitions=2,
+                               retention_ms=None, extra_config={"max.message.bytes": "2000000"})
+    catalog = Catalog({name: spec}, Path("test"))
+    with scratch_topics(settings, {name: 2}):
+        stale = [ConfigEntry(k, v, incremental_operation=AlterConfigOpType.SET) for k, v in
+                 {"retention.ms": "3600000", "segment.ms": "600000", "max.message.bytes": "1000000"}.items()]
+        admin = make_admin(settings)
+        for fut in admin.incremental_alter_configs(
+            [ConfigResource(ConfigResource.Type.TOPIC, name, incremental_configs=stale)]
+        ).values():
+            fut.result()
+        assert _topic_overrides(settings, name) == {
+            "retention.ms": "3600000", "segment.ms": "600000", "max.message.bytes": "1000000"}
+
+        report = apply_topics(settings, catalog)
+        assert report.reconfigured == {name: {"retention.ms": None, "segment.ms": None,
+                                              "max.message.bytes": "2000000"}}
+        assert report.unchanged == []
+        assert _topic_overrides(settings, name) == {"max.message.bytes": "2000000"}
+        assert topic_configs(settings, [name])[name]["retention.ms"] != "3600000"  # the broker default again
+
+        again = apply_topics(settings, catalog)
+        assert again.reconfigured == {} and again.unchanged == [name] and not again.changed
 
 
 def test_undeliverable_message_is_reported_not_swallowed() -> None:
