@@ -107,6 +107,14 @@ class ReplayServer:
             self.max_concurrent.clear()
             self.log.clear()
 
+    def reset_all(self) -> None:
+        """As just started: no faults, counters or log, and the rate limits' clocks forgotten (so a host's
+        first request is never too soon) — a test's own state, whatever ran before it on this server."""
+        self.clear()
+        self.reset()
+        with self._lock:
+            self._last_call.clear()
+
     def _fault(self, host: str, raw_path: str) -> dict[str, Any] | None:
         with self._lock:
             fault = self.faults.get(host)

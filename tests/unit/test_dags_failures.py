@@ -52,7 +52,7 @@ def replay() -> Iterator[ReplayServer]:
 
 @pytest.fixture(autouse=True)
 def _clean(replay: ReplayServer, monkeypatch: pytest.MonkeyPatch) -> None:
-    replay.clear()
+    replay.reset_all()  # faults, counters and rate-limit clocks: nothing of an earlier test on the shared server
     monkeypatch.setenv("EB_DAGS_SECRET_BLUESKY_APP_PASSWORD", "abcd-efgh-ijkl-mnop")
 
 
@@ -278,17 +278,21 @@ def test_overpass_query_timeout_is_inside_the_client_wait(replay: ReplayServer) 
 
 # --- Nominatim ------------------------------------------------------------------------------------
 def test_nominatim_blocks_stock_agents_and_enforces_one_per_interval(replay: ReplayServer) -> None:
-    url = f"{replay.url}/nominatim.openstreetmap.org/search"
+    host, url = "nominatim.openstreetmap.org", f"{replay.url}/nominatim.openstreetmap.org/search"
     assert httpx.get(url, params={"q": "Hue, Vietnam"}).status_code == 403  # python-httpx/x.y
+    replay.reset_all()  # the blocked request took the interval's one slot: forget it rather than wait it out
     s = fast(replay, http_attempts=1)
     with Fetcher(s) as f:
-        time.sleep(0.35)
-        f.get_json("maps", url, {"q": "Hue, Vietnam"})
+        assert f.get_json("maps", url, {"q": "Hue, Vietnam"})[0]["name"] == "Hue"
         with pytest.raises(SourceError, match="HTTP 429"):
             f.get_json("maps", url, {"q": "Hue, Vietnam"})  # unspaced: too soon
-        time.sleep(0.35)
+        assert replay.stats[f"{host} 429"] == 1
+    replay.reset_all()  # the client's spacing starts at its own first spaced call, not at the server's last one
+    with Fetcher(s) as f:
         for _ in range(2):  # spaced by the client: both pass
             assert f.get_json("maps", url, {"q": "Hue, Vietnam"}, min_interval_s=0.35)[0]["name"] == "Hue"
+    first, second = replay.log
+    assert replay.stats[f"{host} 429"] == 0 and second["start"] - first["start"] >= 0.2  # the server's window
 
 
 def test_geocodes_are_cached(replay: ReplayServer, aws_mock: None, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -301,7 +305,6 @@ def test_geocodes_are_cached(replay: ReplayServer, aws_mock: None, monkeypatch: 
     try:
         client("s3", get_settings()).create_bucket(Bucket=get_settings().lake_bucket)
         s, now = fast(replay), datetime(2026, 2, 1, tzinfo=UTC)
-        time.sleep(0.35)
         with Fetcher(s) as f:
             first = geocode(DESTS["hoi"], f, s, now=now)
             again = geocode(DESTS["hoi"], f, s, now=now + timedelta(days=29))
@@ -320,7 +323,8 @@ def test_429_waits_for_retry_after_then_succeeds(replay: ReplayServer) -> None:
     with Fetcher(s) as f:
         fetched = fetch_pages(source("news_hackernews"), IV, f, s)
     assert time.monotonic() - t0 >= 1.0  # the server's wait, not the 0.01 s backoff
-    assert replay.fault_hits["hn.algolia.com"] == 1 and len(fetched.pages) >= 1
+    assert replay.fault_hits["hn.algolia.com"] == 1 and replay.stats["hn.algolia.com 429"] == 1
+    assert f.calls == len(fetched.pages) + 1 >= 2  # the 429, then each page once
 
 
 def test_retry_after_longer_than_allowed_fails_at_once(replay: ReplayServer) -> None:
