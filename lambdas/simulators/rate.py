@@ -138,12 +138,15 @@ class Pacer:
     """Holds simulated time to the wall clock (``realtime``) or lets it run free (``max``).
 
     ``wait_until(sim_s)`` sleeps until ``sim_s`` seconds of wall time have passed since ``start`` (or
-    until ``stop()`` returns True); the sleep is chopped so a stop request is seen within 0.2 s.
+    until ``stop()`` returns True); the sleep is chopped so a stop request is seen within 0.2 s. ``clock`` and
+    ``sleep`` are the wall clock's (tests pass a fake pair, so pacing is checked without waiting).
     """
 
-    def __init__(self, realtime: bool, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, realtime: bool, clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
         self.realtime = realtime
         self.clock = clock
+        self.sleep = sleep
         self.started = clock()
 
     def elapsed(self) -> float:
@@ -160,4 +163,4 @@ class Pacer:
                 return True
             if stop():
                 return False
-            time.sleep(min(ahead, 0.2))
+            self.sleep(min(ahead, 0.2))

@@ -10,7 +10,7 @@ import pytest
 from lambdas.simulators.__main__ import main
 from lambdas.simulators.exceptions import ScenarioError, SimulatorError
 from lambdas.simulators.handler import handler
-from lambdas.simulators.rate import CURVES, Curve, Schedule
+from lambdas.simulators.rate import CURVES, Curve, Pacer, Schedule
 from lambdas.simulators.runner import Runner
 from lambdas.simulators.scenario import load_scenario, scenario_names
 from lambdas.simulators.wiring import split_count
@@ -168,15 +168,56 @@ def test_cli_run_writes_jsonl_and_a_report(tmp_path: Path) -> None:
     assert doc["emitted"] == 500 and doc["seed"] == 4 and doc["undelivered"] == 0
 
 
-def test_realtime_run_holds_the_rate_and_stops_at_the_duration() -> None:
+class FakeClock:
+    """A monotonic clock that moves only when slept on: the pacer's wall clock, without the waiting."""
+
+    def __init__(self) -> None:
+        self.t = 0.0
+        self.slept: list[float] = []
+
+    def __call__(self) -> float:
+        return self.t
+
+    def sleep(self, seconds: float) -> None:
+        assert len(self.slept) < 100_000, "the pacer never reached its target"
+        self.slept.append(seconds)
+        self.t += max(seconds, 0.0)
+
+
+def test_pacer_sleeps_to_the_target_in_chunks_and_sees_a_stop_between_them() -> None:
+    clock = FakeClock()
+    pacer = Pacer(True, clock=clock, sleep=clock.sleep)
+    assert pacer.wait_until(0.5, lambda: False) and pacer.elapsed() == pytest.approx(0.5)
+    assert clock.slept == pytest.approx([0.2, 0.2, 0.1])
+    asked = iter([False, True])
+    assert not pacer.wait_until(5.0, lambda: next(asked))  # stopped after one 0.2 s chunk
+    assert pacer.elapsed() == pytest.approx(0.7)
+    assert Pacer(False, clock=clock, sleep=clock.sleep).wait_until(99.0, lambda: False) and clock.t == 0.7
+
+
+def test_realtime_run_holds_the_rate_and_stops_at_the_duration(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Under a fake wall clock: at every wake-up the source has emitted exactly what its schedule has due by
+    then, and at the end exactly what is due by the duration (real-rate accuracy: make bench-simulators)."""
+    import lambdas.simulators.runner as runner_module
+
     sc = load_scenario("default", ["sink=discard", "duration_s=1.5", "curve.amplitude=0", "users=100",
                                    "sources.oltp.enabled=false", "sources.mobile.rate=400", "sources.web.rate=0",
                                    "sources.clickstream.rate=0", "sources.app_logs.rate=0", "sources.external.rate=0"])
-    report = Runner(sc).run()
-    mobile = report["sources"]["mobile"]
-    assert report["elapsed_s"] < 3.0
-    assert abs(mobile["emitted"] - mobile["expected"]) <= 8  # one 10 ms wake-up's worth
-    assert 500 <= mobile["emitted"] <= 700
+    clock, runner = FakeClock(), Runner(sc)
+    runner.build()
+    mobile = runner.runs["mobile"]
+    due = Schedule(mobile.schedule.rate, Curve.flat(), START)  # a fresh copy: expected() of the same rate
+    seen: list[tuple[float, int]] = []
+
+    def sleep(seconds: float) -> None:
+        seen.append((clock.t, mobile.emitted))  # what was emitted when the loop went to sleep
+        clock.sleep(seconds)
+
+    monkeypatch.setattr(runner_module, "Pacer", lambda realtime: Pacer(realtime, clock=clock, sleep=sleep))
+    report = runner.run()
+    assert report["sources"]["mobile"]["emitted"] == mobile.schedule.expected(1.5) == due.expected(1.5) == 600
+    assert len(seen) >= 100 and all(emitted == due.expected(t) for t, emitted in seen)
+    assert 1.5 <= clock.t <= 1.5 + runner_module.MIN_WAKE_S  # stopped at the duration, not a wake-up later
 
 
 def test_gateway_sink_is_refused_for_non_app_sources() -> None:
@@ -195,14 +236,42 @@ def test_lambda_burst_is_reproducible_per_scheduled_minute() -> None:
     assert a["content_sha256"] == b["content_sha256"] and a["seed"] == b["seed"]
     assert handler(dict(event, time="2025-06-01T08:01:00Z"), None)["content_sha256"] != a["content_sha256"]
 
+
+def test_lambda_run_is_cut_to_the_invocations_remaining_time_minus_the_reserve() -> None:
+    """The cut is the scenario's duration_s (the runner stops there: the realtime test above)."""
+    from lambdas.simulators.handler import RESERVE_S, _overrides
+
+    event = {"duration_s": 30, "sink": "discard",
+             "overrides": ["sources.oltp.options.store=memory", "speed=realtime", "count=null"]}
+
+    def duration(event: dict[str, object], remaining_s: float | None) -> float | None:
+        return load_scenario("burst", _overrides(event, remaining_s)).duration_s
+
+    assert RESERVE_S == 10.0 and duration(event, 12.5) == 2.5  # 30 s asked, 12.5 s left
+    assert duration(dict(event, duration_s=1.5), 12.5) == 1.5  # a shorter run is kept
+    assert duration(event, 5.0) == 1.0  # never below one second
+    assert duration(event, None) == 30  # no context (the CLI burst): as asked
+
+
+def test_lambda_handler_cuts_by_the_context_it_is_given(monkeypatch: pytest.MonkeyPatch) -> None:
+    import lambdas.simulators.handler as handler_module
+
+    class Cut(Exception):
+        pass
+
+    class Planned(Runner):
+        def run(self, on_tick: object = None, every_s: float = 2.0) -> dict[str, object]:
+            raise Cut(self.scenario.duration_s)  # what would run, without running it
+
     class Ctx:
         @staticmethod
         def get_remaining_time_in_millis() -> int:
             return 12_500
 
-    timed = handler({"duration_s": 30, "sink": "discard", "overrides": ["sources.oltp.options.store=memory",
-                                                                       "speed=realtime", "count=null"]}, Ctx())
-    assert timed["elapsed_s"] < 4.0  # cut to the invocation's remaining time minus the reserve
+    monkeypatch.setattr(handler_module, "Runner", Planned)
+    with pytest.raises(Cut) as cut:
+        handler({"duration_s": 30, "sink": "discard", "overrides": ["sources.oltp.options.store=memory"]}, Ctx())
+    assert cut.value.args == (2.5,)
 
 
 def test_cli_burst_runs_the_lambda_handler_once(capsys: pytest.CaptureFixture[str]) -> None:
