@@ -22,7 +22,7 @@ from eventbus.serde import AvroSerde
 from eventbus.settings import Settings
 from lambdas.verify.exceptions import VerifyError
 
-TRUTH_TOPIC = "topic_truth"
+TRUTH = "topic_truth"  # read (verify is a reader of the truth; the simulators write it)
 
 
 @dataclass(slots=True)
@@ -130,7 +130,7 @@ def read_truth_file(path: Path, serde: AvroSerde | None = None) -> list[Msg]:
             if not isinstance(doc["value"], dict):
                 raise VerifyError(f"{where}: \"value\" is {type(doc['value']).__name__}, not a truth record")
             try:
-                serde.validate(TRUTH_TOPIC, doc["value"])
+                serde.validate(TRUTH, doc["value"])
             except SchemaValidationError as exc:
                 raise VerifyError(f"{where}: {exc}") from None
         out.append(Msg(doc["key"], doc["value"], 0, 0, i))

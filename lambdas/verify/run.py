@@ -18,8 +18,7 @@ from eventbus.settings import Settings
 from lambdas.verify.exceptions import VerifyError
 from lambdas.verify.expected import TruthSet, expected_outputs, iso_minute
 from lambdas.verify.latency import app_latency, cdc_latency
-from lambdas.verify.reading import TRUTH_TOPIC as TRUTH
-from lambdas.verify.reading import Read, read_topic, read_truth_file
+from lambdas.verify.reading import TRUTH, Read, read_topic, read_truth_file
 from lambdas.verify.reconcile import Row, reconcile_bookings, reconcile_postgres, reconcile_windows
 from lambdas.verify.rules import Rules
 from lambdas.verify.settings import VerifySettings
