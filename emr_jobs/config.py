@@ -110,13 +110,16 @@ class SparkSettings(ComponentSettings):
 
     @model_validator(mode="after")
     def _aws_defaults(self) -> SparkSettings:
+        explicit = set(self.model_fields_set)
         if get_settings().profile == "aws":
-            if "master" not in self.model_fields_set:
+            if "master" not in explicit:
                 self.master = None
-            if "trigger_seconds" not in self.model_fields_set:
+            if "trigger_seconds" not in explicit:
                 self.trigger_seconds = AWS_TRIGGER_SECONDS
-        if "max_offsets_per_trigger" not in self.model_fields_set:
+        if "max_offsets_per_trigger" not in explicit:
             self.max_offsets_per_trigger = int(CAP_EVENTS_PER_S * max(self.trigger_seconds, 10.0))
+        # derived defaults are not settings anyone set (emr_jobs.submit passes on only those)
+        self.__pydantic_fields_set__.intersection_update(explicit)
         return self
 
     def topic(self, logical: str) -> str:

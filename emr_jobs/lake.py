@@ -4,7 +4,7 @@
 Layout: ``<lake root>/topic=<topic>/date=YYYY-MM-DD/hour=HH/*.parquet`` (date/hour of the Kafka record
 timestamp, UTC), the record's fields plus ``kafka_partition``, ``kafka_offset``, ``kafka_ts``. The lake
 root is ``EB_SPARK_LAKE_ROOT`` (default: the state folder's ``spark/lake`` locally,
-``s3://<lake bucket>/lake`` on EMR).
+``s3://<lake bucket>/processed`` on EMR: ``emr_jobs.submit.LAKE_ZONE``).
 
 De-duplication (``first_copies``): a topic with a catalog ``dedup_key`` (event_id, click_id, record_id)
 is archived once per key value *within the watermark delay of the first copy's arrival at the lake*

@@ -28,7 +28,7 @@ from emr_jobs.jobs import job_names, registry
 from eventbus import aws
 from eventbus.cli import exit_with
 from eventbus.exceptions import SettingsError
-from eventbus.settings import Settings, get_settings
+from eventbus.settings import Settings, env_names, get_settings
 
 #: The EMR bundle's jars (dist/emr/jars/, from emr_jobs/jars/pom.xml).
 BUNDLE_JARS = "jars"
@@ -41,6 +41,10 @@ EMR_PYTHON = "/usr/bin/python3.11"
 #: Settings the driver and executors need, passed as environment variables (same names as locally).
 PASSED_SETTINGS = ("kafka_bootstrap", "kafka_auth", "kafka_serverless", "aws_region", "registry_name", "lake_bucket",
                    "checkpoint_bucket")
+#: SparkSettings that describe this machine or the submission, not the job (EMR sets master and memory; the
+#: rest are set per run below): every other EB_SPARK_* the submitter sets reaches the driver and executors.
+NOT_PASSED_SPARK = frozenset({"master", "driver_memory", "ui_port", "jars_dir", "checkpoint_root", "lake_root",
+                              "progress_dir", "shuffle_partitions", "trigger_seconds", "watermark"})
 #: A streaming job run restarts after a failure, at most this many times per hour (EMR's maximum is 10).
 MAX_FAILED_ATTEMPTS_PER_HOUR = 5
 #: The lake zone the jobs write (s3://<lake>/processed/...): the zone whose IAM grants (modules/emr) and
@@ -114,6 +118,9 @@ def job_run_request(job: str, settings: Settings, cfg: SparkSettings, jars: list
         raise JobError("EB_SPARK_EMR_CODE_URI must name where dist/emr/ was uploaded (s3://<artifacts bucket>/emr)")
     code = cfg.emr_code_uri.rstrip("/")
     env = {f"EB_{name.upper()}": str(getattr(settings, name)) for name in PASSED_SETTINGS}
+    names = env_names(SparkSettings)
+    env.update({names[f]: _env_value(getattr(cfg, f)) for f in sorted(cfg.model_fields_set)
+                if f not in NOT_PASSED_SPARK and not f.startswith("emr_") and getattr(cfg, f) is not None})
     env.update({
         "EB_PROFILE": "aws",
         "EB_KAFKA_AUTH": "iam",
@@ -154,6 +161,10 @@ def job_run_request(job: str, settings: Settings, cfg: SparkSettings, jars: list
         "configurationOverrides": overrides,
         "tags": {"component": "emr_jobs", "job": job},
     }
+
+
+def _env_value(value: Any) -> str:
+    return str(value).lower() if isinstance(value, bool) else str(value)
 
 
 def run_name(job: str) -> str:

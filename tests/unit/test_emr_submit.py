@@ -7,6 +7,7 @@ botocore event hook; what moto stores (driver, entry point, role) is read back w
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
 import subprocess
@@ -121,6 +122,41 @@ def test_settings_with_spaces_reach_spark_whole(emr: tuple[Settings, SparkSettin
     assert conf["spark.executorEnv.EB_SPARK_WATERMARK"] == "15 minutes"
     # nothing unquoted with a space in the space-separated parameters
     assert len(shlex.split(request["jobDriver"]["sparkSubmit"]["sparkSubmitParameters"])) == 4
+
+
+def test_every_job_setting_the_submitter_sets_reaches_the_driver_and_executors(
+        emr: tuple[Settings, SparkSettings, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A job run reads its EB_SPARK_* from the environment EMR gives it: each one the submitter set (here the
+    ones that change what the jobs compute) must arrive, so the run computes what verify expects."""
+    from emr_jobs.submit import NOT_PASSED_SPARK
+
+    settings, cfg, _ = emr
+    chosen = {"state_timeout": "7 days", "window_minutes": 15, "click_window_minutes": 20, "click_slide_minutes": 10,
+              "heatmap_grid": 12, "fail_on_data_loss": False, "starting_offsets": "latest",
+              "max_offsets_per_trigger": 12345, "kafka_fetch_max_wait_ms": 50, "rocksdb_block_cache_mb": 16}
+    cfg = cfg.model_copy(update=chosen)
+    conf = spark_defaults(job_run_request("app_events", settings, cfg, ["a.jar"]))
+    driver = {k.removeprefix("spark.emr-serverless.driverEnv."): v for k, v in conf.items()
+              if k.startswith("spark.emr-serverless.driverEnv.")}
+    executor = {k.removeprefix("spark.executorEnv."): v for k, v in conf.items() if k.startswith("spark.executorEnv.")}
+    driver = {k: v for k, v in driver.items() if k.startswith("EB_")}
+    assert {k: v for k, v in executor.items() if k.startswith("EB_")} == driver
+    for name in list(os.environ):
+        if name.startswith("EB_"):
+            monkeypatch.delenv(name)
+    for name, value in driver.items():
+        monkeypatch.setenv(name, value)
+    seen = SparkSettings()  # what the driver builds from that environment
+    assert {f: getattr(seen, f) for f in chosen} == chosen
+    assert not set(chosen) & NOT_PASSED_SPARK
+
+
+def test_a_derived_default_is_not_passed_as_if_it_were_set(emr: tuple[Settings, SparkSettings, Any]) -> None:
+    """The offsets cap follows the trigger interval unless set: the run derives its own (30-s triggers on EMR)."""
+    settings, cfg, _ = emr
+    assert "max_offsets_per_trigger" not in cfg.model_fields_set
+    conf = spark_defaults(job_run_request("app_events", settings, cfg, ["a.jar"]))
+    assert "spark.emr-serverless.driverEnv.EB_SPARK_MAX_OFFSETS_PER_TRIGGER" not in conf
 
 
 def capacity(value: str) -> float:
