@@ -48,19 +48,25 @@ def unknown_versions(text: str) -> set[tuple[str, str]]:
     return {(m["topic"], m["vid"]) for m in _UNKNOWN_RE.finditer(text or "")}
 
 
-def registered_versions(settings: Settings, schema_name: str) -> dict[str, str]:
-    """``{version id as 32 upper-case hex: definition}`` of every version of ``schema_name``, oldest first.
+def registered_versions(settings: Settings, schema_name: str, glue: Any = None) -> dict[str, str]:
+    """``{version id as 32 upper-case hex: definition}`` of every AVAILABLE version of ``schema_name``, oldest
+    first (the last is the query's reader).
 
-    Walks version numbers 1..latest with ``get_schema_version`` (the emulator lacks ListSchemaVersions).
+    Walks version numbers 1..latest with ``get_schema_version`` (the emulator lacks ListSchemaVersions). Glue
+    checks compatibility after registering (Status PENDING, then AVAILABLE or FAILURE): a version that failed,
+    is being deleted or is not yet checked is no writer any producer of this project uses
+    (``eventbus.registry`` waits for AVAILABLE) and must not become the reader; a record naming one is
+    undecodable like any unknown version. No Status (the emulator) counts as AVAILABLE.
     """
-    glue = aws.client("glue", settings)
+    glue = glue or aws.client("glue", settings)
     schema_id = {"RegistryName": settings.registry_name, "SchemaName": schema_name}
     latest = glue.get_schema_version(SchemaId=schema_id, SchemaVersionNumber={"LatestVersion": True})
     versions: dict[str, str] = {}
     for number in range(1, int(latest["VersionNumber"]) + 1):
         got = latest if number == latest["VersionNumber"] else glue.get_schema_version(
             SchemaId=schema_id, SchemaVersionNumber={"VersionNumber": number})
-        versions[uuid.UUID(got["SchemaVersionId"]).hex.upper()] = got["SchemaDefinition"]
+        if got.get("Status", "AVAILABLE") == "AVAILABLE":
+            versions[uuid.UUID(got["SchemaVersionId"]).hex.upper()] = got["SchemaDefinition"]
     return versions
 
 

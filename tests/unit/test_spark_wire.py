@@ -69,3 +69,30 @@ def test_undecodable_records_say_why(spark: SparkSession, settings) -> None:
     got = {r.offset: r.error_type for r in codec.decode(frame, TOPIC).collect()}
     assert got == {0: None, 1: "not_glue_wire", 2: "compressed", 3: "bad_avro", 4: "unknown_schema_version"}
     assert [r.offset for r in codec.records(frame, TOPIC, FIELDS).collect()] == [0]
+
+
+def test_only_available_versions_are_writers_or_the_reader(settings: Any) -> None:
+    """Glue numbers a version before its compatibility check: one that FAILED (or is PENDING/DELETING) is
+    neither a writer the jobs decode with nor the query's reader, which stays the last AVAILABLE one."""
+
+    import boto3
+    from botocore.stub import Stubber
+
+    from emr_jobs.wire import registered_versions
+
+    client = boto3.client("glue", region_name="us-east-1")
+    ids = [str(uuid.uuid4()) for _ in range(4)]
+    statuses = ["AVAILABLE", "AVAILABLE", "FAILURE", "PENDING"]
+
+    def answer(n: int) -> dict[str, Any]:
+        return {"SchemaVersionId": ids[n - 1], "SchemaDefinition": f'{{"v": {n}}}', "VersionNumber": n,
+                "Status": statuses[n - 1], "DataFormat": "AVRO"}
+
+    with Stubber(client) as stub:
+        stub.add_response("get_schema_version", answer(4))
+        for n in (1, 2, 3):
+            stub.add_response("get_schema_version", answer(n))
+        versions = registered_versions(settings, "topic_app_events", glue=client)
+        stub.assert_no_pending_responses()
+    assert list(versions) == [uuid.UUID(i).hex.upper() for i in ids[:2]]
+    assert list(versions.values())[-1] == '{"v": 2}'
