@@ -112,7 +112,8 @@ def write_outputs(settings: Settings, prefix: str, values: dict[str, tuple[int, 
 
 
 def test_verify_matches_a_correct_pipeline_and_names_a_corrupted_record(
-        settings: Settings, scratch: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        settings: Settings, scratch: str, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
     now = time.time_ns() // 1_000_000
     # two whole app windows back; 38 events/s for 10 simulated minutes, at full speed (a few seconds): the
     # sources advance in slices of 2,000 events (~53 s), less than the truth's late_after_s (60 s)
@@ -149,11 +150,8 @@ def test_verify_matches_a_correct_pipeline_and_names_a_corrupted_record(
     compared = set(result["compared_windows"]["app_events"])
     key = next(k for k in sorted(reference) if k.startswith("app_events|") and k.split("|")[1] in compared)
     write_outputs(settings, scratch, {key: (10_000, {})})
-    os.environ["EB_VERIFY_RESULT_DIR"] = str(tmp_path)
-    try:
-        code = verify_main(["--topic-prefix", scratch, "--grace", "0", "--hours", "0", "--no-postgres"])
-    finally:
-        del os.environ["EB_VERIFY_RESULT_DIR"]
+    monkeypatch.setenv("EB_VERIFY_RESULT_DIR", str(tmp_path))
+    code = verify_main(["--topic-prefix", scratch, "--grace", "0", "--hours", "0", "--no-postgres"])
     out = capsys.readouterr().out
     assert code == 1 and "MISMATCH" in out
     assert f"wrong {key}" in out and "got 10000" in out
