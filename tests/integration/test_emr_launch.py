@@ -38,9 +38,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pyspark  # the spark extra (make test installs it): missing fails collection, never skips
 import pytest
-
-pytest.importorskip("pyspark")
 
 from emr_jobs import submit
 from emr_jobs.config import SparkSettings
@@ -60,8 +59,6 @@ EMULATOR_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "t
 
 
 def spark_submit() -> Path:
-    import pyspark
-
     return Path(pyspark.__file__).parent / "bin" / "spark-submit"
 
 

@@ -16,9 +16,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pyspark  # noqa: F401  # the spark extra (make test installs it): missing fails collection, never skips
 import pytest
-
-pytest.importorskip("pyspark")
 
 from emr_jobs.config import SparkSettings
 from emr_jobs.jobs import output_topics, registry, source_topics

@@ -11,10 +11,8 @@ from collections.abc import Iterator
 from types import SimpleNamespace
 from typing import Any
 
+import pyspark  # noqa: F401  # the spark extra (make test installs it): missing fails collection, never skips
 import pytest
-
-pytest.importorskip("pyspark")
-
 from py4j.protocol import ERROR, Py4JError, get_return_value
 
 import emr_jobs.session

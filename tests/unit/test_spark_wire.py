@@ -9,9 +9,6 @@ import zlib
 from typing import Any
 
 import pytest
-
-pytest.importorskip("pyspark")
-
 from pyspark.sql import SparkSession
 
 from emr_jobs.wire import UNKNOWN_VERSION, WireCodec, unknown_versions
