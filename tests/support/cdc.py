@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg2
-from confluent_kafka import TopicPartition
+from confluent_kafka import KafkaError, TopicPartition
 
 from eventbus.kafka import make_admin, make_consumer
 from eventbus.serde import AvroSerde
@@ -105,10 +105,16 @@ class Scratch:
     # -- Kafka -------------------------------------------------------------------------------------
     def records(self, until: Callable[[list[Record]], bool] | None = None, timeout: float = 30.0,
                 settle: float = 0.0) -> list[Record]:
-        """Every record of the topic (from the beginning), read until ``until`` holds (or the end)."""
+        """Every record of the topic (from the beginning), read until ``until`` holds (or the end). A topic the
+        broker does not have (or has no partitions of) and a consumer error other than a partition's end raise:
+        an empty answer is the topic's, never a read that saw nothing."""
         consumer = make_consumer(self.settings, group_id=f"test-{uuid.uuid4().hex[:8]}")
         try:
-            meta = consumer.list_topics(self.topic, timeout=10).topics[self.topic]
+            meta = consumer.list_topics(self.topic, timeout=10).topics.get(self.topic)
+            if meta is None or meta.error is not None:
+                raise AssertionError(f"cannot read {self.topic}: {meta.error if meta else 'not in the metadata'}")
+            if not meta.partitions:
+                raise AssertionError(f"cannot read {self.topic}: the broker lists no partitions of it")
             consumer.assign([TopicPartition(self.topic, p, 0) for p in meta.partitions])
             out: list[Record] = []
             deadline = time.monotonic() + timeout
@@ -121,8 +127,10 @@ class Scratch:
                     if until is not None and until(out) and time.monotonic() - quiet_since >= settle:
                         break
                     continue
-                if msg.error():
-                    continue
+                if (error := msg.error()) is not None:
+                    if error.code() == KafkaError._PARTITION_EOF:
+                        continue
+                    raise AssertionError(f"reading {self.topic} [{msg.partition()}]: {error}")
                 quiet_since = time.monotonic()
                 key, value = msg.key(), msg.value()
                 assert key is not None and value is not None, f"a change without key or value in {self.topic}"
