@@ -37,6 +37,9 @@ QUERY = "user_state"
 SPEND_STATUSES = ("confirmed", "completed")
 #: Session ids remembered per user to count distinct sessions (older ones are forgotten).
 MAX_SESSIONS = 2000
+#: The last element of a deleted booking's entry in the state's ``bookings``: it keeps the delete's position
+#: (lsn, ord) until the user's state times out, and counts neither as a booking nor as spend.
+DELETED = "d"
 
 STATE_SCHEMA = ("first_seen long, last_seen long, event_count long, sessions string, session_count long, "
                 "bookings string, last_destination string, home_city string, segment string, "
@@ -123,7 +126,8 @@ def fold(key: tuple[str], batches: Iterator[pd.DataFrame], state: Any, timeout_m
     s = dict(zip(STATE_NAMES, state.get, strict=True)) if state.exists else _empty()
     sessions: list[str] = json.loads(s["sessions"])
     seen = set(sessions)
-    bookings: dict[str, list[Any]] = json.loads(s["bookings"])  # booking_id -> [amount, status, lsn, ord]
+    # booking_id -> [amount, status, lsn, ord] (+ DELETED for a deleted booking's tombstone)
+    bookings: dict[str, list[Any]] = json.loads(s["bookings"])
     user_pos = tuple(json.loads(s["user_pos"]))
     was_deleted = bool(s["deleted"])
     rows = fold_input(batches)
@@ -175,8 +179,8 @@ def fold(key: tuple[str], batches: Iterator[pd.DataFrame], state: Any, timeout_m
             prev = bookings.get(booking_id)
             if prev is not None and pos <= (prev[2], prev[3]):
                 continue
-            if c["op"] == "d":
-                bookings.pop(booking_id, None)
+            if c["op"] == "d":  # a tombstone keeping its position: an older change re-delivered stays out
+                bookings[booking_id] = [None, None, *pos, DELETED]
             else:
                 bookings[booking_id] = [c.get("amount"), c.get("status"), *pos]
     s["sessions"] = json.dumps(sessions[-MAX_SESSIONS:])
@@ -194,11 +198,12 @@ def fold(key: tuple[str], batches: Iterator[pd.DataFrame], state: Any, timeout_m
 
 
 def _output(user_id: str, s: dict[str, Any], bookings: dict[str, list[Any]], deleted: bool) -> pd.DataFrame:
-    spend = sum(float(a or 0) for a, status, *_ in bookings.values() if status in SPEND_STATUSES)
+    live = [b for b in bookings.values() if b[4:] != [DELETED]]
+    spend = sum(float(a or 0) for a, status, *_ in live if status in SPEND_STATUSES)
     return pd.DataFrame({"state": [json.dumps({
         "user_id": user_id, "deleted": deleted, "first_seen_ms": s["first_seen"], "last_seen_ms": s["last_seen"],
         "event_count": int(s["event_count"]), "session_count": int(s["session_count"]),
-        "booking_count": len(bookings), "total_spend": spend, "last_destination": s["last_destination"],
+        "booking_count": len(live), "total_spend": spend, "last_destination": s["last_destination"],
         "segment": s["segment"], "home_city": s["home_city"], "updated_ms": time.time_ns() // 1_000_000,
     })]})
 

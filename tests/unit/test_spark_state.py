@@ -122,6 +122,27 @@ def test_deleted_user_stays_deleted_until_a_newer_change() -> None:
     assert [(_user_out(o)["deleted"], _user_out(o)["home_city"]) for o in back] == [(False, "Hanoi")]
 
 
+def test_a_deleted_booking_is_not_brought_back_by_an_older_change_redelivered() -> None:
+    """The relay resumes from its confirmed LSN, so changes come again at new offsets: the booking's delete
+    keeps its position in the user's state, and an older change arriving in a later batch stays out."""
+    state = State()
+    ms = int(T0.value // 1_000_000)
+    booking = {"kind": "booking", "booking_id": "b1", "ts_ms": ms}
+    first = list(user_state.fold(("u1",), iter([_user_rows(
+        {"kind": "event", "ts_ms": ms, "session_id": "s1"},
+        {**booking, "op": "c", "lsn": 10, "ord": 1, "amount": "100.0", "status": "confirmed"},
+        {**booking, "op": "d", "lsn": 20, "ord": 1})]), state, timeout_ms=30 * DAY))
+    assert [(_user_out(o)["booking_count"], _user_out(o)["total_spend"]) for o in first] == [(0, 0)]
+    again = list(user_state.fold(("u1",), iter([_user_rows(
+        {**booking, "op": "u", "lsn": 15, "ord": 1, "amount": "100.0", "status": "confirmed"})]), state,
+        timeout_ms=30 * DAY))
+    assert [(_user_out(o)["booking_count"], _user_out(o)["total_spend"]) for o in again] == [(0, 0)]
+    recreated = list(user_state.fold(("u1",), iter([_user_rows(
+        {**booking, "op": "c", "lsn": 30, "ord": 1, "amount": "40.0", "status": "confirmed"})]), state,
+        timeout_ms=30 * DAY))
+    assert [(_user_out(o)["booking_count"], _user_out(o)["total_spend"]) for o in recreated] == [(1, 40.0)]
+
+
 def test_user_events_fold_over_batches_with_the_latest_destination_and_distinct_sessions() -> None:
     """The event fields over two micro-batches (the fold handles events column-wise): counts add up,
     first/last seen span both, sessions are distinct across batches, the last destination is the one of
