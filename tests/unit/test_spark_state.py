@@ -9,9 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import pytest
-
-pytest.importorskip("pyspark")
+import pyspark  # noqa: F401  # the spark extra (make test installs it): missing fails collection, never skips
 
 from emr_jobs import booking_state, user_state
 
