@@ -157,7 +157,9 @@ data "aws_iam_policy_document" "bootstrap" {
 }
 
 # MWAA: the DAGs produce external data and land raw copies in the lake's raw zone (put, and get what they
-# just put: mwaa_dags/extdata/records.py). They list nothing and submit no Spark jobs (no EMR grants).
+# just put: mwaa_dags/extdata/records.py); a rerun lists and replaces only its own interval's raw objects
+# (ListBucket under the raw prefix, DeleteObject on raw/*: modules/mwaa). They submit no Spark jobs (no EMR
+# grants).
 data "aws_iam_policy_document" "mwaa_app" {
   source_policy_documents = [data.aws_iam_policy_document.workload["mwaa"].json]
 
