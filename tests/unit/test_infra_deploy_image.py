@@ -6,7 +6,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -51,7 +51,7 @@ def test_build_and_push_builds_for_that_platform(monkeypatch: pytest.MonkeyPatch
         import boto3
 
         boto3.client("ecr", region_name="eu-west-1").create_repository(repositoryName="travel")
-        assert deploy.build_and_push(Tf(), "eu-west-1") == {"image_tag": "abc123def456"}
+        assert deploy.build_and_push(cast(Any, Tf()), "eu-west-1") == {"image_tag": "abc123def456"}
     (build,) = [c for c in commands if c[1] == "build"]
     assert build[build.index("--platform") + 1] == deploy.IMAGE_PLATFORM
     assert [c[1] for c in commands] == ["login", "build", "push"]
