@@ -21,7 +21,7 @@ from eventbus.settings import Settings, get_settings
 
 #: Checkpoint folder of a query whose state layout changed incompatibly (a new folder = a fresh start
 #: from ``EB_SPARK_STARTING_OFFSETS``; the old one is left in place for inspection).
-CHECKPOINT_NAMES = {"user_state": "user_state-v2", "lake": "lake-v2"}
+CHECKPOINT_NAMES = {"user_state": "user_state-v3", "lake": "lake-v2"}
 
 
 def kafka_options(settings: Settings) -> dict[str, str]:

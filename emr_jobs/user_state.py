@@ -62,36 +62,38 @@ CDC_FIELDS = ("before", "after", "source", "op", "transaction")
 
 def inputs(ctx: JobContext) -> Any:
     """App events and users/bookings changes as one stream of flat rows keyed by user_id: one Kafka read
-    of both topics, one decode per record, app events de-duplicated on ``event_id`` within the watermark."""
+    and one decode per topic, each topic with its own watermark."""
     spec = ctx.codec.catalog.get(APP)
     assert spec.event_time is not None and spec.dedup_key
     ctx.tables(CDC, USERS, BOOKINGS)
-    both = ctx.decoded({APP: APP_FIELDS, CDC: CDC_FIELDS})
-    return rows_of(observe_event_time(clamp(both.select("topic", "kafka_ts", "partition", "offset",
-                                                        f"{APP}.*", CDC), spec.event_time), QUERY),
-                   ctx.cfg.watermark, spec.dedup_key)
+    app = ctx.decoded({APP: APP_FIELDS})
+    app = observe_event_time(clamp(app.select("topic", "kafka_ts", "partition", "offset", f"{APP}.*"),
+                                   spec.event_time), QUERY)
+    return rows_of(app, ctx.decoded({CDC: CDC_FIELDS}), ctx.cfg.watermark, spec.dedup_key)
 
 
-def rows_of(both: Any, watermark: str, dedup_key: str = "event_id") -> Any:
-    """The fold's input rows from decoded app events (flat, with ``ts``) and CDC changes (``CDC`` struct)
-    in one frame; ``row_ts`` = the effective event time or the commit time, the watermark's column."""
-    is_app = F.col("topic") == APP
+def rows_of(app: Any, cdc: Any, watermark: str, dedup_key: str = "event_id") -> Any:
+    """The fold's input rows: decoded app events (flat, with ``ts``) de-duplicated on ``dedup_key`` within
+    their watermark, and users/bookings changes (``CDC`` struct) with theirs on the commit time; ``row_ts``
+    = the event time or the commit time."""
     is_user = F.col(f"{CDC}.source.table") == USERS
     cdc_value = lambda c: F.when(F.col(f"{CDC}.op") == "d", cell(f"{CDC}.before", c)).otherwise(  # noqa: E731
         cell(f"{CDC}.after", c))
     ts_ms = (F.col("ts").cast("double") * 1000).cast("long")
     created = (F.to_timestamp(cdc_value("created_at")).cast("double") * 1000).cast("long")
-    on_cdc = lambda col: F.when(~is_app, col)  # noqa: E731
-    rows = both.where(is_app | (F.col(f"{CDC}.source.table").isin(USERS, BOOKINGS) & (F.col(f"{CDC}.op") != "t")))
-    rows = rows.select(
-        F.when(is_app, F.col("user_id")).otherwise(cdc_value("user_id")).alias("user_id"),
-        F.when(is_app, F.lit("event")).when(is_user, F.lit("user")).otherwise(F.lit("booking")).alias("kind"),
-        F.when(is_app, ts_ms).otherwise(created).alias("ts_ms"),
-        F.when(is_app, F.col("session_id")).alias("session_id"),
-        F.when(is_app, F.col("destination")).alias("destination"),
-        # A CDC change's fields as one JSON column (null for app events): every column costs a pandas
-        # conversion per user and micro-batch in the fold, and app events (the bulk) need none of these.
-        on_cdc(F.to_json(F.struct(
+    events = app.select(
+        F.col("user_id"), F.lit("event").alias("kind"), ts_ms.alias("ts_ms"), F.col("session_id"),
+        F.col("destination"), F.lit(None).cast("string").alias("change"), F.col("ts").alias("row_ts"),
+        F.col(dedup_key).alias("dedup_id"),
+    ).where(F.col("user_id").isNotNull())
+    events = events.withWatermark("row_ts", watermark).dropDuplicatesWithinWatermark(["dedup_id"]).drop("dedup_id")
+    changes = cdc.where(F.col(f"{CDC}.source.table").isin(USERS, BOOKINGS) & (F.col(f"{CDC}.op") != "t")).select(
+        cdc_value("user_id").alias("user_id"),
+        F.when(is_user, F.lit("user")).otherwise(F.lit("booking")).alias("kind"),
+        created.alias("ts_ms"),
+        F.lit(None).cast("string").alias("session_id"),
+        F.lit(None).cast("string").alias("destination"),
+        F.to_json(F.struct(
             F.coalesce(F.col(f"{CDC}.source.lsn"), F.lit(0)).cast("long").alias("lsn"),
             F.coalesce(F.col(f"{CDC}.transaction.total_order"), F.lit(0)).cast("long").alias("ord"),
             F.col(f"{CDC}.op").alias("op"),
@@ -100,14 +102,12 @@ def rows_of(both: Any, watermark: str, dedup_key: str = "event_id") -> Any:
             F.when(~is_user, cdc_value("status")).alias("status"),
             F.when(is_user, cdc_value("home_city")).alias("home_city"),
             F.when(is_user, cdc_value("segment")).alias("segment"),
-        ))).alias("change"),
-        # event time for the watermark and the state timeout: the event's effective time, or the commit's
-        F.when(is_app, F.col("ts")).otherwise(F.timestamp_millis(F.col(f"{CDC}.source.ts_ms"))).alias("row_ts"),
-        # each app event once (dedup_key); a CDC change is unique by its position in the topic
-        F.when(is_app, F.col(dedup_key)).otherwise(F.concat_ws(":", F.lit("cdc"), F.col("partition"),
-                                                                 F.col("offset"))).alias("dedup_id"),
+        )).alias("change"),
+        # never behind the app events' watermark (<= now - 5 min: event times are clamped to received + 300 s),
+        # so the fold's late filter keeps every change; the fold orders changes by (lsn, ord), not by time
+        F.current_timestamp().alias("row_ts"),
     ).where(F.col("user_id").isNotNull())
-    return rows.withWatermark("row_ts", watermark).dropDuplicatesWithinWatermark(["dedup_id"]).drop("dedup_id")
+    return events.unionByName(changes)  # events first: the union's row_ts is theirs, with their watermark
 
 
 def _empty() -> dict[str, Any]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -62,6 +64,9 @@ def spark() -> Iterator[Any]:
 
     from emr_jobs.config import SparkSettings
     from emr_jobs.session import connector_jars
+
+    # pandas UDFs (the state folds) run in Python workers: this interpreter, with pyarrow (as build_session)
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 
     s = (SparkSession.builder.master("local[1]").appName("unit-spark")
          .config("spark.jars", ",".join(connector_jars(SparkSettings())))

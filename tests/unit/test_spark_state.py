@@ -164,40 +164,71 @@ def test_user_events_fold_over_batches_with_the_latest_destination_and_distinct_
     assert row["first_seen_ms"] == ms + 5
 
 
+CELL = "struct<member_string: string, member_long: bigint, member_double: double, member_boolean: boolean>"
+#: What ``user_state.inputs`` hands ``rows_of``: decoded app events (flat, with ``ts``) and CDC changes.
+APP_SCHEMA = ("topic string, partition int, offset long, event_id string, user_id string, session_id string, "
+              "destination string, ts timestamp")
+CDC_SCHEMA = (f"topic string, partition int, offset long, topic_cdc_changes struct<before: map<string, {CELL}>, "
+              f"after: map<string, {CELL}>, source: struct<table: string, lsn: bigint, ts_ms: bigint>, op: string, "
+              f"transaction: struct<total_order: bigint>>")
+
+
+def _s(v: str) -> tuple[Any, ...]:
+    return (v, None, None, None)
+
+
+def _event(event_id: str, user_id: str, at: pd.Timestamp, offset: int = 0, session_id: str = "s1",
+           destination: str | None = None) -> tuple[Any, ...]:
+    return ("topic_app_events", 0, offset, event_id, user_id, session_id, destination,
+            at.to_pydatetime().replace(tzinfo=None))
+
+
+def _change(table: str, op: str, image: dict[str, Any], lsn: int, committed: pd.Timestamp = T0) -> tuple[Any, ...]:
+    before, after = (image, None) if op == "d" else (None, image)
+    return ("topic_cdc_changes", 0, lsn, (before, after, (table, lsn, int(committed.value // 1_000_000)), op, (1,)))
+
+
+class Streams:
+    """``user_state.rows_of`` on two folder sources (app events, CDC changes) as the job has two Kafka reads;
+    ``add`` writes a micro-batch's files and runs it (a de-duplication and a fold are streaming operators)."""
+
+    def __init__(self, spark: Any, root: Path) -> None:
+        self.spark, self.root, self.n = spark, root, 0
+        for d in ("app", "cdc"):
+            (root / d).mkdir(parents=True)
+        self.rows = user_state.rows_of(spark.readStream.schema(APP_SCHEMA).parquet(f"{root}/app/*"),
+                                       spark.readStream.schema(CDC_SCHEMA).parquet(f"{root}/cdc/*"), "10 minutes")
+
+    def add(self, q: Any, app: list[tuple[Any, ...]] = (), cdc: list[tuple[Any, ...]] = ()) -> dict[str, Any]:  # type: ignore[assignment]
+        for d, rows, schema in (("app", app, APP_SCHEMA), ("cdc", cdc, CDC_SCHEMA)):
+            if rows:
+                self.spark.createDataFrame(rows, schema).coalesce(1).write.parquet(str(self.root / d / f"b{self.n}"))
+        self.n += 1
+        q.processAllAvailable()
+        assert q.exception() is None
+        return dict(q.lastProgress)
+
+
 def test_user_state_input_rows_flatten_cdc_and_count_each_event_once(spark: Any, tmp_path: Path) -> None:
     """``user_state.rows_of`` on createDataFrame data: app events de-duplicated on ``event_id``, users
     and bookings changes flattened by the row image (``before`` for deletes), other tables and truncates
     left out."""
-    cell = "struct<member_string: string, member_long: bigint, member_double: double, member_boolean: boolean>"
-    schema = (f"topic string, partition int, offset long, event_id string, user_id string, session_id string, "
-              f"destination string, ts timestamp, topic_cdc_changes struct<before: map<string, {cell}>, "
-              f"after: map<string, {cell}>, source: struct<table: string, lsn: bigint, ts_ms: bigint>, op: string, "
-              f"transaction: struct<total_order: bigint>>")
-    s = lambda v: (v, None, None, None)  # noqa: E731
-    t = T0.to_pydatetime().replace(tzinfo=None)
-
-    def change(table: str, op: str, image: dict[str, Any], lsn: int) -> tuple[Any, ...]:
-        before, after = (image, None) if op == "d" else (None, image)
-        return ("topic_cdc_changes", 0, lsn, None, None, None, None, None,
-                (before, after, (table, lsn, int(T0.value // 1_000_000)), op, (1,)))
-
-    rows = [("topic_app_events", 0, 1, "e1", "u1", "s1", "Hue", t, None),
-            ("topic_app_events", 1, 7, "e1", "u1", "s1", "Hue", t, None),  # re-sent: same event_id
-            ("topic_app_events", 0, 2, "e2", "u1", "s2", None, t, None),
-            change("users", "c", {"user_id": s("u1"), "home_city": s("Hue"), "segment": s("family"),
-                                  "created_at": s("2026-01-01T09:00:00Z")}, 10),
-            change("bookings", "d", {"booking_id": s("b1"), "user_id": s("u1"), "amount": (None, None, 12.5, None),
-                                     "status": s("confirmed")}, 11),
-            change("payments", "c", {"booking_id": s("b1"), "status": s("paid")}, 12),
-            change("users", "t", {}, 13)]
-    src = tmp_path / "in"  # the de-duplication is a streaming operator: a folder source
-    spark.createDataFrame(rows, schema).write.parquet(str(src))
+    streams = Streams(spark, tmp_path / "in")
     got: list[Any] = []
-    q = (user_state.rows_of(spark.readStream.schema(schema).parquet(str(src)), "10 minutes").writeStream
-         .option("checkpointLocation", str(tmp_path / "ck")).foreachBatch(lambda b, _i: got.extend(b.collect()))
-         .trigger(availableNow=True).start())
-    q.awaitTermination(120)
-    assert q.exception() is None
+    q = (streams.rows.writeStream.option("checkpointLocation", str(tmp_path / "ck"))
+         .foreachBatch(lambda b, _i: got.extend(b.collect())).start())
+    try:
+        streams.add(q, app=[_event("e1", "u1", T0, 1, "s1", "Hue"),
+                            _event("e1", "u1", T0, 7, "s1", "Hue"),  # re-sent: same event_id
+                            _event("e2", "u1", T0, 2, "s2")],
+                    cdc=[_change("users", "c", {"user_id": _s("u1"), "home_city": _s("Hue"), "segment": _s("family"),
+                                                "created_at": _s("2026-01-01T09:00:00Z")}, 10),
+                         _change("bookings", "d", {"booking_id": _s("b1"), "user_id": _s("u1"),
+                                                   "amount": (None, None, 12.5, None), "status": _s("confirmed")}, 11),
+                         _change("payments", "c", {"booking_id": _s("b1"), "status": _s("paid")}, 12),
+                         _change("users", "t", {}, 13)])
+    finally:
+        q.stop()
     changes = [json.loads(r.change) if r.change else {} for r in got]
     by_kind = sorted((r.kind, r.user_id, r.session_id, *(c.get(k) for k in ("booking_id", "amount", "status",
                                                                            "home_city", "op")))
@@ -208,3 +239,31 @@ def test_user_state_input_rows_flatten_cdc_and_count_each_event_once(spark: Any,
         ("event", "u1", "s2", None, None, None, None, None),
         ("user", "u1", None, None, None, None, "Hue", "c"),
     ]
+
+
+def test_a_lagging_relay_still_reaches_user_state(spark: Any, tmp_path: Path) -> None:
+    """App events move their watermark past a change's commit time (a relay lagging longer than the
+    watermark): the change is still folded, not dropped as late. Batch 0: user u3 created at 09:55 and an
+    app event at 10:30; batch 1: an app event at 10:40 (its watermark 10:30); batch 2: u3's delete,
+    committed at 10:15 → u3's tombstone, nothing late. An app event behind both watermarks is still late."""
+    from emr_jobs.transforms import fold_states
+
+    streams = Streams(spark, tmp_path / "in")
+    states = fold_states(streams.rows, "user_id", user_state.fold, user_state.STATE_SCHEMA, user_state.RECORD_SCHEMA)
+    out: list[list[tuple[str, bool]]] = []
+    q = (states.writeStream.outputMode("update").option("checkpointLocation", str(tmp_path / "ck"))
+         .foreachBatch(lambda b, _i: out.append(sorted((r.user_id, r.deleted) for r in b.collect()))).start())
+    late = lambda p: sum(o["numRowsDroppedByWatermark"] for o in p["stateOperators"])  # noqa: E731
+    u3 = {"user_id": _s("u3"), "home_city": _s("Hue"), "segment": _s("family"),
+          "created_at": _s("2026-01-01T09:55:00Z")}
+    try:
+        streams.add(q, app=[_event("e1", "u1", T0 + pd.Timedelta(minutes=30))],
+                    cdc=[_change("users", "c", u3, 10, T0 - pd.Timedelta(minutes=5))])
+        streams.add(q, app=[_event("e2", "u1", T0 + pd.Timedelta(minutes=40))])
+        before = len(out)
+        progress = streams.add(q, cdc=[_change("users", "d", u3, 20, T0 + pd.Timedelta(minutes=15))])
+        assert ([r for batch in out[before:] for r in batch], late(progress)) == ([("u3", True)], 0)
+        progress = streams.add(q, app=[_event("e3", "u1", T0 - pd.Timedelta(minutes=30), 1)])
+        assert late(progress) == 1
+    finally:
+        q.stop()
