@@ -229,7 +229,7 @@ def _up(ctx: Ctx, apps_started: list[str] | None = None) -> bool:
         for spec in (s for s in specs if s.phase == "engine"):
             took = _wait_healthy(sup, spec, ctx)
             if spec.name in changed:
-                say(f"{spec.name}: healthy at {spec.endpoint(ctx)} ({took:.1f}s)")
+                say(f"{spec.name}: {_healthy_line(spec, ctx)} ({took:.1f}s)")
                 _on_start(spec, ctx)
         reapplied = bool(changed) or not ctx.state.provisioned()
         if reapplied:
@@ -246,7 +246,7 @@ def _up(ctx: Ctx, apps_started: list[str] | None = None) -> bool:
                     apps_started.append(spec.name)
             took = _wait_healthy(sup, spec, ctx)
             if spec.name in changed:
-                say(f"{spec.name}: healthy at {spec.endpoint(ctx)} ({took:.1f}s)")
+                say(f"{spec.name}: {_healthy_line(spec, ctx)} ({took:.1f}s)")
                 _on_start(spec, ctx)
         _check_still_running(sup, [s for s in specs if not s.skipped(ctx)], ctx)
     except BaseException:
@@ -260,6 +260,12 @@ def _up(ctx: Ctx, apps_started: list[str] | None = None) -> bool:
     else:
         say("already up — nothing to do")
     return fresh
+
+
+def _healthy_line(spec: ProgramSpec, ctx: Ctx) -> str:
+    """``healthy at <its endpoint>``; a program without one (Airflow's workers) is running, past its startsecs."""
+    endpoint = spec.endpoint(ctx)
+    return f"healthy at {endpoint}" if endpoint else f"running for {spec.start_secs} s (no probe of its own)"
 
 
 def _on_start(spec: ProgramSpec, ctx: Ctx) -> None:

@@ -114,3 +114,11 @@ def test_the_port_check_names_a_port_a_python_program_declares(ctx: Ctx) -> None
         with pytest.raises(PrerequisiteError) as err:
             control._check_ports([spec], ctx)
     assert f"port {port} (for probe) is in use by" in str(err.value)
+
+
+def test_the_start_line_names_the_endpoint_or_says_there_is_no_probe() -> None:
+    ctx = control.context()
+    by_name = {s.name: s for s in PROGRAMS}
+    assert control._healthy_line(by_name["gateway"], ctx) == "healthy at http://127.0.0.1:8000/ready"
+    scheduler = by_name["airflow-scheduler"]
+    assert control._healthy_line(scheduler, ctx) == f"running for {scheduler.start_secs} s (no probe of its own)"
