@@ -4,25 +4,25 @@ whole driver (JVM + Python workers + this process) spent per 1,000 events, and i
 
     python -m bench.spark --events 1000000
 
-Rows: the raw read (baseline: with the jobs' own Kafka source options), the raw read with the Kafka
-client's default ``fetch.max.wait.ms`` (context: the read before EB_SPARK_KAFKA_FETCH_MAX_WAIT_MS), decode
-only (projected to the app_events job's 7 fields, and all 19), the
-job's exact-once floor (its read, decode, clamp and de-duplication into a no-op sink: what counting each
-event once costs before any aggregation), the app_events job (its one query: clamp, de-duplication,
-windows + funnel, Kafka sink), the same query with its de-duplication left out (the ceiling any way of
-counting each event once leaves the job), the user_state job alone (its fold's cost is per user and
-micro-batch: ``--users 50000`` with ``--events 100000`` is live traffic's shape, 2 events per user), with
-``--bookings N`` the booking_state job alone on a CDC backlog of N bookings' changes (its own count: changes/s,
-not compared with the app-event read; the full driver then also folds those changes) and the
-full driver of `make spark` (every job: app_events, clickstream,
-booking_state, user_state, lake) on the same backlog. Every row runs warm: after ``--warm-ups`` raw reads,
-decodes and runs of the job, each on a checkpoint of its own (a live driver runs for days; its first minutes
-of JIT compilation are not its rate: in one ad-hoc run the JVM's compiler threads spent 5.2, 3.7 and 3.4 CPU-s
-in the job's first three runs, at 78.7k, 90.0k and 102.0k events/s; in another, 1.5-1.8 CPU-s per run from
-the fourth run on, at 109k-118k). The rows
-are then measured ``--repeat`` times, round-robin (so a slow minute of the machine hits every row), and each
-figure is the median run, with the slowest and fastest run beside it and the CPU seconds the compiler
-threads spent (``jit_cpu_s``: how warm the row ran). The full driver runs once after a warm-up run of its own.
+Rows: the raw read (baseline: with the jobs' own Kafka source options), the raw read with the Kafka client's
+default ``fetch.max.wait.ms`` (context: the read before EB_SPARK_KAFKA_FETCH_MAX_WAIT_MS), decode only (projected
+to the app_events job's 7 fields, and all 19), the job's stateless input (read, decode, clamp, window rows into a
+no-op sink) alone and with the exchange by the de-duplication's key that Spark puts before any de-duplication (no
+state: what every exact, per-event de-duplication in Spark pays before its state store does anything), the job's
+exact-once floor (its read, decode, clamp and de-duplication into a no-op sink: what counting each event once costs
+before any aggregation), the app_events job (its one query: clamp, de-duplication, windows + funnel, Kafka sink),
+the same query with its de-duplication left out (the ceiling any way of counting each event once leaves the job),
+the user_state job alone (its fold's cost is per user and micro-batch: ``--users 50000`` with ``--events 100000``
+is live traffic's shape, 2 events per user), with ``--bookings N`` the booking_state job alone on a CDC backlog of
+N bookings' changes (its own count: changes/s, not compared with the app-event read; the full driver then also
+folds those changes) and the full driver of `make spark` (every job: app_events, clickstream, booking_state,
+user_state, lake) on the same backlog. Every row runs warm: after ``--warm-ups`` raw reads, decodes and runs of the
+job, each on a checkpoint of its own (a live driver runs for days; its first minutes of JIT compilation are not its
+rate: in one ad-hoc run the JVM's compiler threads spent 5.2, 3.7 and 3.4 CPU-s in the job's first three runs, at
+78.7k, 90.0k and 102.0k events/s; in another, 1.5-1.8 CPU-s per run from the fourth run on, at 109k-118k). The rows
+are then measured ``--repeat`` times, round-robin (so a slow minute of the machine hits every row), and each figure
+is the median run, with the slowest and fastest run beside it and the CPU seconds the compiler threads spent
+(``jit_cpu_s``: how warm the row ran). The full driver runs once after a warm-up run of its own.
 """
 
 from __future__ import annotations
@@ -142,6 +142,24 @@ def dedup_only(ctx: JobContext, window_minutes: int) -> None:
     ctx.start(ctx.writer(rows, "bench_dedup_only", "append").format("noop"), "bench_dedup_only").awaitTermination()
 
 
+def stateless(ctx: JobContext, window_minutes: int, shuffle: bool) -> None:
+    """The de-duplication's input with no state: the app_events job's source, clamp, watermark and window
+    rows into the no-op sink; with ``shuffle``, also repartitioned by the de-duplication's key, the exchange
+    Spark puts before any de-duplication (equal keys must meet in one task). What any exact, per-event
+    de-duplication in Spark costs before its state store does anything."""
+    from pyspark.sql import functions as F
+
+    from emr_jobs import app_events as job
+
+    key = str(ctx.codec.catalog.get(job.SOURCE).dedup_key)
+    rows = job.events(ctx).select(key, *job.DIMENSIONS, "session_id",
+                                  F.window("ts", f"{window_minutes} minutes").alias("window"))
+    if shuffle:
+        rows = rows.repartition(int(ctx.cfg.shuffle_partitions), key, "window")
+    name = "bench_shuffle" if shuffle else "bench_stateless"
+    ctx.start(ctx.writer(rows, name, "append").format("noop"), name).awaitTermination()
+
+
 def job_without_dedup(ctx: JobContext, window_minutes: int) -> None:
     """The app_events job's one query with its de-duplication left out (each window row taken as read):
     the ceiling that any way of counting each event once leaves the job, whatever that way costs."""
@@ -208,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
 
         cfg = cfg_for("ckpt")
         spark = build_session("bench-spark", cfg, pools=(*registry(settings).queries(), "bench_dedup_only",
-                                                          "bench_no_dedup"))
+                                                          "bench_no_dedup", "bench_stateless", "bench_shuffle"))
         jvm_pid = int(spark.sparkContext._jvm.java.lang.ProcessHandle.current().pid())
         ctx = JobContext.create(spark, settings, cfg, once=True)
         runs = itertools.count()
@@ -224,6 +242,10 @@ def main(argv: list[str] | None = None) -> int:
                                                                                 source),
             f"decode only, projected ({len(job.FIELDS)} fields)": lambda: decode_only(spark, ctx, source, job.FIELDS),
             "decode only, every field (19)": lambda: decode_only(spark, ctx, source, None),
+            "stateless: read, decode, clamp, window rows -> no-op sink": lambda: stateless(fresh("stateless"),
+                                                                                          cfg.window_minutes, False),
+            "the same + the de-duplication's shuffle (no state)": lambda: stateless(fresh("shuffle"),
+                                                                                   cfg.window_minutes, True),
             "exact-once floor: read, decode, clamp, dedup -> no-op sink": lambda: dedup_only(fresh("dedup"),
                                                                                             cfg.window_minutes),
             "app_events job (its one query: windows + funnel)": lambda: run_jobs(fresh("job"), ["app_events"]),
