@@ -20,6 +20,10 @@ Patches (and why):
                 their Bool conditions are evaluated, and a statement whose condition does not hold does not
                 apply. moto ignores all but StringEquals and answers DENIED for any statement whose condition
                 fails, so the TLS-only Deny refused every request (PutObject/HeadObject 403).
+                After versioning is suspended, a version id still deletes that one version, as in S3;
+                moto took the unversioned path and removed the whole key, which fails (500 on every retry)
+                when one of its versions is a delete marker: `terraform destroy` of a force_destroy bucket
+                whose versioning resource went first waited until its deadline.
   iam           AWS managed policies are loaded (moto's `iam.load_aws_managed_policies` switch), so
                 attaching AmazonRDSEnhancedMonitoringRole works as in AWS.
   host prefix   the AWS SDKs put an `api.` / `env.` host prefix in front of MWAA's endpoint
@@ -51,7 +55,8 @@ PATCHES = {
     "emr-serverless": "application type matched case-insensitively (moto accepts only upper case); a new "
                       "application is CREATED (moto: STARTED); job runs stay RUNNING (moto: SUCCESS at once)",
     "s3": "bucket policies evaluated with aws:SecureTransport=true (served over TLS) and Bool conditions "
-          "(moto ignores all but StringEquals)",
+          "(moto ignores all but StringEquals); a version id deletes that version after versioning is suspended "
+          "(moto: the whole key, a 500 when it holds a delete marker)",
     "iam": "AWS managed policies loaded (moto config iam.load_aws_managed_policies)",
     "host prefix": "MWAA's api./env. host prefixes tunnelled to the emulator by a CONNECT proxy (HTTPS_PROXY)",
     "retries": "an SDK retry of a call already answered with a success gets that success, not a second run (logged)",
@@ -134,6 +139,28 @@ def apply_patches() -> None:
         return policy.is_action_permitted(action, resource, None, context)
 
     FakeBucket.get_permission = tls_permission  # type: ignore[method-assign]
+
+    from moto.s3.models import FakeDeleteMarker, S3Backend
+
+    delete_object = S3Backend.delete_object
+
+    def one_version(self: Any, bucket_name: str, key_name: str, version_id: str | None = None,
+                    *args: Any, **kwargs: Any) -> Any:
+        # S3: a version id names one version whatever the bucket's versioning is now. moto's versioned branch
+        # does exactly that; requests reach the backend one at a time (serve), so the flip is not seen by others.
+        bucket = self.get_bucket(bucket_name)
+        if version_id is None or getattr(bucket, "versioning_status", None) != "Suspended":
+            return delete_object(self, bucket_name, key_name, version_id, *args, **kwargs)
+        bucket.versioning_status = "Enabled"
+        try:
+            return delete_object(self, bucket_name, key_name, version_id, *args, **kwargs)
+        finally:
+            bucket.versioning_status = "Suspended"
+
+    S3Backend.delete_object = one_version  # type: ignore[method-assign]
+    # A key removed whole (no version id, versioning suspended) disposes each version's buffer; a delete
+    # marker has none (moto: AttributeError, a 500).
+    FakeDeleteMarker.dispose = lambda self, garbage=False: None  # type: ignore[attr-defined]
 
 
 def bootstrap_brokers(self: Any) -> str:
