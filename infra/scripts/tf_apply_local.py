@@ -19,6 +19,7 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import socket
 import ssl
 import subprocess
@@ -353,4 +354,7 @@ def print_report(report: dict[str, Any]) -> None:
 
 
 if __name__ == "__main__":
+    # SIGTERM (a test session ending, a supervisor) unwinds like Ctrl-C: the running Terraform is killed, the
+    # emulator stopped and the scratch folder removed.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     sys.exit(main())

@@ -24,6 +24,25 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.integration)
 
 
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Start the Terraform apply/replan/destroy cycle now when its test is in this run (it then overlaps the
+    tests before it; tests.support.infra.TfCycle) and Terraform with its provider mirror is here."""
+    from tests.support.infra import TF_CYCLE, infra_script
+
+    if not any(item.nodeid.endswith("test_infra_tf_apply.py::test_apply_replan_destroy_on_the_emulator")
+               for item in session.items):
+        return
+    runner = infra_script("plan_runner")
+    if runner.find_terraform() is not None and runner.find_plugin_dir() is not None:
+        TF_CYCLE.start()
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    from tests.support.infra import TF_CYCLE
+
+    TF_CYCLE.stop()
+
+
 @pytest.fixture(scope="session", autouse=True)
 def stack() -> Iterator[ModuleType]:
     """The ``local.stack`` module, with the stack up for the whole session."""

@@ -2,35 +2,28 @@
 applied layer checked, a re-plan with no real change, a destroy that leaves nothing (the same code path:
 infra/scripts/tf_apply_local.py). Its own emulator on a free port: no local-stack service is needed or touched.
 Skipped, with the reason, where terraform or the local provider mirror is missing (as `make tf-check`).
+The cycle runs as a subprocess started when collection ends (tests.support.infra.TfCycle), so that its ~200 s,
+mostly Terraform's own pollers waiting, overlap the tests before this one.
 """
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import pytest
 
-from tests.support.infra import infra_script
+from tests.support.infra import TF_CYCLE, TF_CYCLE_TIMEOUT_S, infra_script
 
 pytestmark = pytest.mark.slow
-#: The test's own limit, and the part of it the apply/replan/destroy phases may use: a phase still running at
-#: the deadline is stopped and the report names the resources Terraform was waiting on, instead of
-#: pytest-timeout killing the test with nothing to show. ~190 s quiet, ~230 s beside the running stack here.
-TIMEOUT_S = 600
-PHASES_DEADLINE_S = TIMEOUT_S - 90
 
 
-@pytest.mark.timeout(TIMEOUT_S)
-def test_apply_replan_destroy_on_the_emulator(tmp_path: Path) -> None:
-    tf_apply_local = infra_script("tf_apply_local")
+@pytest.mark.timeout(TF_CYCLE_TIMEOUT_S)
+def test_apply_replan_destroy_on_the_emulator() -> None:
     runner = infra_script("plan_runner")
-    find_plugin_dir, find_terraform = runner.find_plugin_dir, runner.find_terraform
-    if find_terraform() is None or find_plugin_dir() is None:
+    if runner.find_terraform() is None or runner.find_plugin_dir() is None:
         pytest.skip("terraform or the local provider mirror (/opt/tf-plugins, $TF_PLUGIN_DIR) is missing")
-    out = tmp_path / "report.json"
-    code = tf_apply_local.main(["--json", str(out), "--deadline-s", str(PHASES_DEADLINE_S)])
-    report = json.loads(out.read_text())
+    # Started when collection ended (conftest: TF_CYCLE.start); its phases stop at their own deadline.
+    code, report, output = TF_CYCLE.wait(TF_CYCLE_TIMEOUT_S - 30)
+    assert code is not None, f"the cycle was still running after {TF_CYCLE_TIMEOUT_S - 30} s:\n{output[-3000:]}"
+    assert report, f"the cycle wrote no report (exit {code}):\n{output[-3000:]}"
     assert report.get("waiting_on") is None, report["log"]  # a phase hit the deadline: what it waited on
     assert report["resources_created"] > 200, report.get("log")
     assert report.get("assertions") == [], report.get("assertions")
