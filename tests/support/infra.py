@@ -12,7 +12,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -37,7 +36,6 @@ class TfCycle:
         self.deadline_s = deadline_s
         self.proc: subprocess.Popen[bytes] | None = None
         self.dir: Path | None = None
-        self.started = 0.0
 
     def start(self) -> None:
         if self.proc is not None:
@@ -47,7 +45,6 @@ class TfCycle:
             self.proc = subprocess.Popen(
                 [sys.executable, str(SCRIPTS / "tf_apply_local.py"), "--json", str(self.dir / "report.json"),
                  "--deadline-s", str(self.deadline_s)], stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-        self.started = time.monotonic()
 
     def wait(self, timeout_s: float) -> tuple[int | None, dict[str, Any], str]:
         """(exit code or None if still running after ``timeout_s``, the report, the runner's output)."""
