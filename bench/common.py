@@ -6,12 +6,22 @@ import atexit
 import json
 import os
 import platform
+import shutil
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
+
+
+def scratch_dir(prefix: str) -> Path:
+    """A temporary folder removed when this process exits: a benchmark's checkpoints and lake files are of no
+    use after its figures are written (the drills keep theirs: their failure messages point at the logs there)."""
+    path = Path(tempfile.mkdtemp(prefix=prefix))
+    atexit.register(shutil.rmtree, path, True)
+    return path
 
 
 def machine() -> dict[str, Any]:

@@ -31,12 +31,11 @@ import argparse
 import itertools
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from bench.common import write_results
+from bench.common import scratch_dir, write_results
 from emr_jobs.config import SparkSettings
 from emr_jobs.jobs import output_topics, registry, source_topics
 from emr_jobs.session import build_session
@@ -211,7 +210,7 @@ def main(argv: list[str] | None = None) -> int:
     from emr_jobs import app_events as job
 
     settings = Settings()
-    root = Path(tempfile.mkdtemp(prefix="bench-spark-"))
+    root = scratch_dir("bench-spark-")
     rows: list[dict[str, Any]] = []
     with ScratchTopics(settings, [*source_topics(settings), *output_topics(settings)], partitions=args.partitions,
                        prefix="t_spark_bench") as topics:

@@ -23,15 +23,13 @@ import json
 import random
 import statistics
 import sys
-import tempfile
 import time
 import uuid
 from concurrent.futures import ProcessPoolExecutor
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
-from bench.common import write_results
+from bench.common import scratch_dir, write_results
 from bench.spark import measured, raw_read
 from emr_jobs.config import SparkSettings
 from emr_jobs.jobs import output_topics, source_topics
@@ -133,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     full_after_s = base.window_minutes * 60 + duration_ms(base.watermark) // 1000
     if args.seconds <= full_after_s:
         parser.error(f"--seconds must exceed window + watermark ({full_after_s} s) to reach a full state")
-    root = Path(tempfile.mkdtemp(prefix="bench-spark-rate-"))
+    root = scratch_dir("bench-spark-rate-")
     total = args.rate * args.seconds
     with ScratchTopics(settings, [*source_topics(settings), *output_topics(settings)], partitions=args.partitions,
                        prefix="t_spark_rate") as topics:
